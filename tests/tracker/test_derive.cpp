@@ -1,0 +1,144 @@
+// The derived job row must not depend on the order events arrive in, nor on redeliveries.
+
+#include <algorithm>
+#include <numeric>
+#include <catch2/catch.hpp>
+
+#include "jobtrail/store.h"
+#include "temp_store.h"
+
+using namespace jobtrail;
+
+namespace {
+
+constexpr Micros t0 = 1'790'000'000'000'000;  // 2026-09-21
+
+Event make(State state, int attempt, Micros offset, std::string error_message = {}) {
+  Event event;
+  event.job_id = "email-1";
+  event.job = "WelcomeEmailJob";
+  event.queue = "mailers";
+  event.correlation_id = "req-1";
+  event.state = state;
+  event.attempt = attempt;
+  event.at = t0 + offset;
+  if (!error_message.empty()) event.error = {"Net::ReadTimeout", error_message, ""};
+  return event;
+}
+
+// The comparable part of a derived row.
+auto summary(const JobRecord& job) {
+  return std::make_tuple(job.state, job.enqueued_at, job.started_at, job.finished_at, job.heartbeat_at,
+                         job.first_event_at, job.last_event_at, job.attempts, job.event_count,
+                         job.last_error.message, job.anomalies, job.job, job.queue, job.correlation_id);
+}
+
+}  // namespace
+
+TEST_CASE("every arrival order of a retried job derives the same row", "[tracker][derive]") {
+  // enqueued, attempt 1 starts and fails, attempt 2 starts, beats, succeeds.
+  std::vector<Event> lifecycle = {
+      make(State::enqueued, 1, 0),          make(State::started, 1, 1'000),
+      make(State::failed, 1, 2'000, "timeout"), make(State::started, 2, 5'000),
+      make(State::heartbeat, 2, 6'000),     make(State::succeeded, 2, 7'000)};
+
+  testing::TempDir dir;
+  auto reference = [&] {
+    auto store = open_store(dir.file("reference.db"));
+    store->append(lifecycle);
+    return *store->find_job("email-1");
+  }();
+  CHECK(reference.state == State::succeeded);
+  CHECK(reference.attempts == 2);
+  CHECK(reference.started_at == t0 + 5'000);
+  CHECK(reference.finished_at == t0 + 7'000);
+  CHECK(reference.enqueued_at == t0);
+  CHECK(reference.heartbeat_at == t0 + 6'000);
+  CHECK(reference.event_count == 6);
+  CHECK(reference.last_error.message == "timeout");
+  CHECK(reference.anomalies == 0);
+
+  std::vector<int> order(lifecycle.size());
+  std::iota(order.begin(), order.end(), 0);
+  int permutation = 0;
+  do {
+    ++permutation;
+    // Every third permutation is also delivered twice; alternate one batch and one event per batch,
+    // and reopen the store between batches half the time so the writer's cache is cold.
+    std::vector<Event> arrivals;
+    for (int i : order) arrivals.push_back(lifecycle[static_cast<std::size_t>(i)]);
+    if (permutation % 3 == 0) {
+      auto again = arrivals;
+      std::reverse(again.begin(), again.end());
+      arrivals.insert(arrivals.end(), again.begin(), again.end());
+    }
+    auto file = dir.file("p" + std::to_string(permutation) + ".db");
+    if (permutation % 2 == 0) {
+      open_store(file)->append(arrivals);
+    } else {
+      auto store = open_store(file);
+      for (std::size_t i = 0; i < arrivals.size(); ++i) {
+        if (i % 2 == 1 && permutation % 4 == 1) store = open_store(file);
+        store->append({arrivals[i]});
+      }
+    }
+    auto derived = open_store(file)->find_job("email-1");
+    REQUIRE(derived);
+    INFO("permutation " << permutation);
+    CHECK(summary(*derived) == summary(reference));
+  } while (std::next_permutation(order.begin(), order.end()) && permutation < 720);
+  CHECK(permutation == 720);
+}
+
+TEST_CASE("redelivered events are skipped and counted", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  auto first = store->append({make(State::enqueued, 1, 0), make(State::started, 1, 10)});
+  CHECK(first.stored == 2);
+  CHECK(first.duplicates == 0);
+  auto again = store->append({make(State::started, 1, 10), make(State::enqueued, 1, 0)});
+  CHECK(again.stored == 0);
+  CHECK(again.duplicates == 2);
+  CHECK(store->events_of("email-1").size() == 2);
+  CHECK(store->find_job("email-1")->state == State::started);
+}
+
+TEST_CASE("a late heartbeat does not revive a finished job", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  store->append({make(State::started, 1, 0), make(State::succeeded, 1, 100)});
+  store->append({make(State::heartbeat, 1, 50)});
+  auto job = store->find_job("email-1");
+  CHECK(job->state == State::succeeded);
+  CHECK(job->heartbeat_at == t0 + 50);
+  CHECK(job->event_count == 3);
+}
+
+TEST_CASE("a retry enqueued after a failure waits again", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  store->append({make(State::enqueued, 1, 0), make(State::started, 1, 10), make(State::failed, 1, 20, "boom"),
+                 make(State::enqueued, 2, 30)});
+  auto job = store->find_job("email-1");
+  CHECK(job->state == State::enqueued);
+  CHECK(job->attempts == 2);
+  CHECK(job->enqueued_at == t0);  // the first enqueue: wait time counts from the request
+}
+
+TEST_CASE("clock skew between hosts cannot reorder attempts", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  // Attempt 2 ran on a host whose clock is behind: its events carry earlier times.
+  store->append({make(State::started, 1, 1'000), make(State::failed, 1, 2'000, "boom"), make(State::started, 2, 500),
+                 make(State::succeeded, 2, 900)});
+  auto job = store->find_job("email-1");
+  CHECK(job->state == State::succeeded);
+  CHECK(job->attempts == 2);
+}
+
+TEST_CASE("a job seen first through a heartbeat is running", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  store->append({make(State::heartbeat, 1, 0)});
+  CHECK(store->find_job("email-1")->state == State::started);
+}

@@ -1,0 +1,295 @@
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+
+#include "jobtrail/store.h"
+#include "temp_store.h"
+
+using namespace jobtrail;
+
+namespace {
+
+constexpr Micros t0 = 1'790'000'000'000'000;
+constexpr Micros second = 1'000'000;
+
+Event event(std::string job_id, State state, Micros at, std::string job = "ChargeJob") {
+  Event e;
+  e.job_id = std::move(job_id);
+  e.state = state;
+  e.at = at;
+  e.job = std::move(job);
+  e.queue = "billing";
+  e.attempt = 1;
+  return e;
+}
+
+std::vector<std::string> ids(const std::vector<JobRecord>& jobs) {
+  std::vector<std::string> result;
+  for (const auto& job : jobs) result.push_back(job.job_id);
+  return result;
+}
+
+struct StoreFixture {
+  testing::TempDir dir;
+  std::string path = dir.file("jobs.db");
+  std::unique_ptr<Store> store = open_store(path);
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(StoreFixture, "two successes of one job are kept and flagged", "[tracker][store]") {
+  store->append({event("charge-1", State::started, t0), event("charge-1", State::succeeded, t0 + second)});
+  auto second_run = event("charge-1", State::succeeded, t0 + 5 * second);
+  second_run.attempt = 2;
+  auto result = store->append({event("charge-1", State::started, t0 + 4 * second), second_run});
+  CHECK(result.anomalies == 1);
+
+  auto job = store->find_job("charge-1");
+  CHECK(job->event_count == 4);
+  CHECK(job->anomalies == (1u << static_cast<unsigned>(AnomalyKind::duplicate_success)));
+  auto flagged = store->anomalies("", 10);
+  REQUIRE(flagged.size() == 1);
+  CHECK(flagged[0].job_id == "charge-1");
+  CHECK(flagged[0].kind == AnomalyKind::duplicate_success);
+  CHECK(flagged[0].at == t0 + 5 * second);
+
+  JobFilter filter;
+  filter.anomalies_only = true;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"charge-1"});
+}
+
+TEST_CASE_METHOD(StoreFixture, "two jobs succeeding under one idempotency key are flagged", "[tracker][store]") {
+  auto first = event("charge-a", State::succeeded, t0);
+  first.idempotency_key = "invoice-2017-08";
+  auto second_job = event("charge-b", State::succeeded, t0 + second);
+  second_job.idempotency_key = "invoice-2017-08";
+  auto unrelated = event("charge-c", State::succeeded, t0 + second);
+  unrelated.idempotency_key = "invoice-2017-09";
+
+  SECTION("in separate batches") {
+    store->append({first});
+    store->append({second_job, unrelated});
+  }
+  SECTION("in one batch") { store->append({first, second_job, unrelated}); }
+  SECTION("across store connections") {
+    store->append({first});
+    open_store(path)->append({second_job, unrelated});
+  }
+
+  auto flagged = store->anomalies("", 10);
+  REQUIRE(flagged.size() == 1);
+  CHECK(flagged[0].job_id == "charge-b");
+  CHECK(flagged[0].other_job_id == "charge-a");
+  CHECK(flagged[0].detail == "invoice-2017-08");
+  CHECK(store->find_job("charge-a")->anomalies != 0);
+  CHECK(store->find_job("charge-b")->anomalies != 0);
+  CHECK(store->find_job("charge-c")->anomalies == 0);
+}
+
+TEST_CASE_METHOD(StoreFixture, "a failed attempt under an idempotency key is no duplicate", "[tracker][store]") {
+  auto failed = event("charge-a", State::failed, t0);
+  failed.idempotency_key = "k";
+  auto succeeded = event("charge-b", State::succeeded, t0 + second);
+  succeeded.idempotency_key = "k";
+  store->append({failed, succeeded});
+  CHECK(store->anomalies("", 10).empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "entity tags find every job that touched an object", "[tracker][store]") {
+  auto signup = event("signup-1", State::succeeded, t0, "SignupJob");
+  signup.entities = {"user:42"};
+  auto email = event("email-1", State::started, t0 + second, "WelcomeEmailJob");
+  email.entities = {"user:42", "email:welcome"};
+  auto other = event("email-2", State::started, t0 + second, "WelcomeEmailJob");
+  other.entities = {"user:43"};
+  store->append({signup, email, other});
+  // A tag repeated on a later event is stored once.
+  auto done = event("email-1", State::succeeded, t0 + 2 * second, "WelcomeEmailJob");
+  done.entities = {"user:42"};
+  store->append({done});
+
+  JobFilter filter;
+  filter.entity = "user:42";
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"email-1", "signup-1"});
+  filter.entity = "user:44";
+  CHECK(store->list_jobs(filter).empty());
+  CHECK(store->find_job("email-1")->entities == std::vector<std::string>{"email:welcome", "user:42"});
+}
+
+TEST_CASE_METHOD(StoreFixture, "a trace returns every job of one request", "[tracker][store]") {
+  auto parent = event("close-2017-08", State::succeeded, t0, "MonthCloseJob");
+  parent.correlation_id = "req-7";
+  auto child = event("invoice-1", State::succeeded, t0 + second, "InvoiceJob");
+  child.correlation_id = "req-7";
+  child.parent_job_id = "close-2017-08";
+  auto stranger = event("invoice-2", State::succeeded, t0, "InvoiceJob");
+  stranger.correlation_id = "req-8";
+  store->append({child, stranger, parent});
+  auto trace = store->jobs_in_trace("req-7");
+  CHECK(ids(trace) == std::vector<std::string>{"close-2017-08", "invoice-1"});
+  CHECK(trace[1].parent_job_id == "close-2017-08");
+  CHECK(store->jobs_in_trace("req-9").empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "list filters combine", "[tracker][store]") {
+  std::vector<Event> events;
+  for (int i = 0; i < 10; ++i) {
+    auto e = event("job-" + std::to_string(i), i % 2 ? State::failed : State::succeeded, t0 + i * second,
+                   i < 5 ? "ChargeJob" : "EmailJob");
+    e.queue = i % 3 ? "default" : "critical";
+    events.push_back(e);
+  }
+  store->append(events);
+  JobFilter filter;
+  filter.state = State::failed;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-7", "job-5", "job-3", "job-1"});
+  filter.job = "ChargeJob";
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-3", "job-1"});
+  filter = {};
+  filter.queue = "critical";
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-6", "job-3", "job-0"});
+  filter = {};
+  filter.since = t0 + 7 * second;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-8", "job-7"});
+  filter.until = t0 + 9 * second;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-8", "job-7"});
+  filter = {};
+  filter.limit = 2;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-8"});
+  filter = {};
+  filter.job = "NoSuchJob";
+  CHECK(store->list_jobs(filter).empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "stats count outcomes and time percentiles per class", "[tracker][store]") {
+  std::vector<Event> events;
+  // 20 charges: enqueued, started after i ms, running i*10 ms; every fifth one fails.
+  for (int i = 1; i <= 20; ++i) {
+    auto id = "charge-" + std::to_string(i);
+    Micros base = t0 + i * second;
+    events.push_back(event(id, State::enqueued, base));
+    events.push_back(event(id, State::started, base + i * 1000));
+    events.push_back(event(id, i % 5 == 0 ? State::failed : State::succeeded, base + i * 1000 + i * 10'000));
+  }
+  events.push_back(event("email-1", State::enqueued, t0, "EmailJob"));
+  store->append(events);
+  auto stats = store->stats(std::nullopt);
+  REQUIRE(stats.size() == 2);
+  const auto& charge = stats[0];
+  CHECK(charge.job == "ChargeJob");
+  CHECK(charge.total == 20);
+  CHECK(charge.succeeded == 16);
+  CHECK(charge.failed == 4);
+  CHECK(charge.failure_rate == Approx(0.2));
+  CHECK(charge.wait_p50 == 10'000);
+  CHECK(charge.wait_p95 == 19'000);
+  CHECK(charge.run_p50 == 100'000);
+  CHECK(charge.run_p95 == 190'000);
+  const auto& email = stats[1];
+  CHECK(email.job == "EmailJob");
+  CHECK(email.enqueued == 1);
+  CHECK(email.failure_rate == 0);
+  CHECK_FALSE(email.run_p50);
+
+  auto recent = store->stats(t0 + 16 * second);
+  REQUIRE(recent.size() == 1);
+  CHECK(recent[0].total == 5);
+}
+
+TEST_CASE_METHOD(StoreFixture, "prune deletes old finished jobs and keeps running ones", "[tracker][store]") {
+  auto old_done = event("old-done", State::succeeded, t0);
+  old_done.entities = {"user:1"};
+  old_done.error = {"E", "kept until pruned", ""};
+  auto old_running = event("old-running", State::started, t0);
+  auto fresh = event("fresh", State::succeeded, t0 + 100 * second);
+  fresh.entities = {"user:2"};
+  store->append({old_done, old_running, fresh});
+  auto pruned = store->prune(t0 + 50 * second);
+  CHECK(pruned.jobs == 1);
+  CHECK(pruned.events == 1);
+  CHECK_FALSE(store->find_job("old-done"));
+  CHECK(store->find_job("old-running"));
+  CHECK(store->find_job("fresh"));
+  JobFilter filter;
+  filter.entity = "user:1";
+  CHECK(store->list_jobs(filter).empty());
+  // The store keeps working after a prune: the writer's cache must not resurrect rows.
+  store->append({event("old-done", State::started, t0 + 200 * second)});
+  CHECK(store->find_job("old-done")->event_count == 1);
+}
+
+TEST_CASE_METHOD(StoreFixture, "two connections writing in turn keep each other's rows", "[tracker][store]") {
+  auto other = open_store(path);
+  store->append({event("job-1", State::enqueued, t0)});
+  other->append({event("job-1", State::started, t0 + second), event("job-2", State::enqueued, t0)});
+  store->append({event("job-1", State::succeeded, t0 + 2 * second), event("job-3", State::enqueued, t0)});
+  other->append({event("job-2", State::started, t0 + second)});
+  auto job = store->find_job("job-1");
+  CHECK(job->state == State::succeeded);
+  CHECK(job->event_count == 3);
+  CHECK(store->find_job("job-2")->state == State::started);
+  CHECK(store->find_job("job-3"));
+}
+
+TEST_CASE_METHOD(StoreFixture, "an invalid event fails the whole append and stores nothing", "[tracker][store]") {
+  auto bad = event("", State::started, t0);
+  try {
+    store->append({event("good", State::started, t0), bad});
+    FAIL("append accepted an event without a job id");
+  } catch (const StoreError& error) {
+    CHECK(error.kind() == StoreError::Kind::invalid_event);
+    CHECK(std::string(error.what()) == "event 1 (job \"\"): job_id is empty");
+  }
+  CHECK_FALSE(store->find_job("good"));
+}
+
+TEST_CASE_METHOD(StoreFixture, "read-only stores refuse writes and are never created", "[tracker][store]") {
+  store->append({event("job-1", State::started, t0)});
+  OpenOptions read_only;
+  read_only.read_only = true;
+  auto reader = open_store(path, read_only);
+  CHECK(reader->find_job("job-1"));
+  CHECK_THROWS_AS(reader->append({event("job-2", State::started, t0)}), StoreError);
+
+  auto missing = dir.file("missing.db");
+  try {
+    open_store(missing, read_only);
+    FAIL("opened a missing store");
+  } catch (const StoreError& error) {
+    CHECK(error.kind() == StoreError::Kind::not_found);
+    CHECK(std::string(error.what()) == "no jobtrail store at " + missing);
+  }
+  CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE_METHOD(StoreFixture, "events come back in lifecycle order with their errors", "[tracker][store]") {
+  auto failed = event("job-1", State::failed, t0 + 2 * second);
+  failed.error = {"Timeout::Error", "execution expired", "app/jobs/charge.rb:12\napp/jobs/charge.rb:3"};
+  failed.worker = "host-a:12";
+  store->append({failed, event("job-1", State::started, t0 + second), event("job-1", State::enqueued, t0)});
+  auto events = store->events_of("job-1");
+  REQUIRE(events.size() == 3);
+  CHECK(events[0].state == State::enqueued);
+  CHECK(events[1].state == State::started);
+  CHECK(events[2].state == State::failed);
+  CHECK(events[2].error.backtrace == "app/jobs/charge.rb:12\napp/jobs/charge.rb:3");
+  CHECK(events[2].worker == "host-a:12");
+  CHECK(store->find_job("job-1")->last_error.error_class == "Timeout::Error");
+  CHECK(store->events_of("nope").empty());
+}
+
+TEST_CASE("store URLs", "[tracker][store]") {
+  testing::TempDir dir;
+  auto path = dir.file("a.db");
+  CHECK(open_store("sqlite:" + path)->location() == "sqlite:" + path);
+  CHECK(open_store("sqlite://" + path)->location() == "sqlite:" + path);
+  CHECK(open_store(path)->location() == "sqlite:" + path);
+  CHECK_THROWS_AS(open_store(""), StoreError);
+  CHECK_THROWS_AS(open_store("mysql://localhost/x"), StoreError);
+  try {
+    open_store(dir.path().string());
+    FAIL("opened a directory");
+  } catch (const StoreError& error) {
+    CHECK(error.kind() == StoreError::Kind::cannot_open);
+  }
+}

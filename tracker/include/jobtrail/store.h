@@ -1,0 +1,179 @@
+#pragma once
+/// \file
+/// The durable history of jobs. One interface, one implementation per database; the
+/// public face names neither SQLite nor libpq.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "jobtrail/event.h"
+
+namespace jobtrail {
+
+/// Impossible sequences the store keeps and flags instead of dropping.
+/// The numeric values are stored on disk: never renumber them.
+enum class AnomalyKind : std::uint8_t {
+  duplicate_success = 1,          ///< one job succeeded more than once
+  duplicate_idempotency_key = 2,  ///< two jobs succeeded under one idempotency key
+};
+std::string_view to_string(AnomalyKind kind) noexcept;
+
+/// The derived, one-row-per-job view of a job's events.
+struct JobRecord {
+  std::string job_id;
+  std::string job;
+  std::string queue;
+  std::string correlation_id;
+  std::string parent_job_id;
+  std::string idempotency_key;
+  State state = State::enqueued;       ///< never `heartbeat`
+  std::optional<Micros> enqueued_at;   ///< first enqueue
+  std::optional<Micros> started_at;    ///< start of the latest attempt
+  std::optional<Micros> finished_at;   ///< end of the latest attempt
+  std::optional<Micros> heartbeat_at;  ///< latest heartbeat
+  Micros first_event_at = 0;
+  Micros last_event_at = 0;
+  std::int32_t attempts = 0;           ///< highest attempt number seen
+  std::int32_t event_count = 0;
+  std::string worker;                  ///< worker of the latest event that named one
+  ErrorInfo last_error;
+  std::uint32_t anomalies = 0;         ///< bit (1 << AnomalyKind) per kind flagged
+  std::vector<std::string> entities;   ///< filled by find_job only
+};
+
+/// One stored event, as `show` prints it.
+struct EventRecord {
+  State state = State::enqueued;
+  Micros at = 0;
+  std::int32_t attempt = 0;
+  std::string worker;
+  ErrorInfo error;
+};
+
+/// A flagged impossible sequence.
+struct AnomalyRecord {
+  std::string job_id;
+  AnomalyKind kind = AnomalyKind::duplicate_success;
+  std::string other_job_id;  ///< the job that already succeeded under the same key, if any
+  std::string detail;        ///< e.g. the idempotency key
+  Micros at = 0;             ///< when the offending event happened
+};
+
+/// What `list_jobs` selects. Empty strings and empty optionals mean "any".
+struct JobFilter {
+  std::optional<State> state;
+  std::string job;
+  std::string queue;
+  std::string entity;               ///< "type:id"
+  std::optional<Micros> since;      ///< first event at or after
+  std::optional<Micros> until;      ///< first event before
+  bool anomalies_only = false;
+  std::size_t limit = 50;           ///< newest first
+};
+
+/// Per job class: counts by current state and wait/run time percentiles.
+struct JobStats {
+  std::string job;
+  std::int64_t total = 0;
+  std::int64_t enqueued = 0, running = 0, succeeded = 0, failed = 0, dead = 0, cancelled = 0;
+  /// failed + dead over finished jobs (succeeded, failed, dead); 0 when none finished.
+  double failure_rate = 0;
+  std::optional<Micros> wait_p50, wait_p95;  ///< enqueued -> started of the latest attempt
+  std::optional<Micros> run_p50, run_p95;    ///< started -> finished of the latest attempt
+};
+
+/// A job whose derived row changed outcome in one append, for metrics.
+struct Transition {
+  std::string job;
+  std::string queue;
+  State state = State::enqueued;
+  std::optional<Micros> wait;  ///< set on `started` when the enqueue time is known
+  std::optional<Micros> run;   ///< set on an attempt's end when its start is known
+};
+
+/// The outcome of one `append`.
+struct AppendResult {
+  std::size_t stored = 0;      ///< events written
+  std::size_t duplicates = 0;  ///< exact redeliveries of an event already stored, skipped
+  std::size_t anomalies = 0;   ///< impossible sequences flagged
+  std::vector<Transition> transitions;
+};
+
+struct PruneResult {
+  std::int64_t jobs = 0;
+  std::int64_t events = 0;
+};
+
+/// Every failure of a store. `transient()` says whether retrying the same call may succeed.
+class StoreError : public std::runtime_error {
+ public:
+  enum class Kind {
+    invalid_url,     ///< the URL names no store we know
+    not_found,       ///< the store does not exist and was not to be created
+    cannot_open,     ///< permissions, a directory, a bad path
+    not_a_store,     ///< the file is a database, but not jobtrail's
+    schema_too_new,  ///< written by a newer jobtrail
+    busy,            ///< locked by another writer beyond the busy timeout
+    io,              ///< disk full, I/O error
+    read_only,       ///< a write on a store opened read-only
+    invalid_event,   ///< an event that fails validation_error()
+    other,
+  };
+  StoreError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+  bool transient() const noexcept { return kind_ == Kind::busy || kind_ == Kind::io; }
+
+ private:
+  Kind kind_;
+};
+
+/// How to open a store.
+struct OpenOptions {
+  bool read_only = false;    ///< queries only; never creates or migrates
+  bool create = true;        ///< create the store if it does not exist (ignored when read_only)
+  int busy_timeout_ms = 10000;
+};
+
+/// The history of jobs. Implementations: SQLite (embedded default) and, later, PostgreSQL.
+/// Not thread-safe: one Store per thread (the tracker's writer owns its own).
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Stores `events` in one transaction and updates the derived job rows. Events may be
+  /// late, out of order or repeated. Throws StoreError; on a throw nothing is stored.
+  virtual AppendResult append(const std::vector<Event>& events) = 0;
+
+  virtual std::optional<JobRecord> find_job(const std::string& job_id) = 0;
+  /// The job's events in lifecycle order (attempt, then phase, then time).
+  virtual std::vector<EventRecord> events_of(const std::string& job_id) = 0;
+  /// Every job of one correlation ID, oldest first.
+  virtual std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) = 0;
+  /// Jobs matching `filter`, newest first.
+  virtual std::vector<JobRecord> list_jobs(const JobFilter& filter) = 0;
+  /// Per job class statistics over jobs first seen at or after `since` (all if empty).
+  virtual std::vector<JobStats> stats(std::optional<Micros> since) = 0;
+  /// Flagged anomalies, newest first; of one job if `job_id` is not empty.
+  virtual std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) = 0;
+  /// Deletes jobs (with their events and tags) whose last event is older than `cutoff`
+  /// and which are no longer running or waiting.
+  virtual PruneResult prune(Micros cutoff) = 0;
+
+  /// The schema version of the open store.
+  virtual int schema_version() = 0;
+  /// "sqlite:/path/to/file.db"
+  virtual std::string location() const = 0;
+};
+
+/// The newest schema version this build understands.
+int latest_schema_version() noexcept;
+
+/// Opens the store named by `url`: "sqlite:PATH", a bare PATH, or (later) "postgresql://...".
+/// Throws StoreError.
+std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& options = {});
+
+}  // namespace jobtrail

@@ -1,0 +1,48 @@
+#pragma once
+// The derivation of a job's row from its events, shared by every store. Pure functions:
+// no I/O, so the rules can be tested on their own.
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+
+#include "jobtrail/event.h"
+
+namespace jobtrail::detail {
+
+/// Where an event stands in a job's lifecycle. Events are folded in this order whatever
+/// order they arrive in: by attempt, then by phase within the attempt (enqueued, started,
+/// heartbeats, outcome), then by time, then by state. Ordering by attempt before time keeps
+/// the result right when hosts' clocks disagree.
+struct LifecycleKey {
+  std::int32_t attempt = 0;
+  std::uint8_t phase = 0;
+  Micros at = 0;
+  std::uint8_t state = 0;
+
+  friend auto operator<=>(const LifecycleKey&, const LifecycleKey&) = default;
+};
+
+/// An attempt number as stored: "not given" (0) counts as the first attempt.
+inline std::int32_t effective_attempt(std::int32_t attempt) noexcept { return attempt > 0 ? attempt : 1; }
+
+LifecycleKey lifecycle_key(State state, std::int32_t attempt, Micros at) noexcept;
+
+/// The lifecycle part of a job's derived row: everything that depends on event order.
+struct Lifecycle {
+  bool empty = true;
+  State state = State::enqueued;
+  std::optional<Micros> enqueued_at, started_at, finished_at, heartbeat_at;
+  Micros first_event_at = 0;
+  Micros last_event_at = 0;
+  std::int32_t attempts = 0;
+  std::int32_t event_count = 0;
+  std::int32_t successes = 0;
+  LifecycleKey tail;  ///< the key of the last event in lifecycle order
+};
+
+/// Folds one event into `life`. The caller guarantees that events come in lifecycle order
+/// (key >= life.tail) or refolds from scratch.
+void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept;
+
+}  // namespace jobtrail::detail

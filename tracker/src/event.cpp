@@ -1,0 +1,105 @@
+#include "jobtrail/event.h"
+
+#include <array>
+#include <chrono>
+
+namespace jobtrail {
+
+namespace {
+constexpr std::array<std::string_view, 8> state_names = {
+    "", "enqueued", "started", "heartbeat", "succeeded", "failed", "dead", "cancelled"};
+
+bool is_entity_type_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+std::string too_long(std::string_view field, std::size_t length, std::size_t limit) {
+  return std::string(field) + " is " + std::to_string(length) + " bytes long; the limit is " +
+         std::to_string(limit);
+}
+}  // namespace
+
+Micros now_micros() noexcept {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string_view to_string(State state) noexcept {
+  auto index = static_cast<std::size_t>(state);
+  return index < state_names.size() ? state_names[index] : std::string_view("unknown");
+}
+
+std::optional<State> parse_state(std::string_view name) noexcept {
+  for (std::size_t i = 1; i < state_names.size(); ++i) {
+    if (state_names[i] == name) return static_cast<State>(i);
+  }
+  return std::nullopt;
+}
+
+bool is_final(State state) noexcept {
+  return state == State::succeeded || state == State::dead || state == State::cancelled;
+}
+
+bool ends_attempt(State state) noexcept { return is_final(state) || state == State::failed; }
+
+const std::vector<State>& all_states() {
+  static const std::vector<State> states = {State::enqueued, State::started,   State::heartbeat,
+                                            State::succeeded, State::failed,   State::dead,
+                                            State::cancelled};
+  return states;
+}
+
+bool is_valid_entity(std::string_view entity) noexcept {
+  auto colon = entity.find(':');
+  if (colon == 0 || colon == std::string_view::npos || colon + 1 == entity.size()) return false;
+  if (entity.size() > EventLimits::max_entity_length) return false;
+  for (std::size_t i = 0; i < colon; ++i) {
+    if (!is_entity_type_char(entity[i])) return false;
+  }
+  return true;
+}
+
+std::string validation_error(const Event& event) {
+  using L = EventLimits;
+  if (event.job_id.empty()) return "job_id is empty";
+  if (to_string(event.state) == "unknown" || static_cast<int>(event.state) == 0) {
+    return "state " + std::to_string(static_cast<int>(event.state)) + " is not a known state";
+  }
+  if (event.at < 0) return "timestamp is negative";
+  if (event.attempt < 0) return "attempt is negative";
+  const std::pair<std::string_view, const std::string*> ids[] = {
+      {"job_id", &event.job_id},
+      {"correlation_id", &event.correlation_id},
+      {"parent_job_id", &event.parent_job_id},
+      {"idempotency_key", &event.idempotency_key}};
+  for (const auto& [field, value] : ids) {
+    if (value->size() > L::max_id_length) return too_long(field, value->size(), L::max_id_length);
+  }
+  const std::pair<std::string_view, const std::string*> names[] = {
+      {"job", &event.job},
+      {"queue", &event.queue},
+      {"worker", &event.worker},
+      {"error class", &event.error.error_class}};
+  for (const auto& [field, value] : names) {
+    if (value->size() > L::max_name_length) return too_long(field, value->size(), L::max_name_length);
+  }
+  if (event.error.message.size() > L::max_message_length) {
+    return too_long("error message", event.error.message.size(), L::max_message_length);
+  }
+  if (event.error.backtrace.size() > L::max_backtrace_length) {
+    return too_long("backtrace", event.error.backtrace.size(), L::max_backtrace_length);
+  }
+  if (event.entities.size() > L::max_entities) {
+    return "event has " + std::to_string(event.entities.size()) + " entities; the limit is " +
+           std::to_string(L::max_entities);
+  }
+  for (const auto& entity : event.entities) {
+    if (!is_valid_entity(entity)) {
+      return "entity \"" + entity.substr(0, 60) +
+             "\" is not of the form type:id (type of a-z, 0-9, _ . -)";
+    }
+  }
+  return {};
+}
+
+}  // namespace jobtrail

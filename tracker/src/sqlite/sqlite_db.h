@@ -1,0 +1,101 @@
+#pragma once
+// A thin RAII layer over the SQLite C API for the store: connections, prepared statements,
+// transactions, and SQLite's result codes turned into StoreError.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "jobtrail/store.h"
+
+namespace jobtrail::sqlite {
+
+/// Throws the StoreError that fits `code`, with `what` and SQLite's message.
+[[noreturn]] void throw_error(sqlite3* db, int code, std::string_view what);
+
+/// One prepared statement. Not thread-safe. Reset and cleared before each use by `reset()`.
+class Statement {
+ public:
+  Statement() = default;
+  Statement(sqlite3* db, std::string_view sql);
+  ~Statement();
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& reset() noexcept;
+  /// Binds by 1-based index; empty strings and empty optionals bind NULL.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view text);  // empty → NULL
+  Statement& bind(int index, std::optional<std::int64_t> value);
+  Statement& bind_null(int index);
+  /// Steps once: true if a row is available, false when done. Throws StoreError.
+  bool step();
+  /// Steps to completion, expecting no rows.
+  void run();
+  /// Steps once and returns column 0 of the first row, then resets so that no read
+  /// snapshot lingers (a lingering one makes the next write transaction fail as busy).
+  std::optional<std::int64_t> first_integer();
+
+  bool is_null(int column) const noexcept;
+  std::int64_t integer(int column) const noexcept;
+  std::optional<std::int64_t> optional_integer(int column) const noexcept;
+  std::string text(int column) const;
+  std::string_view sql() const noexcept;
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* statement_ = nullptr;
+};
+
+/// One connection. Not thread-safe.
+class Connection {
+ public:
+  Connection(const std::string& path, int flags, int busy_timeout_ms);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void execute(std::string_view sql);
+  std::int64_t query_integer(std::string_view sql);
+  sqlite3* handle() const noexcept { return db_; }
+  std::int64_t last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
+  std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+/// A write transaction. It begins IMMEDIATE: the write lock is taken up front, so two
+/// writers never deadlock upgrading from a read lock, and the busy timeout applies to the
+/// wait. Rolls back in the destructor unless committed; never throws from there.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(Connection& connection);
+  ~WriteTransaction();
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  void commit();
+
+ private:
+  Connection& connection_;
+  bool done_ = false;
+};
+
+/// A read transaction: one consistent snapshot for a multi-statement query.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Connection& connection);
+  ~ReadTransaction();
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  Connection& connection_;
+};
+
+}  // namespace jobtrail::sqlite

@@ -1,0 +1,174 @@
+#include "sqlite/sqlite_schema.h"
+
+#include <string>
+#include <vector>
+
+namespace jobtrail::sqlite {
+
+namespace {
+
+// Times are microseconds since the store's epoch (meta.epoch_us); the views add it back so
+// that SQL checks and people read absolute microseconds since the Unix epoch.
+std::string schema_v1(Micros epoch) {
+  const std::string e = std::to_string(epoch);
+  return R"SQL(
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('epoch_us', )SQL" + e + R"SQL();
+
+-- Low-cardinality names (job classes, queues, workers), stored once and referred to by id.
+CREATE TABLE label (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+
+-- One row per job, derived from its events.
+CREATE TABLE job (
+  id INTEGER PRIMARY KEY,
+  job_id TEXT NOT NULL UNIQUE,
+  job INTEGER,
+  queue INTEGER,
+  correlation_id TEXT,
+  parent_job_id TEXT,
+  idempotency_key TEXT,
+  state INTEGER NOT NULL,
+  enqueued_at INTEGER,
+  started_at INTEGER,
+  finished_at INTEGER,
+  heartbeat_at INTEGER,
+  first_at INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  successes INTEGER NOT NULL,
+  worker INTEGER,
+  last_error INTEGER,
+  tail_state INTEGER NOT NULL,
+  tail_attempt INTEGER NOT NULL,
+  tail_at INTEGER NOT NULL,
+  anomalies INTEGER NOT NULL
+);
+CREATE INDEX job_by_correlation ON job (correlation_id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX job_by_first_at ON job (first_at);
+CREATE INDEX job_by_state ON job (state, first_at);
+CREATE INDEX job_by_class ON job (job, first_at);
+CREATE INDEX job_by_idempotency_key ON job (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX job_with_anomalies ON job (first_at) WHERE anomalies != 0;
+
+-- The append-only history, clustered by job so a job's timeline is one range read.
+CREATE TABLE event (
+  job INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  worker INTEGER,
+  error INTEGER,
+  PRIMARY KEY (job, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE error (id INTEGER PRIMARY KEY, class TEXT, message TEXT, backtrace TEXT);
+
+CREATE TABLE entity (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE job_entity (
+  entity INTEGER NOT NULL,
+  job INTEGER NOT NULL,
+  PRIMARY KEY (entity, job)
+) WITHOUT ROWID;
+CREATE INDEX job_entity_by_job ON job_entity (job);
+
+CREATE TABLE anomaly (
+  id INTEGER PRIMARY KEY,
+  job INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  other_job INTEGER,
+  detail TEXT,
+  at INTEGER NOT NULL
+);
+CREATE INDEX anomaly_by_job ON anomaly (job);
+
+-- Readable views for SQL checks and ad-hoc queries: names instead of ids, absolute times.
+CREATE VIEW jobs AS
+SELECT j.job_id, c.text AS job, q.text AS queue, j.correlation_id, j.parent_job_id,
+       j.idempotency_key,
+       CASE j.state WHEN 1 THEN 'enqueued' WHEN 2 THEN 'started' WHEN 4 THEN 'succeeded'
+                    WHEN 5 THEN 'failed' WHEN 6 THEN 'dead' WHEN 7 THEN 'cancelled' END AS state,
+       j.enqueued_at + )SQL" + e + R"SQL( AS enqueued_at,
+       j.started_at + )SQL" + e + R"SQL( AS started_at,
+       j.finished_at + )SQL" + e + R"SQL( AS finished_at,
+       j.heartbeat_at + )SQL" + e + R"SQL( AS heartbeat_at,
+       j.first_at + )SQL" + e + R"SQL( AS first_event_at,
+       j.last_at + )SQL" + e + R"SQL( AS last_event_at,
+       j.attempts, j.successes, w.text AS worker, err.class AS error_class,
+       err.message AS error_message, j.anomalies != 0 AS flagged
+FROM job j
+LEFT JOIN label c ON c.id = j.job
+LEFT JOIN label q ON q.id = j.queue
+LEFT JOIN label w ON w.id = j.worker
+LEFT JOIN error err ON err.id = j.last_error;
+
+CREATE VIEW job_entities AS
+SELECT j.job_id, e.name AS entity,
+       substr(e.name, 1, instr(e.name, ':') - 1) AS entity_type,
+       substr(e.name, instr(e.name, ':') + 1) AS entity_id
+FROM job_entity je JOIN entity e ON e.id = je.entity JOIN job j ON j.id = je.job;
+)SQL";
+}
+
+int read_user_version(Connection& connection) {
+  return static_cast<int>(connection.query_integer("PRAGMA user_version"));
+}
+
+bool has_tables(Connection& connection) {
+  return connection.query_integer("SELECT count(*) FROM sqlite_schema") > 0;
+}
+
+void check_identity(Connection& connection, const std::string& what) {
+  auto app = connection.query_integer("PRAGMA application_id");
+  if (app != application_id && (app != 0 || has_tables(connection))) {
+    throw StoreError(StoreError::Kind::not_a_store,
+                     what + " is a SQLite database, but not a jobtrail store");
+  }
+  int version = read_user_version(connection);
+  if (version > latest_version()) {
+    throw StoreError(StoreError::Kind::schema_too_new,
+                     what + " has schema version " + std::to_string(version) +
+                         ", newer than this jobtrail understands (" + std::to_string(latest_version()) +
+                         "); upgrade jobtrail to read it");
+  }
+}
+
+}  // namespace
+
+int latest_version() noexcept { return 1; }
+
+void migrate(Connection& connection, const std::string& path) {
+  WriteTransaction transaction(connection);
+  check_identity(connection, path);
+  int version = read_user_version(connection);
+  if (version == latest_version()) return;  // the destructor ends the empty transaction
+  if (version < 1) {
+    // Start the epoch at midnight UTC of the store's first day: round numbers read better.
+    constexpr Micros day = 86400LL * 1000000;
+    connection.execute(schema_v1(now_micros() / day * day));
+  }
+  // Later migrations: if (version < 2) connection.execute(schema_v2); ...
+  connection.execute("PRAGMA application_id = " + std::to_string(application_id));
+  connection.execute("PRAGMA user_version = " + std::to_string(latest_version()));
+  transaction.commit();
+}
+
+void check_readable(Connection& connection, const std::string& path) {
+  check_identity(connection, path);
+  int version = read_user_version(connection);
+  if (version == 0) {
+    throw StoreError(StoreError::Kind::not_a_store, path + " is empty, not a jobtrail store yet");
+  }
+  if (version < latest_version()) {
+    throw StoreError(StoreError::Kind::other,
+                     path + " has the older schema version " + std::to_string(version) +
+                         "; record one event into it (e.g. jobtrail emit) to migrate it");
+  }
+}
+
+Micros read_epoch(Connection& connection) {
+  return connection.query_integer("SELECT value FROM meta WHERE key = 'epoch_us'");
+}
+
+}  // namespace jobtrail::sqlite

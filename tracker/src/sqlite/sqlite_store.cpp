@@ -1,0 +1,613 @@
+#include "sqlite/sqlite_store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+
+#include "job_stats.h"
+#include "sqlite/sqlite_schema.h"
+
+namespace jobtrail {
+
+using detail::Lifecycle;
+using detail::lifecycle_key;
+using sqlite::Statement;
+
+namespace {
+
+// Cached job rows beyond this are dropped wholesale: simple, and the cache refills from the
+// jobs that are active now.
+constexpr std::size_t max_cached_jobs = 200000;
+
+constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast<unsigned>(kind); }
+
+// The columns every job query returns, in the order read_job() reads them.
+constexpr std::string_view job_columns = R"SQL(
+  j.job_id, c.text, q.text, j.correlation_id, j.parent_job_id, j.idempotency_key, j.state,
+  j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
+  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies
+FROM job j
+LEFT JOIN label c ON c.id = j.job
+LEFT JOIN label q ON q.id = j.queue
+LEFT JOIN label w ON w.id = j.worker
+LEFT JOIN error e ON e.id = j.last_error
+)SQL";
+
+}  // namespace
+
+/// Prepared once per connection: the hot statements of append and the look-ups.
+struct SqliteStore::Statements {
+  explicit Statements(sqlite3* db)
+      : data_version(db, "PRAGMA data_version"),
+        max_job_id(db, "SELECT coalesce(max(id), 0) FROM job"),
+        load_job(db, R"SQL(
+          SELECT j.id, j.job, j.queue, j.correlation_id, j.parent_job_id, j.idempotency_key,
+                 j.state, j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at,
+                 j.first_at, j.last_at, j.attempts, j.events, j.successes, j.worker,
+                 j.last_error, j.tail_state, j.tail_attempt, j.tail_at, j.anomalies,
+                 c.text, q.text
+          FROM job j LEFT JOIN label c ON c.id = j.job LEFT JOIN label q ON q.id = j.queue
+          WHERE j.job_id = ?1)SQL"),
+        insert_job(db, R"SQL(
+          INSERT INTO job (id, job, queue, correlation_id, parent_job_id, idempotency_key,
+                           state, enqueued_at, started_at, finished_at, heartbeat_at,
+                           first_at, last_at, attempts, events, successes, worker, last_error,
+                           tail_state, tail_attempt, tail_at, anomalies, job_id)
+          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                  ?18, ?19, ?20, ?21, ?22, ?23))SQL"),
+        update_job(db, R"SQL(
+          UPDATE job SET job = ?2, queue = ?3, correlation_id = ?4, parent_job_id = ?5,
+                 idempotency_key = ?6, state = ?7, enqueued_at = ?8, started_at = ?9,
+                 finished_at = ?10, heartbeat_at = ?11, first_at = ?12, last_at = ?13,
+                 attempts = ?14, events = ?15, successes = ?16, worker = ?17, last_error = ?18,
+                 tail_state = ?19, tail_attempt = ?20, tail_at = ?21, anomalies = ?22
+          WHERE id = ?1)SQL"),
+        insert_event(db, "INSERT INTO event (job, seq, state, at, attempt, worker, error) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        find_event(db, "SELECT 1 FROM event WHERE job = ?1 AND state = ?2 AND attempt = ?3 AND at = ?4"),
+        events_for_refold(db, "SELECT state, attempt, at, error FROM event WHERE job = ?1"),
+        insert_error(db, "INSERT INTO error (class, message, backtrace) VALUES (?1, ?2, ?3)"),
+        find_label(db, "SELECT id FROM label WHERE text = ?1"),
+        insert_label(db, "INSERT INTO label (text) VALUES (?1)"),
+        find_entity(db, "SELECT id FROM entity WHERE name = ?1"),
+        insert_entity(db, "INSERT INTO entity (name) VALUES (?1)"),
+        tag_job(db, "INSERT OR IGNORE INTO job_entity (entity, job) VALUES (?1, ?2)"),
+        insert_anomaly(db, "INSERT INTO anomaly (job, kind, other_job, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)"),
+        find_success_by_key(db, "SELECT id FROM job WHERE idempotency_key = ?1 AND successes > 0 "
+                                "AND id != ?2 LIMIT 1"),
+        flag_job(db, "UPDATE job SET anomalies = anomalies | ?2 WHERE id = ?1") {}
+
+  Statement data_version, max_job_id, load_job, insert_job, update_job, insert_event, find_event,
+      events_for_refold, insert_error, find_label, insert_label, find_entity, insert_entity, tag_job,
+      insert_anomaly, find_success_by_key, flag_job;
+};
+
+SqliteStore::SqliteStore(const std::string& path, const OpenOptions& options) : path_(path), options_(options) {
+  namespace fs = std::filesystem;
+  std::error_code ignored;
+  bool exists = path == ":memory:" || fs::exists(path, ignored);
+  if (!exists && (options.read_only || !options.create)) {
+    throw StoreError(StoreError::Kind::not_found, "no jobtrail store at " + path);
+  }
+  if (exists && fs::is_directory(path, ignored)) {
+    throw StoreError(StoreError::Kind::cannot_open, path + " is a directory, not a jobtrail store");
+  }
+  int flags = options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  db_ = std::make_unique<sqlite::Connection>(path, flags, options.busy_timeout_ms);
+  try {
+    if (options.read_only) {
+      sqlite::check_readable(*db_, path);
+    } else {
+      // WAL lets readers (the CLI) run while workers write; NORMAL sync survives a process
+      // crash at every commit and a power loss up to the last checkpoint.
+      db_->execute("PRAGMA journal_mode = WAL");
+      db_->execute("PRAGMA synchronous = NORMAL");
+      sqlite::migrate(*db_, path);
+    }
+    epoch_ = sqlite::read_epoch(*db_);
+    statements_ = std::make_unique<Statements>(db_->handle());
+  } catch (const StoreError& error) {
+    if (error.kind() == StoreError::Kind::not_a_store || error.kind() == StoreError::Kind::schema_too_new) throw;
+    throw StoreError(error.kind(), "cannot open store " + path + ": " + error.what());
+  }
+}
+
+SqliteStore::~SqliteStore() = default;
+
+std::string SqliteStore::location() const { return "sqlite:" + path_; }
+
+int SqliteStore::schema_version() { return static_cast<int>(db_->query_integer("PRAGMA user_version")); }
+
+void SqliteStore::forget_cache() noexcept {
+  jobs_.clear();
+  labels_.clear();
+  entities_.clear();
+  data_version_ = -1;
+}
+
+void SqliteStore::sync_cache_with_database() {
+  auto& s = *statements_;
+  std::int64_t version = s.data_version.reset().first_integer().value_or(-1);
+  if (version != data_version_ || jobs_.size() > max_cached_jobs) {
+    // Another connection wrote since our last append (or the cache grew too big).
+    forget_cache();
+    data_version_ = version;
+    next_job_id_ = s.max_job_id.reset().first_integer().value_or(0) + 1;
+  }
+}
+
+std::int64_t SqliteStore::label_id(const std::string& text) {
+  if (text.empty()) return 0;
+  if (auto it = labels_.find(text); it != labels_.end()) return it->second;
+  auto& s = *statements_;
+  std::int64_t id;
+  if (auto found = s.find_label.reset().bind(1, text).first_integer()) {
+    id = *found;
+  } else {
+    s.insert_label.reset().bind(1, text).run();
+    id = db_->last_insert_rowid();
+  }
+  labels_.emplace(text, id);
+  return id;
+}
+
+std::int64_t SqliteStore::entity_id(const std::string& name) {
+  if (auto it = entities_.find(name); it != entities_.end()) return it->second;
+  auto& s = *statements_;
+  std::int64_t id;
+  if (auto found = s.find_entity.reset().bind(1, name).first_integer()) {
+    id = *found;
+  } else {
+    s.insert_entity.reset().bind(1, name).run();
+    id = db_->last_insert_rowid();
+  }
+  entities_.emplace(name, id);
+  return id;
+}
+
+SqliteStore::JobRow& SqliteStore::job_row(const std::string& job_id) {
+  if (auto it = jobs_.find(job_id); it != jobs_.end()) return it->second;
+  JobRow row;
+  row.job_id = job_id;
+  auto& q = statements_->load_job;
+  q.reset().bind(1, job_id);
+  if (q.step()) {
+    auto time = [&](int column) -> std::optional<Micros> {
+      auto value = q.optional_integer(column);
+      return value ? std::optional<Micros>(*value + epoch_) : std::nullopt;
+    };
+    row.id = q.integer(0);
+    row.stored = true;
+    row.job = q.integer(1);
+    row.queue = q.integer(2);
+    row.correlation_id = q.text(3);
+    row.parent_job_id = q.text(4);
+    row.idempotency_key = q.text(5);
+    auto& life = row.life;
+    life.empty = false;
+    life.state = static_cast<State>(q.integer(6));
+    life.enqueued_at = time(7);
+    life.started_at = time(8);
+    life.finished_at = time(9);
+    life.heartbeat_at = time(10);
+    life.first_event_at = q.integer(11) + epoch_;
+    life.last_event_at = q.integer(12) + epoch_;
+    life.attempts = static_cast<std::int32_t>(q.integer(13));
+    life.event_count = static_cast<std::int32_t>(q.integer(14));
+    life.successes = static_cast<std::int32_t>(q.integer(15));
+    row.worker = q.integer(16);
+    row.last_error = q.integer(17);
+    life.tail = lifecycle_key(static_cast<State>(q.integer(18)), static_cast<std::int32_t>(q.integer(19)),
+                              q.integer(20) + epoch_);
+    row.anomalies = static_cast<std::uint32_t>(q.integer(21));
+    if (!q.is_null(22)) labels_.emplace(q.text(22), row.job);
+    if (!q.is_null(23)) labels_.emplace(q.text(23), row.queue);
+    q.reset();
+  } else {
+    row.id = next_job_id_++;
+  }
+  return jobs_.emplace(job_id, std::move(row)).first->second;
+}
+
+bool SqliteStore::is_stored_duplicate(const JobRow& row, State state, std::int32_t attempt, Micros stored_at) {
+  auto& q = statements_->find_event;
+  q.reset().bind(1, row.id).bind(2, static_cast<std::int64_t>(state)).bind(3, std::int64_t{attempt}).bind(4, stored_at);
+  return q.first_integer().has_value();
+}
+
+void SqliteStore::flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail,
+                       Micros stored_at) {
+  auto& s = *statements_;
+  s.insert_anomaly.reset()
+      .bind(1, row.id)
+      .bind(2, static_cast<std::int64_t>(kind))
+      .bind(3, other_job ? std::optional<std::int64_t>(other_job) : std::nullopt)
+      .bind(4, detail)
+      .bind(5, stored_at)
+      .run();
+  row.anomalies |= anomaly_bit(kind);
+}
+
+void SqliteStore::apply_event(JobRow& row, const Event& event, Micros stored_at, AppendResult& result,
+                              std::unordered_map<std::string, std::int64_t>& batch_successes_by_key) {
+  auto& s = *statements_;
+  const Micros at = event.at;
+  const auto attempt = detail::effective_attempt(event.attempt);
+  const auto key = lifecycle_key(event.state, attempt, at);
+  const bool in_order = row.life.empty || key > row.life.tail;
+  if (!in_order) {
+    // Equal to the last event in lifecycle order, or to any stored one: a redelivery.
+    if (key == row.life.tail || is_stored_duplicate(row, event.state, attempt, stored_at)) {
+      result.duplicates += 1;
+      return;
+    }
+    row.needs_refold = true;
+  }
+
+  // Identity fields keep their first value; where the job runs may change with the attempt.
+  if (row.job == 0) row.job = label_id(event.job);
+  if (row.correlation_id.empty()) row.correlation_id = event.correlation_id;
+  if (row.parent_job_id.empty()) row.parent_job_id = event.parent_job_id;
+  if (row.idempotency_key.empty()) row.idempotency_key = event.idempotency_key;
+  if (!event.queue.empty() && (in_order || row.queue == 0)) row.queue = label_id(event.queue);
+  std::int64_t worker = label_id(event.worker);
+  if (worker != 0 && (in_order || row.worker == 0)) row.worker = worker;
+
+  std::int64_t error = 0;
+  if (!event.error.empty()) {
+    s.insert_error.reset()
+        .bind(1, event.error.error_class)
+        .bind(2, event.error.message)
+        .bind(3, event.error.backtrace)
+        .run();
+    error = db_->last_insert_rowid();
+    if (in_order) row.last_error = error;
+  }
+
+  s.insert_event.reset()
+      .bind(1, row.id)
+      .bind(2, std::int64_t{row.life.event_count})
+      .bind(3, static_cast<std::int64_t>(event.state))
+      .bind(4, stored_at)
+      .bind(5, std::int64_t{attempt})
+      .bind(6, worker ? std::optional<std::int64_t>(worker) : std::nullopt)
+      .bind(7, error ? std::optional<std::int64_t>(error) : std::nullopt)
+      .run();
+  result.stored += 1;
+
+  for (const auto& entity : event.entities) {
+    s.tag_job.reset().bind(1, entity_id(entity)).bind(2, row.id).run();
+  }
+
+  const std::int32_t successes_before = row.life.successes;
+  if (in_order) {
+    Transition transition;
+    if (event.state == State::started && row.life.enqueued_at) {
+      transition.wait = at - *row.life.enqueued_at;
+    }
+    if (ends_attempt(event.state) && row.life.started_at && row.life.tail.attempt == attempt) {
+      transition.run = at - *row.life.started_at;
+    }
+    detail::apply(row.life, event.state, attempt, at);
+    if (event.state != State::heartbeat && event.state != State::enqueued) {
+      transition.job = event.job;
+      transition.queue = event.queue;
+      transition.state = event.state;
+      result.transitions.push_back(std::move(transition));
+    }
+  } else {
+    // Counted now so that anomaly detection below sees it; refold() recounts everything.
+    row.life.event_count += 1;
+    if (event.state == State::succeeded) row.life.successes += 1;
+  }
+
+  if (event.state == State::succeeded) {
+    if (successes_before >= 1) {
+      flag(row, AnomalyKind::duplicate_success, 0, "succeeded " + std::to_string(successes_before + 1) + " times",
+           stored_at);
+      result.anomalies += 1;
+    } else if (!row.idempotency_key.empty()) {
+      std::int64_t other = 0;
+      if (auto it = batch_successes_by_key.find(row.idempotency_key);
+          it != batch_successes_by_key.end() && it->second != row.id) {
+        other = it->second;
+      } else {
+        other = s.find_success_by_key.reset().bind(1, row.idempotency_key).bind(2, row.id).first_integer().value_or(0);
+      }
+      if (other != 0) {
+        flag(row, AnomalyKind::duplicate_idempotency_key, other, row.idempotency_key, stored_at);
+        result.anomalies += 1;
+        // The first job is half of the anomaly too: mark it where it lives now.
+        s.flag_job.reset().bind(1, other).bind(2, std::int64_t{anomaly_bit(AnomalyKind::duplicate_idempotency_key)}).run();
+        for (auto& [id, cached] : jobs_) {
+          if (cached.id == other) cached.anomalies |= anomaly_bit(AnomalyKind::duplicate_idempotency_key);
+        }
+      }
+      batch_successes_by_key.emplace(row.idempotency_key, row.id);
+    }
+  }
+}
+
+void SqliteStore::refold(JobRow& row) {
+  struct Stored {
+    detail::LifecycleKey key;
+    State state;
+    std::int64_t error;
+  };
+  std::vector<Stored> events;
+  auto& q = statements_->events_for_refold;
+  q.reset().bind(1, row.id);
+  while (q.step()) {
+    auto state = static_cast<State>(q.integer(0));
+    auto attempt = static_cast<std::int32_t>(q.integer(1));
+    auto at = q.integer(2) + epoch_;
+    events.push_back({lifecycle_key(state, attempt, at), state, q.integer(3)});
+  }
+  std::sort(events.begin(), events.end(), [](const Stored& a, const Stored& b) { return a.key < b.key; });
+  Lifecycle life;
+  row.last_error = 0;
+  for (const auto& event : events) {
+    detail::apply(life, event.state, event.key.attempt, event.key.at);
+    if (event.error) row.last_error = event.error;
+  }
+  row.life = life;
+  row.needs_refold = false;
+}
+
+void SqliteStore::write_row(const JobRow& row) {
+  auto& s = *statements_;
+  auto& q = row.stored ? s.update_job : s.insert_job;
+  const auto& life = row.life;
+  auto stored = [&](std::optional<Micros> value) {
+    return value ? std::optional<std::int64_t>(*value - epoch_) : std::nullopt;
+  };
+  auto id_or_null = [](std::int64_t id) { return id ? std::optional<std::int64_t>(id) : std::nullopt; };
+  q.reset()
+      .bind(1, row.id)
+      .bind(2, id_or_null(row.job))
+      .bind(3, id_or_null(row.queue))
+      .bind(4, row.correlation_id)
+      .bind(5, row.parent_job_id)
+      .bind(6, row.idempotency_key)
+      .bind(7, static_cast<std::int64_t>(life.state))
+      .bind(8, stored(life.enqueued_at))
+      .bind(9, stored(life.started_at))
+      .bind(10, stored(life.finished_at))
+      .bind(11, stored(life.heartbeat_at))
+      .bind(12, life.first_event_at - epoch_)
+      .bind(13, life.last_event_at - epoch_)
+      .bind(14, std::int64_t{life.attempts})
+      .bind(15, std::int64_t{life.event_count})
+      .bind(16, std::int64_t{life.successes})
+      .bind(17, id_or_null(row.worker))
+      .bind(18, id_or_null(row.last_error))
+      .bind(19, std::int64_t{life.tail.state})
+      .bind(20, std::int64_t{life.tail.attempt})
+      .bind(21, life.tail.at - epoch_)
+      .bind(22, std::int64_t{row.anomalies});
+  if (!row.stored) q.bind(23, row.job_id);
+  q.run();
+}
+
+AppendResult SqliteStore::append(const std::vector<Event>& events) {
+  if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (auto problem = validation_error(events[i]); !problem.empty()) {
+      throw StoreError(StoreError::Kind::invalid_event,
+                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
+    }
+  }
+  AppendResult result;
+  if (events.empty()) return result;
+  try {
+    sqlite::WriteTransaction transaction(*db_);
+    sync_cache_with_database();
+    std::vector<JobRow*> touched;
+    std::unordered_map<std::string, std::int64_t> batch_successes_by_key;
+    const Micros now = now_micros();
+    for (const auto& original : events) {
+      const Event* event = &original;
+      Event stamped;
+      if (original.at == 0) {
+        stamped = original;
+        stamped.at = now;
+        event = &stamped;
+      }
+      auto& row = job_row(event->job_id);
+      if (!row.touched) {
+        row.touched = true;
+        touched.push_back(&row);
+      }
+      apply_event(row, *event, event->at - epoch_, result, batch_successes_by_key);
+    }
+    for (auto* row : touched) {
+      if (row->needs_refold) refold(*row);
+      write_row(*row);
+      row->stored = true;
+      row->touched = false;
+    }
+    transaction.commit();
+  } catch (...) {
+    // The transaction rolled back: the cache may describe rows that were never written.
+    forget_cache();
+    throw;
+  }
+  return result;
+}
+
+std::vector<JobRecord> SqliteStore::read_jobs(Statement& q) {
+  std::vector<JobRecord> jobs;
+  auto time = [&](int column) -> std::optional<Micros> {
+    auto value = q.optional_integer(column);
+    return value ? std::optional<Micros>(*value + epoch_) : std::nullopt;
+  };
+  while (q.step()) {
+    JobRecord job;
+    job.job_id = q.text(0);
+    job.job = q.text(1);
+    job.queue = q.text(2);
+    job.correlation_id = q.text(3);
+    job.parent_job_id = q.text(4);
+    job.idempotency_key = q.text(5);
+    job.state = static_cast<State>(q.integer(6));
+    job.enqueued_at = time(7);
+    job.started_at = time(8);
+    job.finished_at = time(9);
+    job.heartbeat_at = time(10);
+    job.first_event_at = q.integer(11) + epoch_;
+    job.last_event_at = q.integer(12) + epoch_;
+    job.attempts = static_cast<std::int32_t>(q.integer(13));
+    job.event_count = static_cast<std::int32_t>(q.integer(14));
+    job.worker = q.text(15);
+    job.last_error = {q.text(16), q.text(17), q.text(18)};
+    job.anomalies = static_cast<std::uint32_t>(q.integer(19));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+std::optional<JobRecord> SqliteStore::find_job(const std::string& job_id) {
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), "SELECT " + std::string(job_columns) + " WHERE j.job_id = ?1");
+  q.bind(1, job_id);
+  auto jobs = read_jobs(q);
+  if (jobs.empty()) return std::nullopt;
+  Statement tags(db_->handle(), R"SQL(
+    SELECT e.name FROM job_entity je JOIN entity e ON e.id = je.entity
+    WHERE je.job = (SELECT id FROM job WHERE job_id = ?1) ORDER BY e.name)SQL");
+  tags.bind(1, job_id);
+  while (tags.step()) jobs.front().entities.push_back(tags.text(0));
+  return std::move(jobs.front());
+}
+
+std::vector<EventRecord> SqliteStore::events_of(const std::string& job_id) {
+  Statement q(db_->handle(), R"SQL(
+    SELECT ev.state, ev.attempt, ev.at, w.text, e.class, e.message, e.backtrace
+    FROM event ev
+    LEFT JOIN label w ON w.id = ev.worker
+    LEFT JOIN error e ON e.id = ev.error
+    WHERE ev.job = (SELECT id FROM job WHERE job_id = ?1))SQL");
+  q.bind(1, job_id);
+  std::vector<std::pair<detail::LifecycleKey, EventRecord>> keyed;
+  while (q.step()) {
+    EventRecord event;
+    event.state = static_cast<State>(q.integer(0));
+    event.attempt = static_cast<std::int32_t>(q.integer(1));
+    event.at = q.integer(2) + epoch_;
+    event.worker = q.text(3);
+    event.error = {q.text(4), q.text(5), q.text(6)};
+    keyed.emplace_back(lifecycle_key(event.state, event.attempt, event.at), std::move(event));
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<EventRecord> result;
+  result.reserve(keyed.size());
+  for (auto& [key, event] : keyed) result.push_back(std::move(event));
+  return result;
+}
+
+std::vector<JobRecord> SqliteStore::jobs_in_trace(const std::string& correlation_id) {
+  Statement q(db_->handle(), "SELECT " + std::string(job_columns) +
+                                 " WHERE j.correlation_id = ?1 ORDER BY j.first_at, j.id");
+  q.bind(1, correlation_id);
+  return read_jobs(q);
+}
+
+std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
+  // Only fixed SQL text is concatenated; every value is a bound parameter.
+  std::string sql = "SELECT " + std::string(job_columns);
+  std::vector<std::string> conditions;
+  if (!filter.entity.empty()) {
+    sql += " JOIN job_entity je ON je.job = j.id AND je.entity = (SELECT id FROM entity WHERE name = ?1)";
+  }
+  if (filter.state) conditions.push_back("j.state = ?2");
+  if (!filter.job.empty()) conditions.push_back("j.job = (SELECT id FROM label WHERE text = ?3)");
+  if (!filter.queue.empty()) conditions.push_back("j.queue = (SELECT id FROM label WHERE text = ?4)");
+  if (filter.since) conditions.push_back("j.first_at >= ?5");
+  if (filter.until) conditions.push_back("j.first_at < ?6");
+  if (filter.anomalies_only) conditions.push_back("j.anomalies != 0");
+  for (std::size_t i = 0; i < conditions.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + conditions[i];
+  sql += " ORDER BY j.first_at DESC, j.id DESC LIMIT ?7";
+  Statement q(db_->handle(), sql);
+  if (!filter.entity.empty()) q.bind(1, filter.entity);
+  if (filter.state) q.bind(2, static_cast<std::int64_t>(*filter.state));
+  if (!filter.job.empty()) q.bind(3, filter.job);
+  if (!filter.queue.empty()) q.bind(4, filter.queue);
+  if (filter.since) q.bind(5, *filter.since - epoch_);
+  if (filter.until) q.bind(6, *filter.until - epoch_);
+  q.bind(7, static_cast<std::int64_t>(filter.limit));
+  return read_jobs(q);
+}
+
+std::vector<JobStats> SqliteStore::stats(std::optional<Micros> since) {
+  Statement q(db_->handle(), R"SQL(
+    SELECT c.text, j.state, j.started_at - j.enqueued_at, j.finished_at - j.started_at
+    FROM job j LEFT JOIN label c ON c.id = j.job
+    WHERE j.first_at >= ?1)SQL");
+  q.bind(1, since ? *since - epoch_ : std::numeric_limits<std::int64_t>::min());
+  detail::JobStatsBuilder builder;
+  while (q.step()) {
+    builder.add(q.text(0), static_cast<State>(q.integer(1)), q.optional_integer(2), q.optional_integer(3));
+  }
+  return builder.finish();
+}
+
+std::vector<AnomalyRecord> SqliteStore::anomalies(const std::string& job_id, std::size_t limit) {
+  std::string sql = R"SQL(
+    SELECT j.job_id, a.kind, o.job_id, a.detail, a.at
+    FROM anomaly a JOIN job j ON j.id = a.job LEFT JOIN job o ON o.id = a.other_job)SQL";
+  if (!job_id.empty()) sql += " WHERE a.job = (SELECT id FROM job WHERE job_id = ?1)";
+  sql += " ORDER BY a.at DESC, a.id DESC LIMIT ?2";
+  Statement q(db_->handle(), sql);
+  if (!job_id.empty()) q.bind(1, job_id);
+  q.bind(2, static_cast<std::int64_t>(limit));
+  std::vector<AnomalyRecord> result;
+  while (q.step()) {
+    result.push_back({q.text(0), static_cast<AnomalyKind>(q.integer(1)), q.text(2), q.text(3), q.integer(4) + epoch_});
+  }
+  return result;
+}
+
+PruneResult SqliteStore::prune(Micros cutoff) {
+  if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
+  PruneResult result;
+  // Chunks keep each write lock short, so workers recording meanwhile are not held up.
+  constexpr std::int64_t chunk = 5000;
+  const std::int64_t stored_cutoff = cutoff - epoch_;
+  try {
+    for (;;) {
+      sqlite::WriteTransaction transaction(*db_);
+      db_->execute("CREATE TEMP TABLE IF NOT EXISTS prune_batch (id INTEGER PRIMARY KEY)");
+      db_->execute("DELETE FROM prune_batch");
+      // first_at <= last_at, so the first_at index narrows the candidates.
+      Statement pick(db_->handle(), R"SQL(
+        INSERT INTO prune_batch (id)
+        SELECT id FROM job
+        WHERE first_at < ?1 AND last_at < ?1 AND state NOT IN (1, 2)
+        LIMIT ?2)SQL");
+      pick.bind(1, stored_cutoff).bind(2, chunk).run();
+      auto picked = db_->changes();
+      if (picked == 0) break;
+      db_->execute(R"SQL(
+        DELETE FROM error WHERE id IN (
+          SELECT ev.error FROM event ev JOIN prune_batch p ON ev.job = p.id WHERE ev.error IS NOT NULL))SQL");
+      db_->execute("DELETE FROM event WHERE job IN (SELECT id FROM prune_batch)");
+      result.events += db_->changes();
+      db_->execute("DELETE FROM job_entity WHERE job IN (SELECT id FROM prune_batch)");
+      db_->execute("DELETE FROM anomaly WHERE job IN (SELECT id FROM prune_batch)");
+      db_->execute("DELETE FROM job WHERE id IN (SELECT id FROM prune_batch)");
+      result.jobs += db_->changes();
+      transaction.commit();
+      if (picked < chunk) break;
+    }
+    sqlite::WriteTransaction transaction(*db_);
+    db_->execute("DELETE FROM entity WHERE id NOT IN (SELECT entity FROM job_entity)");
+    transaction.commit();
+  } catch (...) {
+    forget_cache();
+    throw;
+  }
+  forget_cache();
+  return result;
+}
+
+}  // namespace jobtrail

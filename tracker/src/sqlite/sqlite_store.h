@@ -1,0 +1,77 @@
+#pragma once
+// The embedded store: one SQLite file in WAL mode, shared safely by several processes.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "derive.h"
+#include "jobtrail/store.h"
+#include "sqlite/sqlite_db.h"
+
+namespace jobtrail {
+
+/// The SQLite implementation of Store. Not thread-safe: one per thread.
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const std::string& path, const OpenOptions& options);
+  ~SqliteStore() override;
+
+  AppendResult append(const std::vector<Event>& events) override;
+  std::optional<JobRecord> find_job(const std::string& job_id) override;
+  std::vector<EventRecord> events_of(const std::string& job_id) override;
+  std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
+  std::vector<JobRecord> list_jobs(const JobFilter& filter) override;
+  std::vector<JobStats> stats(std::optional<Micros> since) override;
+  std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) override;
+  PruneResult prune(Micros cutoff) override;
+  int schema_version() override;
+  std::string location() const override;
+
+ private:
+  /// A job's row as the writer keeps it between batches.
+  struct JobRow {
+    std::string job_id;
+    std::int64_t id = 0;
+    bool touched = false;         ///< written at the end of the current append
+    bool stored = false;          ///< the row exists in the database
+    bool needs_refold = false;    ///< an event arrived out of lifecycle order
+    detail::Lifecycle life;
+    std::int64_t job = 0, queue = 0, worker = 0;  ///< label ids, 0 = none
+    std::string correlation_id, parent_job_id, idempotency_key;
+    std::int64_t last_error = 0;  ///< error id, 0 = none
+    std::uint32_t anomalies = 0;
+  };
+  struct Statements;
+
+  void forget_cache() noexcept;
+  void sync_cache_with_database();
+  JobRow& job_row(const std::string& job_id);
+  std::int64_t label_id(const std::string& text);
+  std::int64_t entity_id(const std::string& name);
+  bool is_stored_duplicate(const JobRow& row, State state, std::int32_t attempt, Micros stored_at);
+  void apply_event(JobRow& row, const Event& event, Micros stored_at, AppendResult& result,
+                   std::unordered_map<std::string, std::int64_t>& batch_successes_by_key);
+  void flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail, Micros stored_at);
+  void refold(JobRow& row);
+  void write_row(const JobRow& row);
+  std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
+
+  std::string path_;
+  OpenOptions options_;
+  std::unique_ptr<sqlite::Connection> db_;
+  std::unique_ptr<Statements> statements_;
+  Micros epoch_ = 0;
+
+  // Write-side caches. They are only trusted while no other connection has written
+  // (PRAGMA data_version unchanged); otherwise they are dropped at the next append.
+  std::int64_t data_version_ = -1;
+  std::int64_t next_job_id_ = 0;
+  std::unordered_map<std::string, JobRow> jobs_;
+  std::unordered_map<std::string, std::int64_t> labels_;
+  std::unordered_map<std::string, std::int64_t> entities_;
+};
+
+}  // namespace jobtrail

@@ -1,0 +1,40 @@
+#include "jobtrail/store.h"
+
+#include "sqlite/sqlite_schema.h"
+#include "sqlite/sqlite_store.h"
+
+namespace jobtrail {
+
+std::string_view to_string(AnomalyKind kind) noexcept {
+  switch (kind) {
+    case AnomalyKind::duplicate_success: return "duplicate_success";
+    case AnomalyKind::duplicate_idempotency_key: return "duplicate_idempotency_key";
+  }
+  return "unknown";
+}
+
+int latest_schema_version() noexcept { return sqlite::latest_version(); }
+
+std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& options) {
+  if (url.empty()) {
+    throw StoreError(StoreError::Kind::invalid_url, "no store given (use --db or JOBTRAIL_DB)");
+  }
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    throw StoreError(StoreError::Kind::invalid_url,
+                     "PostgreSQL stores are not supported by this build yet: " + url);
+  }
+  std::string path = url;
+  if (url.rfind("sqlite:", 0) == 0) {
+    path = url.substr(7);
+    // Accept sqlite:///abs/path as well as sqlite:/abs/path and sqlite:relative.
+    if (path.rfind("//", 0) == 0) path = path.substr(2);
+  } else if (auto scheme = url.find("://"); scheme != std::string::npos) {
+    throw StoreError(StoreError::Kind::invalid_url,
+                     "unknown store URL scheme in \"" + url +
+                         "\" (use sqlite:PATH, a file path, or postgresql://...)");
+  }
+  if (path.empty()) throw StoreError(StoreError::Kind::invalid_url, "empty SQLite path in " + url);
+  return std::make_unique<SqliteStore>(path, options);
+}
+
+}  // namespace jobtrail
