@@ -293,3 +293,55 @@ TEST_CASE("store URLs", "[tracker][store]") {
     CHECK(error.kind() == StoreError::Kind::cannot_open);
   }
 }
+
+TEST_CASE_METHOD(StoreFixture, "hex IDs are stored compactly and read back unchanged", "[tracker][store]") {
+  const std::vector<std::string> job_ids = {"0123456789abcdef01234567", "ABCDEF", "abc", "c0ffee-1", "00"};
+  std::vector<Event> events;
+  for (const auto& id : job_ids) {
+    auto e = event(id, State::succeeded, t0);
+    e.correlation_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    e.parent_job_id = "0123456789abcdef01234567";
+    e.idempotency_key = id;  // one key per job: no anomaly
+    events.push_back(e);
+  }
+  store->append(events);
+  for (const auto& id : job_ids) {
+    auto job = store->find_job(id);
+    REQUIRE(job);
+    CHECK(job->job_id == id);
+    CHECK(job->parent_job_id == "0123456789abcdef01234567");
+    CHECK(job->correlation_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(store->events_of(id).size() == 1);
+  }
+  CHECK(store->jobs_in_trace("4bf92f3577b34da6a3ce929d0e0e4736").size() == job_ids.size());
+  CHECK_FALSE(store->find_job("abcdef"));  // hex case matters: ABCDEF is another job
+  CHECK(store->jobs_in_trace("4BF92F3577B34DA6A3CE929D0E0E4736").empty());
+
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT job_id, correlation_id, parent_job_id FROM jobs ORDER BY job_id", -1,
+                             &statement, nullptr) == SQLITE_OK);
+  std::vector<std::string> seen;
+  while (sqlite3_step(statement) == SQLITE_ROW) {
+    seen.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(statement, 0)));
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 1))) ==
+          "4bf92f3577b34da6a3ce929d0e0e4736");
+  }
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+  CHECK(seen == std::vector<std::string>{"00", "0123456789abcdef01234567", "ABCDEF", "abc", "c0ffee-1"});
+}
+
+TEST_CASE_METHOD(StoreFixture, "listing by state finds unfinished and succeeded jobs", "[tracker][store]") {
+  std::vector<Event> events;
+  for (int i = 0; i < 50; ++i) events.push_back(event("job-" + std::to_string(i), State::succeeded, t0 + i));
+  events.push_back(event("stuck", State::started, t0));
+  store->append(events);
+  JobFilter filter;
+  filter.state = State::started;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"stuck"});
+  filter.state = State::succeeded;
+  filter.limit = 3;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-49", "job-48", "job-47"});
+}

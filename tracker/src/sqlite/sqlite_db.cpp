@@ -63,6 +63,11 @@ Statement& Statement::bind(int index, std::optional<std::int64_t> value) {
   return value ? bind(index, *value) : bind_null(index);
 }
 
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  sqlite3_bind_blob(statement_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
 Statement& Statement::bind_null(int index) {
   sqlite3_bind_null(statement_, index);
   return *this;
@@ -104,6 +109,16 @@ std::string Statement::text(int column) const {
   auto* data = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
   if (!data) return {};
   return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
+}
+
+bool Statement::is_blob(int column) const noexcept {
+  return sqlite3_column_type(statement_, column) == SQLITE_BLOB;
+}
+
+std::string_view Statement::blob(int column) const noexcept {
+  auto* data = static_cast<const char*>(sqlite3_column_blob(statement_, column));
+  if (!data) return {};
+  return std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
 }
 
 std::string_view Statement::sql() const noexcept {

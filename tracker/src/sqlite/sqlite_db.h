@@ -33,6 +33,7 @@ class Statement {
   Statement& bind(int index, std::string_view text);  // empty → NULL
   Statement& bind(int index, std::optional<std::int64_t> value);
   Statement& bind_null(int index);
+  Statement& bind_blob(int index, std::string_view bytes);
   /// Steps once: true if a row is available, false when done. Throws StoreError.
   bool step();
   /// Steps to completion, expecting no rows.
@@ -45,6 +46,8 @@ class Statement {
   std::int64_t integer(int column) const noexcept;
   std::optional<std::int64_t> optional_integer(int column) const noexcept;
   std::string text(int column) const;
+  bool is_blob(int column) const noexcept;
+  std::string_view blob(int column) const noexcept;
   std::string_view sql() const noexcept;
 
  private:

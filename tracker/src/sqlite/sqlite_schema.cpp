@@ -7,8 +7,14 @@ namespace jobtrail::sqlite {
 
 namespace {
 
-// Times are microseconds since the store's epoch (meta.epoch_us); the views add it back so
-// that SQL checks and people read absolute microseconds since the Unix epoch.
+// Hex IDs are stored as blobs (see sqlite_store.cpp); the views turn them back into text.
+std::string id_text(const std::string& column) {
+  return "CASE WHEN typeof(" + column + ") = 'blob' THEN lower(hex(" + column + ")) ELSE " + column + " END";
+}
+
+// A job's first time is microseconds since the store's epoch (meta.epoch_us), its other times
+// microseconds since its first; the views add them up so that SQL checks and people read
+// absolute microseconds since the Unix epoch.
 std::string schema_v1(Micros epoch) {
   const std::string e = std::to_string(epoch);
   return R"SQL(
@@ -18,17 +24,20 @@ INSERT INTO meta (key, value) VALUES ('epoch_us', )SQL" + e + R"SQL();
 -- Low-cardinality names (job classes, queues, workers), stored once and referred to by id.
 CREATE TABLE label (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
 
+-- Correlation IDs, stored once per request: a trace is one look-up of an integer.
+CREATE TABLE correlation (id INTEGER PRIMARY KEY, text NOT NULL UNIQUE);  -- text or blob
+
 -- One row per job, derived from its events.
 CREATE TABLE job (
   id INTEGER PRIMARY KEY,
-  job_id TEXT NOT NULL UNIQUE,
+  job_id NOT NULL UNIQUE,  -- text, or a blob for hex IDs
   job INTEGER,
   queue INTEGER,
-  correlation_id TEXT,
-  parent_job_id TEXT,
+  correlation INTEGER,
+  parent_job_id,  -- text, or a blob for hex IDs
   idempotency_key TEXT,
   state INTEGER NOT NULL,
-  enqueued_at INTEGER,
+  enqueued_at INTEGER,  -- this and the other times: microseconds after first_at
   started_at INTEGER,
   finished_at INTEGER,
   heartbeat_at INTEGER,
@@ -41,12 +50,13 @@ CREATE TABLE job (
   last_error INTEGER,
   tail_state INTEGER NOT NULL,
   tail_attempt INTEGER NOT NULL,
-  tail_at INTEGER NOT NULL,
+  tail_at INTEGER,  -- NULL when equal to last_at, the common case
   anomalies INTEGER NOT NULL
 );
-CREATE INDEX job_by_correlation ON job (correlation_id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX job_by_correlation ON job (correlation) WHERE correlation IS NOT NULL;
 CREATE INDEX job_by_first_at ON job (first_at);
-CREATE INDEX job_by_state ON job (state, first_at);
+-- Succeeded jobs are the bulk and are found through job_by_first_at; the index keeps the rest.
+CREATE INDEX job_by_state ON job (state, first_at) WHERE state != 4;
 CREATE INDEX job_by_class ON job (job, first_at);
 CREATE INDEX job_by_idempotency_key ON job (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX job_with_anomalies ON job (first_at) WHERE anomalies != 0;
@@ -85,26 +95,29 @@ CREATE INDEX anomaly_by_job ON anomaly (job);
 
 -- Readable views for SQL checks and ad-hoc queries: names instead of ids, absolute times.
 CREATE VIEW jobs AS
-SELECT j.job_id, c.text AS job, q.text AS queue, j.correlation_id, j.parent_job_id,
+SELECT )SQL" + id_text("j.job_id") + R"SQL( AS job_id, c.text AS job, q.text AS queue,
+       )SQL" + id_text("co.text") + R"SQL( AS correlation_id,
+       )SQL" + id_text("j.parent_job_id") + R"SQL( AS parent_job_id,
        j.idempotency_key,
        CASE j.state WHEN 1 THEN 'enqueued' WHEN 2 THEN 'started' WHEN 4 THEN 'succeeded'
                     WHEN 5 THEN 'failed' WHEN 6 THEN 'dead' WHEN 7 THEN 'cancelled' END AS state,
-       j.enqueued_at + )SQL" + e + R"SQL( AS enqueued_at,
-       j.started_at + )SQL" + e + R"SQL( AS started_at,
-       j.finished_at + )SQL" + e + R"SQL( AS finished_at,
-       j.heartbeat_at + )SQL" + e + R"SQL( AS heartbeat_at,
-       j.first_at + )SQL" + e + R"SQL( AS first_event_at,
-       j.last_at + )SQL" + e + R"SQL( AS last_event_at,
+       )SQL" + e + R"SQL( + j.first_at + j.enqueued_at AS enqueued_at,
+       )SQL" + e + R"SQL( + j.first_at + j.started_at AS started_at,
+       )SQL" + e + R"SQL( + j.first_at + j.finished_at AS finished_at,
+       )SQL" + e + R"SQL( + j.first_at + j.heartbeat_at AS heartbeat_at,
+       )SQL" + e + R"SQL( + j.first_at AS first_event_at,
+       )SQL" + e + R"SQL( + j.first_at + j.last_at AS last_event_at,
        j.attempts, j.successes, w.text AS worker, err.class AS error_class,
        err.message AS error_message, j.anomalies != 0 AS flagged
 FROM job j
 LEFT JOIN label c ON c.id = j.job
 LEFT JOIN label q ON q.id = j.queue
 LEFT JOIN label w ON w.id = j.worker
+LEFT JOIN correlation co ON co.id = j.correlation
 LEFT JOIN error err ON err.id = j.last_error;
 
 CREATE VIEW job_entities AS
-SELECT j.job_id, e.name AS entity,
+SELECT )SQL" + id_text("j.job_id") + R"SQL( AS job_id, e.name AS entity,
        substr(e.name, 1, instr(e.name, ':') - 1) AS entity_type,
        substr(e.name, instr(e.name, ':') + 1) AS entity_id
 FROM job_entity je JOIN entity e ON e.id = je.entity JOIN job j ON j.id = je.job;

@@ -40,7 +40,8 @@ class SqliteStore final : public Store {
     bool needs_refold = false;    ///< an event arrived out of lifecycle order
     detail::Lifecycle life;
     std::int64_t job = 0, queue = 0, worker = 0;  ///< label ids, 0 = none
-    std::string correlation_id, parent_job_id, idempotency_key;
+    std::int64_t correlation = 0;  ///< correlation id, 0 = none
+    std::string parent_job_id, idempotency_key;
     std::int64_t last_error = 0;  ///< error id, 0 = none
     std::uint32_t anomalies = 0;
   };
@@ -49,8 +50,14 @@ class SqliteStore final : public Store {
   void forget_cache() noexcept;
   void sync_cache_with_database();
   JobRow& job_row(const std::string& job_id);
-  std::int64_t label_id(const std::string& text);
-  std::int64_t entity_id(const std::string& name);
+  /// A table of unique strings (names, entities, correlation IDs) with its writer-side cache.
+  struct Dictionary {
+    sqlite::Statement find, insert;
+    std::unordered_map<std::string, std::int64_t> ids;
+    bool compact_ids = false;  ///< the strings are IDs, stored compactly when hex
+  };
+  /// The id of `text` in `dictionary`, added if new; 0 for an empty text.
+  std::int64_t intern(Dictionary& dictionary, const std::string& text);
   bool is_stored_duplicate(const JobRow& row, State state, std::int32_t attempt, Micros stored_at);
   void apply_event(JobRow& row, const Event& event, Micros stored_at, AppendResult& result,
                    std::unordered_map<std::string, std::int64_t>& batch_successes_by_key);
@@ -70,8 +77,7 @@ class SqliteStore final : public Store {
   std::int64_t data_version_ = -1;
   std::int64_t next_job_id_ = 0;
   std::unordered_map<std::string, JobRow> jobs_;
-  std::unordered_map<std::string, std::int64_t> labels_;
-  std::unordered_map<std::string, std::int64_t> entities_;
+  Dictionary labels_, entities_, correlations_;
 };
 
 }  // namespace jobtrail

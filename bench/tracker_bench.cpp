@@ -1,0 +1,322 @@
+// The tracker's speed, measured beside its baselines in the same run:
+//   1. the record call's cost on the caller's thread (p50/p99) and the sustained rate into
+//      SQLite through the tracker, with every query index in place, and bytes on disk per event;
+//   2. the same events written the naive way (one autocommit INSERT per event into a plain
+//      text-keyed table, SQLite's default settings) and the raw limit (one prepared INSERT per
+//      event into the same plain table, batched transactions, WAL);
+//   3. show / trace / ls --entity look-ups at a small and a large store.
+// Usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--dir DIR] [--keep]
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "jobtrail/store.h"
+#include "jobtrail/tracker.h"
+#include "workload.h"
+
+using namespace jobtrail;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Settings {
+  std::size_t events = 1'000'000;
+  std::size_t naive_events = 3'000;
+  std::size_t small = 100'000;
+  std::size_t large = 10'000'000;
+  std::size_t batch = 5'000;
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "jobtrail-bench";
+  bool keep = false;  ///< keep the stores for a look with sqlite3
+};
+
+constexpr Micros t0 = 1'790'000'000'000'000;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+template <typename T>
+T quantile(std::vector<T> values, double q) {
+  if (values.empty()) return T{};
+  auto index = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
+  return values[index];
+}
+
+std::uintmax_t store_bytes(const std::filesystem::path& path) {
+  std::uintmax_t total = 0;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ignored;
+    auto size = std::filesystem::file_size(path.string() + suffix, ignored);
+    if (!ignored) total += size;
+  }
+  return total;
+}
+
+void fresh(const std::filesystem::path& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path.string() + suffix);
+}
+
+void check(int code, sqlite3* db, const char* what) {
+  if (code != SQLITE_OK && code != SQLITE_DONE && code != SQLITE_ROW) {
+    std::fprintf(stderr, "tracker_bench: %s: %s\n", what, sqlite3_errmsg(db));
+    std::exit(1);
+  }
+}
+
+// The plain table a first version would write: every field as text, one row per event.
+constexpr const char* plain_schema =
+    "CREATE TABLE events (job_id TEXT, job TEXT, queue TEXT, correlation_id TEXT, parent_job_id TEXT, "
+    "state TEXT, at INTEGER, attempt INTEGER, worker TEXT, error_class TEXT, error_message TEXT, entity TEXT)";
+
+// Inserts `events` into the plain table; `batch` events per transaction (1 = autocommit).
+double plain_inserts(const std::filesystem::path& path, const std::vector<Event>& events, std::size_t count,
+                     std::size_t batch, bool wal) {
+  fresh(path);
+  sqlite3* db = nullptr;
+  check(sqlite3_open(path.c_str(), &db), db, "open");
+  if (wal) {
+    check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr), db, "pragma");
+  }
+  check(sqlite3_exec(db, plain_schema, nullptr, nullptr, nullptr), db, "schema");
+  sqlite3_stmt* insert = nullptr;
+  check(sqlite3_prepare_v2(db, "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", -1, &insert, nullptr), db,
+        "prepare");
+  auto bind_text = [&](int index, const std::string& text) {
+    if (text.empty()) {
+      sqlite3_bind_null(insert, index);
+    } else {
+      sqlite3_bind_text(insert, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    }
+  };
+  auto start = Clock::now();
+  for (std::size_t i = 0; i < count; ++i) {
+    if (batch > 1 && i % batch == 0) sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    const auto& e = events[i];
+    bind_text(1, e.job_id);
+    bind_text(2, e.job);
+    bind_text(3, e.queue);
+    bind_text(4, e.correlation_id);
+    bind_text(5, e.parent_job_id);
+    auto state = std::string(to_string(e.state));
+    bind_text(6, state);
+    sqlite3_bind_int64(insert, 7, e.at);
+    sqlite3_bind_int(insert, 8, e.attempt);
+    bind_text(9, e.worker);
+    bind_text(10, e.error.error_class);
+    bind_text(11, e.error.message);
+    bind_text(12, e.entities.empty() ? std::string() : e.entities.front());
+    check(sqlite3_step(insert), db, "insert");
+    sqlite3_reset(insert);
+    if (batch > 1 && (i % batch == batch - 1 || i + 1 == count)) {
+      check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
+    }
+  }
+  double elapsed = seconds_since(start);
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  return static_cast<double>(count) / elapsed;
+}
+
+struct TrackerRun {
+  double events_per_second = 0;
+  std::int64_t p50_ns = 0, p99_ns = 0, p999_ns = 0;
+  double bytes_per_event = 0;
+  std::uint64_t dropped = 0;
+};
+
+TrackerRun run_tracker(const std::filesystem::path& path, std::vector<Event> events, std::size_t batch) {
+  fresh(path);
+  TrackerOptions options;
+  options.max_batch = batch;
+  options.queue_capacity = 200'000;
+  TrackerRun run;
+  std::vector<std::int32_t> costs(events.size());
+  {
+    Tracker tracker(path.string(), options);
+    auto start = Clock::now();
+    // Bursts no larger than the queue, then wait for the writer: the rate measured is the
+    // writer's sustained rate, and every call is timed against a queue with room.
+    constexpr std::size_t burst = 100'000;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      auto before = Clock::now();
+      tracker.record(std::move(events[i]));
+      costs[i] = static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - before).count());
+      if (i % burst == burst - 1) tracker.flush(std::chrono::minutes(5));
+    }
+    tracker.flush(std::chrono::minutes(5));
+    run.events_per_second = static_cast<double>(events.size()) / seconds_since(start);
+    auto counters = tracker.counters();
+    run.dropped = counters.dropped_queue_full + counters.dropped_invalid + counters.dropped_store_error;
+  }
+  run.p50_ns = quantile(costs, 0.50);
+  run.p99_ns = quantile(costs, 0.99);
+  run.p999_ns = quantile(costs, 0.999);
+  run.bytes_per_event = static_cast<double>(store_bytes(path)) / static_cast<double>(events.size());
+  return run;
+}
+
+double run_store_direct(const std::filesystem::path& path, const std::vector<Event>& events, std::size_t batch) {
+  fresh(path);
+  auto store = open_store(path.string());
+  auto start = Clock::now();
+  std::vector<Event> chunk;
+  for (std::size_t i = 0; i < events.size(); i += batch) {
+    chunk.assign(events.begin() + static_cast<std::ptrdiff_t>(i),
+                 events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), i + batch)));
+    store->append(chunk);
+  }
+  return static_cast<double>(events.size()) / seconds_since(start);
+}
+
+struct LookupTimes {
+  double show_us = 0, trace_us = 0, entity_us = 0;
+};
+
+// Fills a store with `count` events and times the CLI's three look-ups, median of many.
+LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::size_t batch) {
+  fresh(path);
+  std::vector<std::string> job_ids, correlations, entities;
+  {
+    auto store = open_store(path.string());
+    constexpr std::size_t chunk_events = 500'000;
+    std::mt19937_64 pick(7);
+    for (std::size_t done = 0, round = 0; done < count; ++round) {
+      auto workload = bench::make_workload(std::min(chunk_events, count - done),
+                                           t0 + static_cast<Micros>(round) * 3'600'000'000LL, 3'600'000'000LL, round + 11);
+      for (std::size_t i = 0; i < workload.events.size(); i += batch) {
+        std::vector<Event> chunk(workload.events.begin() + static_cast<std::ptrdiff_t>(i),
+                                 workload.events.begin() + static_cast<std::ptrdiff_t>(std::min(workload.events.size(), i + batch)));
+        store->append(chunk);
+      }
+      done += workload.events.size();
+      for (int k = 0; k < 50; ++k) {
+        job_ids.push_back(workload.job_ids[pick() % workload.job_ids.size()]);
+        correlations.push_back(workload.correlation_ids[pick() % workload.correlation_ids.size()]);
+        entities.push_back(workload.entities[pick() % workload.entities.size()]);
+      }
+    }
+  }
+  OpenOptions read_only;
+  read_only.read_only = true;
+  auto store = open_store(path.string(), read_only);
+  auto time_each = [](std::size_t n, auto&& query) {
+    std::vector<double> micros;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto start = Clock::now();
+      query(i);
+      micros.push_back(seconds_since(start) * 1e6);
+    }
+    return quantile(micros, 0.5);
+  };
+  std::size_t n = std::min<std::size_t>(job_ids.size(), 1000);
+  // Repeat the key lists so that small stores are timed as often as large ones.
+  while (job_ids.size() < n * 2) {
+    job_ids.insert(job_ids.end(), job_ids.begin(), job_ids.end());
+    correlations.insert(correlations.end(), correlations.begin(), correlations.end());
+    entities.insert(entities.end(), entities.begin(), entities.end());
+  }
+  LookupTimes times;
+  times.show_us = time_each(n, [&](std::size_t i) {
+    auto job = store->find_job(job_ids[i]);
+    auto events = store->events_of(job_ids[i]);
+    if (!job || events.empty()) std::abort();
+  });
+  times.trace_us = time_each(n, [&](std::size_t i) {
+    if (store->jobs_in_trace(correlations[i]).empty()) std::abort();
+  });
+  times.entity_us = time_each(n, [&](std::size_t i) {
+    JobFilter filter;
+    filter.entity = entities[i];
+    if (store->list_jobs(filter).empty()) std::abort();
+  });
+  return times;
+}
+
+std::size_t parse_count(const char* text) {
+  char* end = nullptr;
+  auto value = std::strtoull(text, &end, 10);
+  if (!end || *end != '\0' || value == 0) {
+    std::fprintf(stderr, "tracker_bench: not a positive count: %s\n", text);
+    std::exit(2);
+  }
+  return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings settings;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "tracker_bench: %s needs a value\n", flag.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (flag == "--events") settings.events = parse_count(value());
+    else if (flag == "--naive-events") settings.naive_events = parse_count(value());
+    else if (flag == "--small") settings.small = parse_count(value());
+    else if (flag == "--large") settings.large = parse_count(value());
+    else if (flag == "--dir") settings.dir = value();
+    else if (flag == "--keep") settings.keep = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--dir DIR] [--keep]\n");
+      return flag == "--help" ? 0 : 2;
+    }
+  }
+  std::filesystem::create_directories(settings.dir);
+  const auto& dir = settings.dir;
+  std::printf("jobtrail tracker benchmark: %zu events, batches of %zu, in %s\n", settings.events, settings.batch,
+              dir.c_str());
+
+  auto workload = bench::make_workload(settings.events, t0, 3'600'000'000LL, 1);
+  const auto& events = workload.events;
+  std::printf("workload: %zu events, %zu jobs, %zu requests, %.2f events per job\n\n", events.size(),
+              workload.job_ids.size(), workload.correlation_ids.size(),
+              static_cast<double>(events.size()) / static_cast<double>(workload.job_ids.size()));
+
+  auto tracker = run_tracker(dir / "tracker.db", events, settings.batch);
+  auto direct = run_store_direct(dir / "direct.db", events, settings.batch);
+  auto naive = plain_inserts(dir / "naive.db", events, std::min(settings.naive_events, events.size()), 1, false);
+  auto raw = plain_inserts(dir / "raw.db", events, events.size(), settings.batch, true);
+  auto raw_bytes = static_cast<double>(store_bytes(dir / "raw.db")) / static_cast<double>(events.size());
+
+  std::printf("record() on the caller's thread: p50 %.3f us, p99 %.3f us, p99.9 %.3f us (dropped %llu)\n",
+              static_cast<double>(tracker.p50_ns) / 1000, static_cast<double>(tracker.p99_ns) / 1000,
+              static_cast<double>(tracker.p999_ns) / 1000, static_cast<unsigned long long>(tracker.dropped));
+  std::printf("%-58s %12.0f events/s\n", "tracker -> SQLite store, all indexes (sustained)", tracker.events_per_second);
+  std::printf("%-58s %12.0f events/s\n", "Store::append directly, same batches", direct);
+  std::printf("%-58s %12.0f events/s\n", "naive: autocommit INSERT per event, plain table, defaults", naive);
+  std::printf("%-58s %12.0f events/s\n", "raw limit: prepared INSERT, batched, plain table, WAL", raw);
+  std::printf("ratio tracker / naive:      %8.1fx\n", tracker.events_per_second / naive);
+  std::printf("ratio tracker / raw limit:  %8.2fx\n", tracker.events_per_second / raw);
+  std::printf("ratio direct / raw limit:   %8.2fx\n", direct / raw);
+  std::printf("bytes on disk per event: jobtrail store %.1f, plain table (no indexes) %.1f\n\n",
+              tracker.bytes_per_event, raw_bytes);
+
+  auto small = lookups(dir / "small.db", settings.small, settings.batch);
+  auto large = lookups(dir / "large.db", settings.large, settings.batch);
+  std::printf("look-ups, median of 1000 (us):   %10zu events %10zu events   ratio\n", settings.small, settings.large);
+  std::printf("  show (job row + timeline)       %16.1f %17.1f   %5.2fx\n", small.show_us, large.show_us,
+              large.show_us / small.show_us);
+  std::printf("  trace (jobs of one request)     %16.1f %17.1f   %5.2fx\n", small.trace_us, large.trace_us,
+              large.trace_us / small.trace_us);
+  std::printf("  ls --entity (jobs of one user)  %16.1f %17.1f   %5.2fx\n", small.entity_us, large.entity_us,
+              large.entity_us / small.entity_us);
+  if (!settings.keep) {
+    for (const char* name : {"tracker.db", "direct.db", "naive.db", "raw.db", "small.db", "large.db"}) fresh(dir / name);
+  }
+  return 0;
+}
