@@ -24,7 +24,8 @@ Workload make_workload(std::size_t event_count, Micros start, Micros span, std::
   const std::size_t requests = std::max<std::size_t>(1, event_count / 10);
   const Micros step = std::max<Micros>(1, span / static_cast<Micros>(requests));
   Micros at = start;
-  std::size_t user = 0;
+  // Users are numbered apart per seed, so that workloads made in chunks tag distinct users.
+  std::uint64_t user = seed * 100'000'000;
   while (workload.events.size() < event_count) {
     auto correlation = hex(random, 32);
     workload.correlation_ids.push_back(correlation);

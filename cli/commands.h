@@ -1,0 +1,79 @@
+#pragma once
+/// \file
+/// The subcommands of `jobtrail`, in CLI11's own layout: per subcommand an options struct,
+/// a `setup_<verb>` that registers it on the app (returning the subcommand, so main can
+/// tell which one was chosen) and a `run_<verb>` that does the work. `run_<verb>` writes
+/// its result to `out`, returns the exit code, and reports failures by throwing CliError
+/// or StoreError; main turns those into one line on stderr.
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace jobtrail::cli {
+
+struct GlobalOptions;
+
+struct ShowOptions {
+  std::string job_id;
+  bool backtrace = false;
+};
+CLI::App* setup_show(CLI::App& app, ShowOptions& options);
+int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostream& out);
+
+struct TraceOptions {
+  std::string correlation_id;
+};
+CLI::App* setup_trace(CLI::App& app, TraceOptions& options);
+int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ostream& out);
+
+struct LsOptions {
+  std::string state;
+  std::string job;
+  std::string queue;
+  std::string entity;
+  std::string since;
+  std::string until;
+  bool anomalies_only = false;
+  std::size_t limit = 50;
+};
+CLI::App* setup_ls(CLI::App& app, LsOptions& options);
+int run_ls(const GlobalOptions& global, const LsOptions& options, std::ostream& out);
+
+struct StatsOptions {
+  std::string since;
+};
+CLI::App* setup_stats(CLI::App& app, StatsOptions& options);
+int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ostream& out);
+
+struct EmitOptions {
+  std::string job_id;
+  std::string job;
+  std::string state;
+  std::string queue;
+  std::string correlation_id;
+  std::string parent_id;
+  std::int32_t attempt = 0;
+  std::string error_message;
+  std::string error_class;
+  std::string backtrace;
+  std::vector<std::string> entities;
+  std::string idempotency_key;
+  std::string worker;
+  std::string at;
+};
+CLI::App* setup_emit(CLI::App& app, EmitOptions& options);
+int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostream& out);
+
+struct PruneOptions {
+  std::string older_than;
+};
+CLI::App* setup_prune(CLI::App& app, PruneOptions& options);
+int run_prune(const GlobalOptions& global, const PruneOptions& options, std::ostream& out);
+
+}  // namespace jobtrail::cli

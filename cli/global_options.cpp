@@ -1,0 +1,93 @@
+#include "global_options.h"
+
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli_error.h"
+#include "jobtrail/store.h"
+#include "time_format.h"
+
+namespace jobtrail::cli {
+
+void setup_global_options(CLI::App& app, GlobalOptions& options) {
+  app.add_option("--db", options.db,
+                 "The store: sqlite:PATH or a bare PATH (postgresql://... later).\n"
+                 "Defaults to $JOBTRAIL_DB.")
+      ->option_text("URL");
+  app.add_option_function<std::string>(
+         "--format",
+         [&options](const std::string& format) {
+           options.format = format == "json" ? OutputFormat::json : OutputFormat::table;
+         },
+         "table (for people) or json: one object per line for trace, ls and stats,\n"
+         "one object for show. JSON times are RFC 3339 UTC strings with microseconds\n"
+         "(*_at), durations integer microseconds (*_us); absent values are null.")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->option_text("table|json")
+      ->default_str("table");
+  app.add_option("--now", options.now,
+                 "Evaluate relative times (--since 24h) and the age of waiting or running jobs\n"
+                 "as of this UTC time instead of the clock; makes output reproducible.")
+      ->option_text("TIME");
+}
+
+std::string subcommand_footer(const std::string& details) {
+  return details + "\nGlobal options (--db URL, --format table|json, --now TIME): see 'jobtrail --help'.\n\n" +
+         exit_codes_help;
+}
+
+std::string store_url(const GlobalOptions& options) {
+  if (!options.db.empty()) return options.db;
+  const char* from_environment = std::getenv("JOBTRAIL_DB");
+  if (from_environment != nullptr && *from_environment != '\0') return from_environment;
+  throw CliError(exit_bad_input, "no store given: pass --db URL or set JOBTRAIL_DB");
+}
+
+std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess access) {
+  const std::string url = store_url(options);
+  OpenOptions open_options;
+  open_options.read_only = access == StoreAccess::read_only;
+  open_options.create = access == StoreAccess::create_if_missing;
+  try {
+    return open_store(url, open_options);
+  } catch (const StoreError& error) {
+    switch (error.kind()) {
+      case StoreError::Kind::invalid_url:
+        throw CliError(exit_bad_input, fmt::format("bad --db '{}': {}", url, error.what()));
+      case StoreError::Kind::not_found:
+        throw CliError(exit_store_unavailable,
+                       fmt::format("no jobtrail store at '{}' (check --db or JOBTRAIL_DB)", url));
+      default: {
+        // Name the store once: the store's own message often names the file already.
+        const std::string message = error.what();
+        const std::string path = url.rfind("sqlite:", 0) == 0 ? url.substr(7) : url;
+        throw CliError(exit_store_unavailable, message.find(path) != std::string::npos
+                                                   ? fmt::format("cannot open store: {}", message)
+                                                   : fmt::format("cannot open store '{}': {}", url, message));
+      }
+    }
+  }
+}
+
+Micros current_time(const GlobalOptions& options) {
+  const Micros clock = now_micros();
+  if (options.now.empty()) return clock;
+  return parse_time_argument("--now", options.now, clock);
+}
+
+Micros parse_time_argument(std::string_view option_name, std::string_view text, Micros now) {
+  if (const auto at = parse_time(text, now)) return *at;
+  throw CliError(exit_bad_input,
+                 fmt::format("bad {} '{}': expected {}", option_name, text, time_syntax_help));
+}
+
+Micros parse_duration_argument(std::string_view option_name, std::string_view text) {
+  if (const auto duration = parse_duration(text)) return *duration;
+  throw CliError(exit_bad_input,
+                 fmt::format("bad {} '{}': expected a duration like 90s, 15m, 24h, 7d or 1h30m",
+                             option_name, text));
+}
+
+}  // namespace jobtrail::cli

@@ -1,0 +1,97 @@
+// `jobtrail`: forensics over the job history for the engineer on call.
+
+#include <algorithm>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli_error.h"
+#include "commands.h"
+#include "global_options.h"
+#include "jobtrail/store.h"
+
+namespace {
+
+using namespace jobtrail::cli;
+
+/// Every error reaches the user as exactly one line, whatever the message contained.
+void print_error(std::string_view message) {
+  std::string line(message);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::cerr << "jobtrail: " << line << '\n';
+}
+
+int exit_code_for(const jobtrail::StoreError& error) {
+  switch (error.kind()) {
+    case jobtrail::StoreError::Kind::invalid_url:
+    case jobtrail::StoreError::Kind::invalid_event:
+      return exit_bad_input;
+    default:
+      return exit_store_unavailable;
+  }
+}
+
+/// "show" when the parse failed inside `jobtrail show ...`, so the hint names the right --help.
+std::string help_hint(const CLI::App& app) {
+  const std::vector<CLI::App*> chosen = app.get_subcommands();
+  return chosen.empty() ? "jobtrail --help" : fmt::format("jobtrail {} --help", chosen.front()->get_name());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("jobtrail: what happened to your background jobs. Reads and records the job history.",
+               "jobtrail");
+  app.set_version_flag("--version", "jobtrail " JOBTRAIL_VERSION);
+  // Global options may follow the subcommand too: `jobtrail show ID --db x` is what people type.
+  app.fallthrough();
+  app.footer(fmt::format("Run 'jobtrail SUBCOMMAND --help' for a subcommand's options and output.\n\n{}",
+                         exit_codes_help));
+
+  GlobalOptions global;
+  setup_global_options(app, global);
+  ShowOptions show_options;
+  TraceOptions trace_options;
+  LsOptions ls_options;
+  StatsOptions stats_options;
+  EmitOptions emit_options;
+  PruneOptions prune_options;
+  const CLI::App* show = setup_show(app, show_options);
+  const CLI::App* trace = setup_trace(app, trace_options);
+  const CLI::App* ls = setup_ls(app, ls_options);
+  const CLI::App* stats = setup_stats(app, stats_options);
+  const CLI::App* emit = setup_emit(app, emit_options);
+  const CLI::App* prune = setup_prune(app, prune_options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& request) {
+    return app.exit(request);  // --help and --version print to stdout and exit 0
+  } catch (const CLI::ParseError& error) {
+    print_error(fmt::format("{} (see '{}')", error.what(), help_hint(app)));
+    return exit_bad_input;
+  }
+
+  try {
+    if (show->parsed()) return run_show(global, show_options, std::cout);
+    if (trace->parsed()) return run_trace(global, trace_options, std::cout);
+    if (ls->parsed()) return run_ls(global, ls_options, std::cout);
+    if (stats->parsed()) return run_stats(global, stats_options, std::cout);
+    if (emit->parsed()) return run_emit(global, emit_options, std::cout);
+    if (prune->parsed()) return run_prune(global, prune_options, std::cout);
+    print_error("a subcommand is required: show, trace, ls, stats, emit or prune (see 'jobtrail --help')");
+    return exit_bad_input;
+  } catch (const CliError& error) {
+    print_error(error.what());
+    return error.exit_code();
+  } catch (const jobtrail::StoreError& error) {
+    print_error(error.what());
+    return exit_code_for(error);
+  } catch (const std::exception& error) {
+    // Anything else came from reading the store (out of memory, a corrupt row): the
+    // store could not be read, as far as the caller can act on it.
+    print_error(error.what());
+    return exit_store_unavailable;
+  }
+}

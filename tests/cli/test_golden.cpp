@@ -1,0 +1,62 @@
+// Golden tests: a command line in, exact output out, for every read command in both formats.
+// After a deliberate change: JOBTRAIL_UPDATE_GOLDEN=1 ./cli_tests '[golden]', then read the diff.
+
+#include <catch2/catch.hpp>
+
+#include "cli_runner.h"
+#include "prepared_store.h"
+
+using namespace jobtrail::cli_testing;
+
+namespace {
+
+/// Runs `jobtrail --db STORE --now GOLDEN_NOW args...` and checks it succeeded silently.
+std::string output_of(const PreparedStore& store, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--db", store.path(), "--now", golden_now});
+  const CliResult result = run_cli(args);
+  INFO("stderr: " << result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.err.empty());
+  return result.out;
+}
+
+void check_golden(const std::string& name, const std::string& actual) {
+  INFO("golden file tests/cli/golden/" << name << " (JOBTRAIL_UPDATE_GOLDEN=1 rewrites it)");
+  CHECK(actual == golden(name, actual));
+}
+
+}  // namespace
+
+TEST_CASE("show prints a job's summary and timeline", "[cli][golden]") {
+  const PreparedStore store;
+  check_golden("show_welcome_email.txt", output_of(store, {"show", "welcome-email-42"}));
+  check_golden("show_welcome_email_backtrace.txt", output_of(store, {"show", "welcome-email-42", "--backtrace"}));
+  check_golden("show_welcome_email.json", output_of(store, {"--format", "json", "show", "welcome-email-42"}));
+  check_golden("show_duplicate_payment.txt", output_of(store, {"show", "payment-2017-08-acme"}));
+  check_golden("show_stuck_report.txt", output_of(store, {"show", "nightly-report-2017-08-31"}));
+}
+
+TEST_CASE("trace draws the tree of jobs one request caused", "[cli][golden]") {
+  const PreparedStore store;
+  check_golden("trace_month_close.txt", output_of(store, {"trace", "req-month-close-2017-08"}));
+  check_golden("trace_month_close.json", output_of(store, {"--format", "json", "trace", "req-month-close-2017-08"}));
+  check_golden("trace_signup.txt", output_of(store, {"trace", "req-signup-7f3a9c"}));
+}
+
+TEST_CASE("ls lists jobs newest first, filtered", "[cli][golden]") {
+  const PreparedStore store;
+  check_golden("ls.txt", output_of(store, {"ls"}));
+  check_golden("ls.json", output_of(store, {"ls", "--format", "json"}));
+  check_golden("ls_entity_user_42.txt", output_of(store, {"ls", "--entity", "user:42"}));
+  check_golden("ls_anomalies.txt", output_of(store, {"ls", "--anomalies"}));
+  check_golden("ls_dead_since.txt", output_of(store, {"ls", "--state", "dead", "--since", "12h"}));
+  check_golden("ls_window.txt", output_of(store, {"ls", "--since", "2017-09-01", "--until",
+                                                  "2017-09-01T02:00:00Z", "--queue", "billing", "--limit", "2"}));
+}
+
+TEST_CASE("stats summarises each job class", "[cli][golden]") {
+  const PreparedStore store;
+  check_golden("stats.txt", output_of(store, {"stats"}));
+  check_golden("stats.json", output_of(store, {"stats", "--format", "json"}));
+  check_golden("stats_since.txt", output_of(store, {"stats", "--since", "2017-09-01T01:00:00Z"}));
+}
