@@ -284,6 +284,8 @@ TEST_CASE("store URLs", "[tracker][store]") {
   CHECK(open_store("sqlite:" + path)->location() == "sqlite:" + path);
   CHECK(open_store("sqlite://" + path)->location() == "sqlite:" + path);
   CHECK(open_store(path)->location() == "sqlite:" + path);
+  CHECK(open_store("sqlite:" + path + "?sync=full")->location() == "sqlite:" + path);
+  CHECK_THROWS_AS(open_store("sqlite:" + path + "?sync=sometimes"), StoreError);
   CHECK_THROWS_AS(open_store(""), StoreError);
   CHECK_THROWS_AS(open_store("mysql://localhost/x"), StoreError);
   try {

@@ -33,8 +33,20 @@ std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& opt
                      "unknown store URL scheme in \"" + url +
                          "\" (use sqlite:PATH, a file path, or postgresql://...)");
   }
+  // One setting may follow the path: ?sync=full or ?sync=normal (the default).
+  bool sync_full = false;
+  if (auto query = path.find('?'); query != std::string::npos) {
+    auto setting = path.substr(query + 1);
+    path.resize(query);
+    if (setting == "sync=full") {
+      sync_full = true;
+    } else if (setting != "sync=normal") {
+      throw StoreError(StoreError::Kind::invalid_url,
+                       "unknown setting \"" + setting + "\" in " + url + " (known: sync=full, sync=normal)");
+    }
+  }
   if (path.empty()) throw StoreError(StoreError::Kind::invalid_url, "empty SQLite path in " + url);
-  return std::make_unique<SqliteStore>(path, options);
+  return std::make_unique<SqliteStore>(path, options, sync_full);
 }
 
 }  // namespace jobtrail

@@ -173,7 +173,8 @@ class Store {
 int latest_schema_version() noexcept;
 
 /// Opens the store named by `url`: "sqlite:PATH", a bare PATH, or (later) "postgresql://...".
-/// Throws StoreError.
+/// A SQLite URL may end in "?sync=full": every commit is then fsynced and survives a power
+/// loss, not only a crash of the process (the default, "?sync=normal"). Throws StoreError.
 std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& options = {});
 
 }  // namespace jobtrail

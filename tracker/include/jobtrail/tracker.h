@@ -81,6 +81,7 @@ class Tracker {
   /// Queues `event`; stamps `at` and `worker` if missing. Costs about a microsecond.
   RecordStatus record(Event event) noexcept;
   /// Queues `event` and waits until it is committed (a payment, say), up to durable_timeout.
+  /// Committed survives a crash of this process; with a "?sync=full" store URL, a power loss too.
   RecordStatus record_durable(Event event) noexcept;
   /// Records an enqueue; fills correlation ID and parent from the current job or request
   /// context (see context.h) when the event leaves them empty.

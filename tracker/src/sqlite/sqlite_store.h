@@ -16,7 +16,8 @@ namespace jobtrail {
 /// The SQLite implementation of Store. Not thread-safe: one per thread.
 class SqliteStore final : public Store {
  public:
-  SqliteStore(const std::string& path, const OpenOptions& options);
+  /// `sync_full`: fsync at every commit, so a committed event survives a power loss.
+  SqliteStore(const std::string& path, const OpenOptions& options, bool sync_full = false);
   ~SqliteStore() override;
 
   AppendResult append(const std::vector<Event>& events) override;
