@@ -86,6 +86,8 @@ class FakeStore : public Store {
   std::vector<JobStats> stats(std::optional<Micros>) override { return {}; }
   std::vector<AnomalyRecord> anomalies(const std::string&, std::size_t) override { return {}; }
   PruneResult prune(Micros) override { return {}; }
+  void register_schedule(const Schedule&) override {}
+  std::vector<Schedule> schedules() override { return {}; }
   int schema_version() override { return latest_schema_version(); }
   std::string location() const override { return "fake:"; }
 

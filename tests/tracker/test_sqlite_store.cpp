@@ -347,3 +347,23 @@ TEST_CASE_METHOD(StoreFixture, "listing by state finds unfinished and succeeded 
   filter.limit = 3;
   CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-49", "job-48", "job-47"});
 }
+
+TEST_CASE_METHOD(StoreFixture, "schedules of cron jobs know their last run", "[tracker][store]") {
+  constexpr Micros day = 86'400 * second;
+  store->register_schedule({"NightlyReportJob", day, 3'600 * second, t0, std::nullopt});
+  store->register_schedule({"HourlySyncJob", 3'600 * second, 0, t0, std::nullopt});
+  store->append({event("report-1", State::succeeded, t0 + 10 * second, "NightlyReportJob"),
+                 event("report-2", State::succeeded, t0 + day, "NightlyReportJob")});
+  // Registering again updates, never duplicates.
+  store->register_schedule({"NightlyReportJob", day, 2 * 3'600 * second, t0 + day, std::nullopt});
+  auto schedules = store->schedules();
+  REQUIRE(schedules.size() == 2);
+  CHECK(schedules[0].job == "HourlySyncJob");
+  CHECK_FALSE(schedules[0].last_run_at);
+  CHECK(schedules[1].job == "NightlyReportJob");
+  CHECK(schedules[1].grace == 2 * 3'600 * second);
+  CHECK(schedules[1].updated_at == t0 + day);
+  CHECK(schedules[1].last_run_at == t0 + day);
+  CHECK_THROWS_AS(store->register_schedule({"", day, 0, 0, std::nullopt}), StoreError);
+  CHECK_THROWS_AS(store->register_schedule({"X", 0, 0, 0, std::nullopt}), StoreError);
+}

@@ -103,6 +103,15 @@ struct AppendResult {
   std::vector<Transition> transitions;
 };
 
+/// The expected schedule of a cron-like job class (registered by `jobtrail exec --every`).
+struct Schedule {
+  std::string job;          ///< job class
+  Micros every = 0;         ///< expected interval between runs
+  Micros grace = 0;         ///< how late a run may start before it counts as missed
+  Micros updated_at = 0;    ///< when it was last registered
+  std::optional<Micros> last_run_at;  ///< first event of the newest job of the class (schedules())
+};
+
 struct PruneResult {
   std::int64_t jobs = 0;
   std::int64_t events = 0;
@@ -162,6 +171,11 @@ class Store {
   /// Deletes jobs (with their events and tags) whose last event is older than `cutoff`
   /// and which are no longer running or waiting.
   virtual PruneResult prune(Micros cutoff) = 0;
+
+  /// Registers or updates the expected schedule of `schedule.job` (updated_at: now if 0).
+  virtual void register_schedule(const Schedule& schedule) = 0;
+  /// Every registered schedule with the time of the class's newest job, by job class.
+  virtual std::vector<Schedule> schedules() = 0;
 
   /// The schema version of the open store.
   virtual int schema_version() = 0;

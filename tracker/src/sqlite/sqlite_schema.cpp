@@ -124,6 +124,21 @@ FROM job_entity je JOIN entity e ON e.id = je.entity JOIN job j ON j.id = je.job
 )SQL";
 }
 
+// Version 2: the expected schedules of cron-like jobs (jobtrail exec --every), so that the
+// checker can tell a run that never happened.
+constexpr const char* schema_v2 = R"SQL(
+CREATE TABLE schedule (
+  job INTEGER PRIMARY KEY,  -- label id of the job class
+  every_us INTEGER NOT NULL,
+  grace_us INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL  -- microseconds since the store's epoch
+);
+CREATE VIEW schedules AS
+SELECT l.text AS job, s.every_us, s.grace_us,
+       s.updated_at + (SELECT value FROM meta WHERE key = 'epoch_us') AS updated_at
+FROM schedule s JOIN label l ON l.id = s.job;
+)SQL";
+
 int read_user_version(Connection& connection) {
   return static_cast<int>(connection.query_integer("PRAGMA user_version"));
 }
@@ -149,7 +164,7 @@ void check_identity(Connection& connection, const std::string& what) {
 
 }  // namespace
 
-int latest_version() noexcept { return 1; }
+int latest_version() noexcept { return 2; }
 
 void migrate(Connection& connection, const std::string& path) {
   WriteTransaction transaction(connection);
@@ -161,7 +176,8 @@ void migrate(Connection& connection, const std::string& path) {
     constexpr Micros day = 86400LL * 1000000;
     connection.execute(schema_v1(now_micros() / day * day));
   }
-  // Later migrations: if (version < 2) connection.execute(schema_v2); ...
+  if (version < 2) connection.execute(schema_v2);
+  // Later migrations: if (version < 3) connection.execute(schema_v3); ...
   connection.execute("PRAGMA application_id = " + std::to_string(application_id));
   connection.execute("PRAGMA user_version = " + std::to_string(latest_version()));
   transaction.commit();

@@ -663,4 +663,50 @@ PruneResult SqliteStore::prune(Micros cutoff) {
   return result;
 }
 
+void SqliteStore::register_schedule(const Schedule& schedule) {
+  if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
+  if (schedule.job.empty() || schedule.job.size() > EventLimits::max_name_length) {
+    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a job class of 1 to 200 bytes");
+  }
+  if (schedule.every <= 0 || schedule.grace < 0) {
+    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a positive interval and a grace of 0 or more");
+  }
+  try {
+    sqlite::WriteTransaction transaction(*db_);
+    sync_cache_with_database();
+    Statement upsert(db_->handle(), R"SQL(
+      INSERT INTO schedule (job, every_us, grace_us, updated_at) VALUES (?1, ?2, ?3, ?4)
+      ON CONFLICT (job) DO UPDATE SET every_us = excluded.every_us, grace_us = excluded.grace_us,
+                                      updated_at = excluded.updated_at)SQL");
+    upsert.bind(1, intern(labels_, schedule.job))
+        .bind(2, schedule.every)
+        .bind(3, schedule.grace)
+        .bind(4, (schedule.updated_at ? schedule.updated_at : now_micros()) - epoch_)
+        .run();
+    transaction.commit();
+  } catch (...) {
+    forget_cache();
+    throw;
+  }
+}
+
+std::vector<Schedule> SqliteStore::schedules() {
+  // The newest job of a class is the last entry of its range in job_by_class.
+  Statement q(db_->handle(), R"SQL(
+    SELECT l.text, s.every_us, s.grace_us, s.updated_at,
+           (SELECT max(j.first_at) FROM job j WHERE j.job = s.job)
+    FROM schedule s JOIN label l ON l.id = s.job ORDER BY l.text)SQL");
+  std::vector<Schedule> result;
+  while (q.step()) {
+    Schedule schedule;
+    schedule.job = q.text(0);
+    schedule.every = q.integer(1);
+    schedule.grace = q.integer(2);
+    schedule.updated_at = q.integer(3) + epoch_;
+    if (auto last = q.optional_integer(4)) schedule.last_run_at = *last + epoch_;
+    result.push_back(std::move(schedule));
+  }
+  return result;
+}
+
 }  // namespace jobtrail

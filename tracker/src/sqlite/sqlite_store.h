@@ -28,6 +28,8 @@ class SqliteStore final : public Store {
   std::vector<JobStats> stats(std::optional<Micros> since) override;
   std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) override;
   PruneResult prune(Micros cutoff) override;
+  void register_schedule(const Schedule& schedule) override;
+  std::vector<Schedule> schedules() override;
   int schema_version() override;
   std::string location() const override;
 
