@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-# Installs what building and testing jobtrail needs on Debian 12, from Debian's packages.
-# Run as root (or through sudo). Idempotent.
+# Installs what jobtrail needs on Debian 12, from Debian's packages. Run as root. Idempotent.
+#   scripts/install-deps.sh          what building and the demo need
+#   scripts/install-deps.sh --test   that, plus the real services the tests start
 set -euo pipefail
 
-packages=(
+build_packages=(
   cmake g++ make pkg-config
   libsqlite3-dev sqlite3
   prometheus-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   catch2
 )
+# Services and tools the test suite starts for real (never mocked).
+test_packages=(
+  procps
+)
+
+packages=("${build_packages[@]}")
+case "${1:-}" in
+  "") ;;
+  --test) packages+=("${test_packages[@]}") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps.sh: run as root (e.g. sudo $0)" >&2
+  echo "install-deps.sh: run as root (e.g. sudo $0 $*)" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
