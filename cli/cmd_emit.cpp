@@ -82,7 +82,10 @@ CLI::App* setup_emit(CLI::App& app, EmitOptions& options) {
       ->option_text("TIME");
   emit->footer(subcommand_footer(
       "Prints one line saying what was recorded (JSON: {\"stored\", \"duplicates\",\n"
-      "\"anomalies\", \"at\"}). Recording the same event twice stores it once.\n"));
+      "\"anomalies\", \"at\"}). An event repeated with the same --at (and state and\n"
+      "attempt) is stored once; without --at every call is stamped anew, so a script that\n"
+      "may retry an emit should pass --at. Give --attempt for retries: without it an event\n"
+      "joins the job's current attempt (a start after an ended attempt begins the next).\n"));
   return emit;
 }
 

@@ -161,7 +161,7 @@ int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostre
   const Micros now = current_time(global);
   const auto store = open_store_for(global, StoreAccess::read_only);
   const std::optional<JobRecord> job = store->find_job(options.job_id);
-  if (!job) throw CliError(exit_not_found, fmt::format("no job with ID '{}'", options.job_id));
+  if (!job) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", options.job_id));
   const std::vector<EventRecord> events = store->events_of(options.job_id);
   const std::vector<AnomalyRecord> anomalies =
       job->anomalies != 0 ? store->anomalies(options.job_id, max_anomalies_shown) : std::vector<AnomalyRecord>{};

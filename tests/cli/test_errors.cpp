@@ -33,7 +33,7 @@ TEST_CASE("an unknown job or correlation ID exits 1", "[cli]") {
   const PreparedStore store;
   const CliResult show = run_cli({"--db", store.path(), "show", "no-such-job"});
   check_failure(show, 1);
-  CHECK(show.err == "jobtrail: no job with ID 'no-such-job'\n");
+  CHECK(show.err == "jobtrail: no job with ID 'no-such-job' (jobtrail ls lists the recorded ones)\n");
   check_failure(run_cli({"--db", store.path(), "trace", "no-such-request"}), 1);
   check_failure(run_cli({"--db", store.path(), "--format", "json", "show", "no-such-job"}), 1);
 }

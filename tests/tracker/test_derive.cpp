@@ -122,7 +122,8 @@ TEST_CASE("a retry enqueued after a failure waits again", "[tracker][derive]") {
   auto job = store->find_job("email-1");
   CHECK(job->state == State::enqueued);
   CHECK(job->attempts == 2);
-  CHECK(job->enqueued_at == t0);  // the first enqueue: wait time counts from the request
+  CHECK(job->enqueued_at == t0 + 30);  // the retry's enqueue: its wait counts from there
+  CHECK(job->first_event_at == t0);
 }
 
 TEST_CASE("clock skew between hosts cannot reorder attempts", "[tracker][derive]") {
@@ -141,4 +142,51 @@ TEST_CASE("a job seen first through a heartbeat is running", "[tracker][derive]"
   auto store = open_store(dir.file("jobs.db"));
   store->append({make(State::heartbeat, 1, 0)});
   CHECK(store->find_job("email-1")->state == State::started);
+}
+
+TEST_CASE("a heartbeat from a new attempt shows the job running again", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  // Attempt 2's `started` was lost; its heartbeat still proves it runs.
+  store->append({make(State::started, 1, 0), make(State::failed, 1, 10, "boom"), make(State::heartbeat, 2, 50)});
+  auto job = store->find_job("email-1");
+  CHECK(job->state == State::started);
+  CHECK(job->attempts == 2);
+  CHECK_FALSE(job->finished_at);
+}
+
+TEST_CASE("the job gives up after the failure whatever the clocks say", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  // `dead` was stamped by a host whose clock is behind the one that stamped `failed`.
+  store->append({make(State::started, 1, 0), make(State::dead, 1, 10), make(State::failed, 1, 20, "boom")});
+  CHECK(store->find_job("email-1")->state == State::dead);
+}
+
+TEST_CASE("events without an attempt number join the right attempt", "[tracker][derive]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  SECTION("an outcome belongs to the current attempt") {
+    store->append({make(State::started, 2, 0)});
+    store->append({make(State::succeeded, 0, 10)});
+    auto job = store->find_job("email-1");
+    CHECK(job->state == State::succeeded);
+    CHECK(job->attempts == 2);
+  }
+  SECTION("a start after a failure is the next attempt") {
+    store->append({make(State::enqueued, 0, 0), make(State::started, 0, 10), make(State::failed, 0, 20, "boom")});
+    store->append({make(State::enqueued, 0, 30), make(State::started, 0, 40)});
+    auto job = store->find_job("email-1");
+    CHECK(job->state == State::started);
+    CHECK(job->attempts == 2);
+    CHECK(job->enqueued_at == t0 + 30);
+    CHECK(job->started_at == t0 + 40);
+  }
+  SECTION("a late enqueue does not reopen a finished job") {
+    store->append({make(State::started, 0, 10), make(State::succeeded, 0, 20)});
+    store->append({make(State::enqueued, 0, 0)});
+    auto job = store->find_job("email-1");
+    CHECK(job->state == State::succeeded);
+    CHECK(job->attempts == 1);
+  }
 }

@@ -61,7 +61,16 @@ TEST_CASE("another application's database is refused, not migrated", "[tracker][
   auto path = dir.file("app.db");
   exec(path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)");
   CHECK(open_error(path) == StoreError::Kind::not_a_store);
-  exec(path, "SELECT count(*) FROM users");  // untouched
+  // Untouched: still readable and still in its own journal mode, not switched to WAL.
+  exec(path, "SELECT count(*) FROM users");
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* mode = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &mode, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(mode) == SQLITE_ROW);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(mode, 0))) == "delete");
+  sqlite3_finalize(mode);
+  sqlite3_close(db);
   auto garbage = dir.file("garbage.db");
   {
     std::FILE* file = std::fopen(garbage.c_str(), "w");
@@ -123,4 +132,19 @@ TEST_CASE("the jobs view shows names and absolute times for SQL checks", "[track
   CHECK(text(5) == "42");
   sqlite3_finalize(statement);
   sqlite3_close(db);
+}
+
+TEST_CASE("a store of an older schema can be read without migrating it", "[tracker][migrations]") {
+  testing::TempDir dir;
+  auto path = dir.file("jobs.db");
+  Event event;
+  event.job_id = "job-1";
+  event.state = State::started;
+  open_store(path)->append({event});
+  exec(path, "PRAGMA user_version = 1");
+  OpenOptions read_only;
+  read_only.read_only = true;
+  auto reader = open_store(path, read_only);
+  CHECK(reader->find_job("job-1"));
+  CHECK(reader->schema_version() == 1);  // read as it is, not migrated
 }

@@ -10,7 +10,10 @@ std::uint8_t phase_of(State state) noexcept {
     case State::enqueued: return 0;
     case State::started: return 1;
     case State::heartbeat: return 2;
-    default: return 3;
+    // A failed attempt may be followed, in the same attempt, by the job giving up (dead):
+    // final outcomes come after `failed` whatever the clocks say.
+    case State::failed: return 3;
+    default: return 4;
   }
 }
 }  // namespace
@@ -26,6 +29,7 @@ void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexce
     // A job first seen through a heartbeat is running.
     life.state = state == State::heartbeat ? State::started : state;
   }
+  const LifecycleKey previous = life.tail;
   life.first_event_at = std::min(life.first_event_at, at);
   life.last_event_at = std::max(life.last_event_at, at);
   life.attempts = std::max(life.attempts, effective_attempt(attempt));
@@ -34,7 +38,8 @@ void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexce
 
   switch (state) {
     case State::enqueued:
-      life.enqueued_at = life.enqueued_at ? std::min(*life.enqueued_at, at) : at;
+      // The enqueue of the latest attempt: a retry waits in the queue again.
+      life.enqueued_at = at;
       life.state = State::enqueued;
       break;
     case State::started:
@@ -45,8 +50,15 @@ void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexce
       break;
     case State::heartbeat:
       life.heartbeat_at = life.heartbeat_at ? std::max(*life.heartbeat_at, at) : at;
-      // A heartbeat proves the job runs, even if its `started` event never arrived.
-      if (life.state == State::enqueued) life.state = State::started;
+      // A heartbeat proves the job runs, even if its `started` event never arrived: after an
+      // enqueue, or from an attempt later than one that already ended.
+      if (life.state == State::enqueued) {
+        life.state = State::started;
+      } else if (life.tail.attempt > previous.attempt && ends_attempt(static_cast<State>(previous.state))) {
+        life.state = State::started;
+        life.started_at.reset();  // unknown: this attempt's start was never recorded
+        life.finished_at.reset();
+      }
       break;
     case State::succeeded:
     case State::failed:
@@ -57,6 +69,20 @@ void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexce
       if (state == State::succeeded) life.successes += 1;
       break;
   }
+}
+
+std::int32_t resolve_attempt(const Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept {
+  if (attempt > 0) return attempt;
+  if (life.empty) return 1;
+  const std::int32_t current = std::max<std::int32_t>(1, life.tail.attempt);
+  const auto last_state = static_cast<State>(life.tail.state);
+  // A start after the current attempt ended is the next attempt (a retry, or a re-run); so is
+  // an enqueue after a failure. Earlier ones are late arrivals from the current attempt.
+  const bool after_an_end = ends_attempt(last_state) && at > life.tail.at;
+  if (after_an_end && (state == State::started || (state == State::enqueued && last_state == State::failed))) {
+    return current + 1;
+  }
+  return current;
 }
 
 }  // namespace jobtrail::detail

@@ -41,6 +41,11 @@ struct Lifecycle {
   LifecycleKey tail;  ///< the key of the last event in lifecycle order
 };
 
+/// The attempt an event belongs to when its sender did not say (attempt 0): the job's current
+/// attempt, or the next one for a start after the current attempt ended (and an enqueue after a
+/// failure). Events that give their attempt keep it.
+std::int32_t resolve_attempt(const Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept;
+
 /// Folds one event into `life`. The caller guarantees that events come in lifecycle order
 /// (key >= life.tail) or refolds from scratch.
 void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept;

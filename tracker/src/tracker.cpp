@@ -337,7 +337,7 @@ void Tracker::Impl::run_writer() noexcept {
     // Double buffering: the writer swaps its empty `taken` for the recorders' `pending`, so
     // both keep their capacity and the steady state allocates nothing.
     std::vector<Event> taken;
-    taken.reserve(pending_.capacity());
+    taken.reserve(std::min(options.queue_capacity, initial_buffer_capacity));
     std::vector<Event> batch;
     for (;;) {
       std::uint64_t first_seq = 0;

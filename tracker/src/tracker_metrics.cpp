@@ -31,8 +31,12 @@ int outcome_index(State state) noexcept {
 double seconds_from_micros(Micros micros) noexcept { return static_cast<double>(micros) / 1e6; }
 
 void add_growth(prometheus::Counter& counter, std::uint64_t now, std::uint64_t& before) noexcept {
-  if (now > before) counter.Increment(static_cast<double>(now - before));
-  before = now;
+  // Two threads may fold at once (a shutdown started from the error handler): only growth
+  // past what was already counted is added.
+  if (now > before) {
+    counter.Increment(static_cast<double>(now - before));
+    before = now;
+  }
 }
 
 }  // namespace

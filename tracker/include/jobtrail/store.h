@@ -31,7 +31,7 @@ struct JobRecord {
   std::string parent_job_id;
   std::string idempotency_key;
   State state = State::enqueued;       ///< never `heartbeat`
-  std::optional<Micros> enqueued_at;   ///< first enqueue
+  std::optional<Micros> enqueued_at;   ///< enqueue of the latest attempt (a retry waits again)
   std::optional<Micros> started_at;    ///< start of the latest attempt
   std::optional<Micros> finished_at;   ///< end of the latest attempt
   std::optional<Micros> heartbeat_at;  ///< latest heartbeat

@@ -147,11 +147,20 @@ bool has_tables(Connection& connection) {
   return connection.query_integer("SELECT count(*) FROM sqlite_schema") > 0;
 }
 
-void check_identity(Connection& connection, const std::string& what) {
+void check_identity_of(Connection& connection, const std::string& what) {
   auto app = connection.query_integer("PRAGMA application_id");
-  if (app != application_id && (app != 0 || has_tables(connection))) {
-    throw StoreError(StoreError::Kind::not_a_store,
-                     what + " is a SQLite database, but not a jobtrail store");
+  if (app == 0 && has_tables(connection)) {
+    // Right after another process created the store, a connection can see its tables while
+    // PRAGMA application_id still reads 0 (seen with 8 threads creating one file). The store's
+    // own mark, written in the same transaction, settles it.
+    bool has_epoch = connection.query_integer(
+                         "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'") > 0 &&
+                     connection.query_integer("SELECT count(*) FROM meta WHERE key = 'epoch_us'") > 0;
+    if (!has_epoch) {
+      throw StoreError(StoreError::Kind::not_a_store, what + " is a SQLite database, but not a jobtrail store");
+    }
+  } else if (app != application_id && app != 0) {
+    throw StoreError(StoreError::Kind::not_a_store, what + " is a SQLite database, but not a jobtrail store");
   }
   int version = read_user_version(connection);
   if (version > latest_version()) {
@@ -168,7 +177,7 @@ int latest_version() noexcept { return 2; }
 
 void migrate(Connection& connection, const std::string& path) {
   WriteTransaction transaction(connection);
-  check_identity(connection, path);
+  check_identity_of(connection, path);
   int version = read_user_version(connection);
   if (version == latest_version()) return;  // the destructor ends the empty transaction
   if (version < 1) {
@@ -183,16 +192,14 @@ void migrate(Connection& connection, const std::string& path) {
   transaction.commit();
 }
 
+void check_identity(Connection& connection, const std::string& path) { check_identity_of(connection, path); }
+
 void check_readable(Connection& connection, const std::string& path) {
-  check_identity(connection, path);
-  int version = read_user_version(connection);
-  if (version == 0) {
+  check_identity_of(connection, path);
+  // Older schemas are read as they are: every query of a read-only command uses tables of
+  // version 1. A read-only command never migrates; any recording command will.
+  if (read_user_version(connection) == 0) {
     throw StoreError(StoreError::Kind::not_a_store, path + " is empty, not a jobtrail store yet");
-  }
-  if (version < latest_version()) {
-    throw StoreError(StoreError::Kind::other,
-                     path + " has the older schema version " + std::to_string(version) +
-                         "; record one event into it (e.g. jobtrail emit) to migrate it");
   }
 }
 

@@ -17,6 +17,10 @@ int latest_version() noexcept;
 /// is another application's database or was written by a newer jobtrail.
 void migrate(Connection& connection, const std::string& path);
 
+/// Refuses, before anything is written, a file that is another application's database or a
+/// store written by a newer jobtrail. An empty file passes.
+void check_identity(Connection& connection, const std::string& path);
+
 /// Checks a store opened read-only: ours, and at a version this build can read.
 void check_readable(Connection& connection, const std::string& path);
 

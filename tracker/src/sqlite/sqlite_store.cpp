@@ -135,6 +135,9 @@ SqliteStore::SqliteStore(const std::string& path, const OpenOptions& options, bo
       // WAL lets readers (the CLI) run while workers write. Switching a new file to WAL takes
       // an exclusive lock that the busy handler does not wait for, so processes creating the
       // store at once retry here, within the busy timeout.
+      // Identify the file first: another application's database must be left as it was,
+      // not switched to WAL and then refused.
+      sqlite::check_identity(*db_, path);
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
       for (;;) {
         try {
@@ -278,7 +281,7 @@ void SqliteStore::apply_event(JobRow& row, const Event& event, Micros stored_at,
                               std::unordered_map<std::string, std::int64_t>& batch_successes_by_key) {
   auto& s = *statements_;
   const Micros at = event.at;
-  const auto attempt = detail::effective_attempt(event.attempt);
+  const auto attempt = detail::resolve_attempt(row.life, event.state, event.attempt, at);
   const auto key = lifecycle_key(event.state, attempt, at);
   const bool in_order = row.life.empty || key > row.life.tail;
   if (!in_order) {
