@@ -12,7 +12,8 @@ build_packages=(
 )
 # Services and tools the test suite starts for real (never mocked).
 test_packages=(
-  procps
+  procps python3
+  prometheus  # promtool and the server, for the alert rules
 )
 
 packages=("${build_packages[@]}")

@@ -503,23 +503,35 @@ TEST_CASE_METHOD(SqliteFixture, "the tracker exports its metrics, labelled by jo
     tracker.record(succeeded);
     tracker.record(make_event("", State::started));
     REQUIRE(tracker.flush(5s));
+    // A redelivered event is skipped; a second success of one job is flagged.
+    tracker.record(started);
+    Event receipt = make_event("receipt-1", State::succeeded, "ReceiptJob");
+    receipt.at = t0;
+    tracker.record(receipt);
+    receipt.at = t0 + 1'000'000;
+    tracker.record(receipt);
+    REQUIRE(tracker.flush(5s));
+    CHECK(tracker.counters().duplicates == 1);
+    CHECK(tracker.counters().anomalies == 1);
   }
   const auto families = registry->Collect();
   for (const char* name :
        {"jobtrail_tracker_events_total", "jobtrail_tracker_events_dropped_total", "jobtrail_tracker_store_errors_total",
         "jobtrail_tracker_queue_depth", "jobtrail_tracker_queue_capacity", "jobtrail_tracker_flush_duration_seconds",
         "jobtrail_tracker_batch_size", "jobtrail_job_run_duration_seconds", "jobtrail_job_wait_duration_seconds",
-        "jobtrail_jobs_finished_total"}) {
+        "jobtrail_jobs_finished_total", "jobtrail_tracker_duplicate_events_total", "jobtrail_tracker_anomalies_total"}) {
     INFO(name);
     CHECK(family(families, name) != nullptr);
   }
 
   const auto* accepted = series(family(families, "jobtrail_tracker_events_total"), {{"state", "succeeded"}});
   REQUIRE(accepted);
-  CHECK(accepted->counter.value == 1);
+  CHECK(accepted->counter.value == 3);  // invoice-2017-08 once, receipt-1 twice
   const auto* invalid = series(family(families, "jobtrail_tracker_events_dropped_total"), {{"reason", "invalid"}});
   REQUIRE(invalid);
   CHECK(invalid->counter.value == 1);
+  CHECK(series(family(families, "jobtrail_tracker_duplicate_events_total"), {})->counter.value == 1);
+  CHECK(series(family(families, "jobtrail_tracker_anomalies_total"), {})->counter.value == 1);
   const auto* depth = series(family(families, "jobtrail_tracker_queue_depth"), {});
   REQUIRE(depth);
   CHECK(depth->gauge.value == 0);

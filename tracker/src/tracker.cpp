@@ -164,7 +164,7 @@ struct Tracker::Impl {
   std::mutex shutdown_mutex_;  ///< serialises shutdown() callers around the join
   std::thread writer_;
 
-  std::atomic<std::uint64_t> accepted_{0}, stored_{0}, duplicates_{0}, dropped_invalid_{0},
+  std::atomic<std::uint64_t> accepted_{0}, stored_{0}, duplicates_{0}, anomalies_{0}, dropped_invalid_{0},
       dropped_queue_full_{0}, dropped_shut_down_{0}, dropped_store_error_{0}, store_errors_{0};
   std::array<std::atomic<std::uint64_t>, 8> accepted_by_state_{};
 };
@@ -323,6 +323,7 @@ TrackerCounters Tracker::Impl::counters() const noexcept {
   counters.accepted = accepted_.load(std::memory_order_relaxed);
   counters.stored = stored_.load(std::memory_order_relaxed);
   counters.duplicates = duplicates_.load(std::memory_order_relaxed);
+  counters.anomalies = anomalies_.load(std::memory_order_relaxed);
   counters.dropped_invalid = dropped_invalid_.load(std::memory_order_relaxed);
   counters.dropped_queue_full = dropped_queue_full_.load(std::memory_order_relaxed);
   counters.dropped_shut_down = dropped_shut_down_.load(std::memory_order_relaxed);
@@ -460,6 +461,7 @@ Tracker::Impl::AppendOutcome Tracker::Impl::append_with_retry(const std::vector<
         const auto took = Clock::now() - started;
         stored_.fetch_add(result.stored, std::memory_order_relaxed);
         duplicates_.fetch_add(result.duplicates, std::memory_order_relaxed);
+        anomalies_.fetch_add(result.anomalies, std::memory_order_relaxed);
         if (metrics_) {
           metrics_->observe_commit(took, events.size());
           metrics_->observe_transitions(result.transitions);

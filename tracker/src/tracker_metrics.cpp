@@ -71,6 +71,17 @@ TrackerMetrics::TrackerMetrics(prometheus::Registry& registry, std::size_t queue
                         .Help("Failed store commits, including ones retried later")
                         .Register(registry)
                         .Add({})),
+      duplicates_(prometheus::BuildCounter()
+                      .Name("jobtrail_tracker_duplicate_events_total")
+                      .Help("Events that repeated one already stored (a redelivery), skipped")
+                      .Register(registry)
+                      .Add({})),
+      anomalies_(prometheus::BuildCounter()
+                     .Name("jobtrail_tracker_anomalies_total")
+                     .Help("Impossible sequences flagged: a job succeeding twice, two jobs succeeding under one "
+                           "idempotency key")
+                     .Register(registry)
+                     .Add({})),
       queue_depth_(prometheus::BuildGauge()
                        .Name("jobtrail_tracker_queue_depth")
                        .Help("Events accepted and not yet committed")
@@ -109,6 +120,8 @@ void TrackerMetrics::fold_counters(const TrackerCounters& counters, const StateC
   add_growth(dropped_shut_down_, counters.dropped_shut_down, folded_counters_.dropped_shut_down);
   add_growth(dropped_store_error_, counters.dropped_store_error, folded_counters_.dropped_store_error);
   add_growth(store_errors_, counters.store_errors, folded_counters_.store_errors);
+  add_growth(duplicates_, counters.duplicates, folded_counters_.duplicates);
+  add_growth(anomalies_, counters.anomalies, folded_counters_.anomalies);
 }
 
 void TrackerMetrics::set_queue_depth(std::size_t depth) noexcept { queue_depth_.Set(static_cast<double>(depth)); }

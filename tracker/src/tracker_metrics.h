@@ -77,6 +77,8 @@ class TrackerMetrics {
   prometheus::Counter& dropped_shut_down_;
   prometheus::Counter& dropped_store_error_;
   prometheus::Counter& store_errors_;
+  prometheus::Counter& duplicates_;
+  prometheus::Counter& anomalies_;
   prometheus::Gauge& queue_depth_;
   prometheus::Histogram& flush_duration_;
   prometheus::Histogram& batch_size_;

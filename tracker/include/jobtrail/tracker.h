@@ -36,7 +36,8 @@ std::string_view to_string(RecordStatus status) noexcept;
 struct TrackerCounters {
   std::uint64_t accepted = 0;
   std::uint64_t stored = 0;
-  std::uint64_t duplicates = 0;
+  std::uint64_t duplicates = 0;           ///< redeliveries of stored events, skipped
+  std::uint64_t anomalies = 0;            ///< impossible sequences flagged (a job run twice)
   std::uint64_t dropped_invalid = 0;
   std::uint64_t dropped_queue_full = 0;
   std::uint64_t dropped_shut_down = 0;
