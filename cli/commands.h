@@ -76,4 +76,46 @@ struct PruneOptions {
 CLI::App* setup_prune(CLI::App& app, PruneOptions& options);
 int run_prune(const GlobalOptions& global, const PruneOptions& options, std::ostream& out);
 
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8089";
+  std::string token_file;
+  std::size_t max_body_bytes = 16 * 1024 * 1024;
+  std::size_t max_events = 10000;
+};
+CLI::App* setup_serve(CLI::App& app, ServeOptions& options);
+int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ostream& out);
+
+struct ExecOptions {
+  std::string job;
+  std::string job_id;
+  std::string queue;
+  std::string correlation_id;
+  std::string parent_id;
+  std::vector<std::string> entities;
+  std::string every;
+  std::string grace;
+  std::string heartbeat = "60s";
+  std::size_t tail_bytes = 2048;
+  std::string server;
+  std::string token_file;
+  std::vector<std::string> command;
+};
+CLI::App* setup_exec(CLI::App& app, ExecOptions& options);
+/// Returns the command's exit code (128+N for a signal N), not one of ExitCode.
+int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostream& out);
+
+struct CheckOptions {
+  std::string config;
+  std::vector<std::string> only;
+  std::string textfile_dir;
+  std::string push_gateway;
+  bool no_record = false;
+  bool validate = false;
+  std::string history;
+  std::size_t limit = 20;
+};
+CLI::App* setup_check(CLI::App& app, CheckOptions& options);
+/// Returns 0 pass, 1 warnings, 2 failures; throws CliError(3) when the checker cannot run.
+int run_check(const GlobalOptions& global, const CheckOptions& options, std::ostream& out);
+
 }  // namespace jobtrail::cli

@@ -57,12 +57,18 @@ int main(int argc, char** argv) {
   StatsOptions stats_options;
   EmitOptions emit_options;
   PruneOptions prune_options;
+  CheckOptions check_options;
+  ServeOptions serve_options;
+  ExecOptions exec_options;
   const CLI::App* show = setup_show(app, show_options);
   const CLI::App* trace = setup_trace(app, trace_options);
   const CLI::App* ls = setup_ls(app, ls_options);
   const CLI::App* stats = setup_stats(app, stats_options);
   const CLI::App* emit = setup_emit(app, emit_options);
   const CLI::App* prune = setup_prune(app, prune_options);
+  const CLI::App* check = setup_check(app, check_options);
+  const CLI::App* serve = setup_serve(app, serve_options);
+  const CLI::App* exec = setup_exec(app, exec_options);
 
   try {
     app.parse(argc, argv);
@@ -70,6 +76,9 @@ int main(int argc, char** argv) {
     return app.exit(request);  // --help and --version print to stdout and exit 0
   } catch (const CLI::ParseError& error) {
     print_error(fmt::format("{} (see '{}')", error.what(), help_hint(app)));
+    // `check` runs from cron, where 2 means "a check failed": its bad usage is "could not run".
+    const std::vector<CLI::App*> chosen = app.get_subcommands();
+    if (!chosen.empty() && chosen.front() == check) return exit_store_unavailable;
     return exit_bad_input;
   }
 
@@ -80,7 +89,10 @@ int main(int argc, char** argv) {
     if (stats->parsed()) return run_stats(global, stats_options, std::cout);
     if (emit->parsed()) return run_emit(global, emit_options, std::cout);
     if (prune->parsed()) return run_prune(global, prune_options, std::cout);
-    print_error("a subcommand is required: show, trace, ls, stats, emit or prune (see 'jobtrail --help')");
+    if (check->parsed()) return run_check(global, check_options, std::cout);
+    if (serve->parsed()) return run_serve(global, serve_options, std::cout);
+    if (exec->parsed()) return run_exec(global, exec_options, std::cout);
+    print_error("a subcommand is required: show, trace, ls, stats, emit, prune, check, serve or exec (see 'jobtrail --help')");
     return exit_bad_input;
   } catch (const CliError& error) {
     print_error(error.what());

@@ -8,12 +8,16 @@ build_packages=(
   cmake g++ make pkg-config
   libsqlite3-dev sqlite3
   prometheus-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  libyaml-cpp-dev
   catch2
+  libcpp-httplib-dev
 )
 # Services and tools the test suite starts for real (never mocked).
 test_packages=(
   procps python3
+  redis-server python3-rq python3-redis ruby-sidekiq  # the RQ and Sidekiq end-to-end test
   prometheus  # promtool and the server, for the alert rules
+  prometheus-pushgateway
 )
 
 packages=("${build_packages[@]}")

@@ -88,6 +88,15 @@ class FakeStore : public Store {
   PruneResult prune(Micros) override { return {}; }
   void register_schedule(const Schedule&) override {}
   std::vector<Schedule> schedules() override { return {}; }
+  std::vector<ActiveJobs> active_jobs() override { return {}; }
+  JobFindings stuck_jobs(const JobDeadlines&, Micros, std::size_t) override { return {}; }
+  JobFindings lost_jobs(const JobDeadlines&, Micros, std::size_t) override { return {}; }
+  JobFindings duplicate_executions(Micros, std::size_t) override { return {}; }
+  JobFindings dead_jobs(Micros, std::size_t) override { return {}; }
+  std::int64_t record_check_run(const CheckRunRecord&) override { return 0; }
+  std::optional<CheckResultRecord> last_check_result(const std::string&) override { return std::nullopt; }
+  std::vector<CheckResultRecord> check_history(const std::string&, std::size_t) override { return {}; }
+  std::optional<Micros> last_check_success(const std::string&) override { return std::nullopt; }
   int schema_version() override { return latest_schema_version(); }
   std::string location() const override { return "fake:"; }
 

@@ -52,7 +52,7 @@ TEST_CASE("a store from a newer jobtrail is a clear error", "[tracker][migration
     open_store(path);
   } catch (const StoreError& error) {
     CHECK(std::string(error.what()) ==
-          path + " has schema version 99, newer than this jobtrail understands (2); upgrade jobtrail to read it");
+          path + " has schema version 99, newer than this jobtrail understands (3); upgrade jobtrail to read it");
   }
 }
 

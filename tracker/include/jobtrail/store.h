@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jobtrail/event.h"
@@ -112,9 +113,85 @@ struct Schedule {
   std::optional<Micros> last_run_at;  ///< first event of the newest job of the class (schedules())
 };
 
+/// Jobs now waiting or running of one (job class, queue), for the gauges of `jobtrail serve`.
+struct ActiveJobs {
+  std::string job;    ///< job class, "" when none was named
+  std::string queue;  ///< "" when none was named
+  std::int64_t waiting = 0;  ///< in state enqueued
+  std::int64_t running = 0;  ///< in state started
+  std::optional<Micros> oldest_waiting_since;  ///< enqueue time of the longest-waiting job
+  std::optional<Micros> oldest_running_since;  ///< start time of the longest-running job
+};
+
 struct PruneResult {
   std::int64_t jobs = 0;
   std::int64_t events = 0;
+};
+
+/// What the built-in checks over the job history look for. Deadlines may differ per job class.
+struct JobDeadlines {
+  Micros deadline = 0;                                    ///< for every class not listed below
+  std::vector<std::pair<std::string, Micros>> per_class;  ///< job class -> its own deadline
+  /// The deadline that applies to `job_class`.
+  Micros for_class(const std::string& job_class) const noexcept {
+    for (const auto& [name, own] : per_class) {
+      if (name == job_class) return own;
+    }
+    return deadline;
+  }
+};
+
+/// Jobs a built-in check flags: how many in all, and the first `limit` of them, oldest first.
+struct JobFindings {
+  std::int64_t total = 0;
+  std::vector<JobRecord> jobs;
+  /// Per entry of `jobs`: the anomaly kind for duplicate executions, else empty (the caller
+  /// words the reason from the job's times).
+  std::vector<std::string> reasons;
+};
+
+/// How one check ended in one run. The numeric values are stored on disk: never renumber them.
+enum class CheckStatus : std::uint8_t { pass = 0, warn = 1, fail = 2, error = 3 };
+inline std::string_view to_string(CheckStatus status) noexcept {
+  switch (status) {
+    case CheckStatus::pass: return "pass";
+    case CheckStatus::warn: return "warn";
+    case CheckStatus::fail: return "fail";
+    case CheckStatus::error: return "error";
+  }
+  return "error";
+}
+
+/// One failing row a check run kept: its stable fingerprint, since when it fails, and (for the
+/// first `samples` rows) the row itself as the checker serialized it (JSON text).
+struct CheckViolation {
+  std::string fingerprint;
+  Micros first_seen_at = 0;  ///< start of the first run in the current streak that found it
+  std::string sample;        ///< empty when the row was not kept as a sample
+};
+
+/// One check's result in one run, as stored in the check history.
+struct CheckResultRecord {
+  std::int64_t run_id = 0;   ///< filled when read back
+  std::string check;
+  CheckStatus status = CheckStatus::pass;
+  std::string severity;      ///< "warn" or "error", as configured
+  std::int64_t violations = 0;      ///< rows the check returned
+  std::int64_t new_violations = 0;  ///< fingerprints not failing in the previous run
+  std::int64_t resolved = 0;        ///< fingerprints of the previous run no longer failing
+  bool fingerprints_complete = true;  ///< false when more rows failed than were fingerprinted
+  Micros started_at = 0;
+  Micros duration = 0;
+  std::string error;         ///< why the check could not run (status error)
+  std::vector<CheckViolation> failing;  ///< written by record_check_run; read back by last_check_result
+};
+
+/// One run of `jobtrail check`.
+struct CheckRunRecord {
+  Micros started_at = 0;
+  Micros finished_at = 0;
+  std::string config;  ///< the config file it ran
+  std::vector<CheckResultRecord> results;
 };
 
 /// Every failure of a store. `transient()` says whether retrying the same call may succeed.
@@ -176,6 +253,31 @@ class Store {
   virtual void register_schedule(const Schedule& schedule) = 0;
   /// Every registered schedule with the time of the class's newest job, by job class.
   virtual std::vector<Schedule> schedules() = 0;
+
+  /// Waiting and running jobs per (job class, queue), only pairs that have some.
+  virtual std::vector<ActiveJobs> active_jobs() = 0;
+
+  /// Built-in checks over the job history. Each is answered from an index, never a full scan
+  /// of the jobs. `now`: the time the check runs at; `limit`: how many jobs to return in full.
+  /// Started jobs with neither a terminal event nor a heartbeat within their deadline.
+  virtual JobFindings stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) = 0;
+  /// Enqueued jobs that have not started within their deadline.
+  virtual JobFindings lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) = 0;
+  /// Jobs first seen at or after `since` that succeeded twice or succeeded under an
+  /// idempotency key another job already succeeded under (reason: the AnomalyKind name).
+  virtual JobFindings duplicate_executions(Micros since, std::size_t limit) = 0;
+  /// Dead jobs whose last event is at or after `since`.
+  virtual JobFindings dead_jobs(Micros since, std::size_t limit) = 0;
+
+  /// The check history: stores one run with every check's result and failing fingerprints.
+  /// Returns the run's id. Throws StoreError (read_only on a read-only store).
+  virtual std::int64_t record_check_run(const CheckRunRecord& run) = 0;
+  /// The newest stored result of `check` with its failing fingerprints and samples.
+  virtual std::optional<CheckResultRecord> last_check_result(const std::string& check) = 0;
+  /// Past results of `check`, newest first, without their fingerprints.
+  virtual std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) = 0;
+  /// When `check` last passed, if ever.
+  virtual std::optional<Micros> last_check_success(const std::string& check) = 0;
 
   /// The schema version of the open store.
   virtual int schema_version() = 0;

@@ -139,6 +139,56 @@ SELECT l.text AS job, s.every_us, s.grace_us,
 FROM schedule s JOIN label l ON l.id = s.job;
 )SQL";
 
+// Version 3: the checker's history (runs, per-check results, failing-row fingerprints) and
+// indexes that let the built-in checks read only the jobs they flag.
+constexpr const char* schema_v3 = R"SQL(
+CREATE TABLE check_run (
+  id INTEGER PRIMARY KEY,
+  started_at INTEGER NOT NULL,  -- this and the other check times: microseconds since the epoch
+  finished_at INTEGER NOT NULL,
+  config TEXT
+);
+CREATE TABLE check_result (
+  check_name TEXT NOT NULL,
+  run INTEGER NOT NULL,
+  status INTEGER NOT NULL,  -- 0 pass, 1 warn, 2 fail, 3 error
+  severity TEXT NOT NULL,
+  violations INTEGER NOT NULL,
+  new_violations INTEGER NOT NULL,
+  resolved INTEGER NOT NULL,
+  complete INTEGER NOT NULL,  -- every failing row was fingerprinted
+  started_at INTEGER NOT NULL,
+  duration_us INTEGER NOT NULL,
+  error TEXT,
+  PRIMARY KEY (check_name, run)
+) WITHOUT ROWID;
+-- "When did this check last pass?" for the last-success metric: the newest entry of a range.
+CREATE INDEX check_result_passed ON check_result (check_name, run) WHERE status = 0;
+CREATE TABLE check_violation (
+  check_name TEXT NOT NULL,
+  run INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  first_seen_at INTEGER NOT NULL,
+  sample TEXT,  -- JSON of the row, for the first rows of a run only
+  PRIMARY KEY (check_name, run, fingerprint)
+) WITHOUT ROWID;
+CREATE VIEW check_results AS
+SELECT r.check_name, r.run,
+       CASE r.status WHEN 0 THEN 'pass' WHEN 1 THEN 'warn' WHEN 2 THEN 'fail' ELSE 'error' END AS status,
+       r.severity, r.violations, r.new_violations, r.resolved,
+       r.started_at + (SELECT value FROM meta WHERE key = 'epoch_us') AS started_at,
+       r.duration_us, r.error
+FROM check_result r;
+
+-- A started job's last sign of life is its start or its latest heartbeat, whichever is later
+-- (times are relative to first_at). Indexed by that, the stuck check reads only stuck jobs,
+-- however many long-running jobs are still healthy.
+CREATE INDEX job_started_by_activity
+  ON job (first_at + max(coalesce(started_at, 0), coalesce(heartbeat_at, 0))) WHERE state = 2;
+-- Dead jobs by the time they died, for "dead in the last 24 hours".
+CREATE INDEX job_dead_by_last_at ON job (first_at + last_at) WHERE state = 6;
+)SQL";
+
 int read_user_version(Connection& connection) {
   return static_cast<int>(connection.query_integer("PRAGMA user_version"));
 }
@@ -173,7 +223,7 @@ void check_identity_of(Connection& connection, const std::string& what) {
 
 }  // namespace
 
-int latest_version() noexcept { return 2; }
+int latest_version() noexcept { return 3; }
 
 void migrate(Connection& connection, const std::string& path) {
   WriteTransaction transaction(connection);
@@ -186,7 +236,8 @@ void migrate(Connection& connection, const std::string& path) {
     connection.execute(schema_v1(now_micros() / day * day));
   }
   if (version < 2) connection.execute(schema_v2);
-  // Later migrations: if (version < 3) connection.execute(schema_v3); ...
+  if (version < 3) connection.execute(schema_v3);
+  // Later migrations: if (version < 4) connection.execute(schema_v4); ...
   connection.execute("PRAGMA application_id = " + std::to_string(application_id));
   connection.execute("PRAGMA user_version = " + std::to_string(latest_version()));
   transaction.commit();

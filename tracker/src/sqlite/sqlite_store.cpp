@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "job_stats.h"
+#include "sqlite/sqlite_check_queries.h"
 #include "sqlite/sqlite_schema.h"
 
 namespace jobtrail {
@@ -573,9 +574,12 @@ std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
   if (!filter.entity.empty()) {
     sql += " JOIN job_entity je ON je.job = j.id AND je.entity = (SELECT id FROM entity WHERE name = ?1)";
   }
-  // The state is inlined (a number from the State enum, never caller text) because SQLite
-  // only uses the partial index job_by_state when it can see the value is not 4.
-  if (filter.state) conditions.push_back("j.state = " + std::to_string(static_cast<int>(*filter.state)));
+  // SQLite uses the partial index job_by_state (WHERE state != 4) only when the query repeats
+  // that term word for word. The state is a number from the State enum, never caller text.
+  if (filter.state) {
+    conditions.push_back("j.state = " + std::to_string(static_cast<int>(*filter.state)));
+    if (*filter.state != State::succeeded) conditions.push_back("j.state != 4");
+  }
   if (!filter.job.empty()) conditions.push_back("j.job = (SELECT id FROM label WHERE text = ?3)");
   if (!filter.queue.empty()) conditions.push_back("j.queue = (SELECT id FROM label WHERE text = ?4)");
   if (filter.since) conditions.push_back("j.first_at >= ?5");
@@ -710,6 +714,237 @@ std::vector<Schedule> SqliteStore::schedules() {
     result.push_back(std::move(schedule));
   }
   return result;
+}
+
+std::vector<ActiveJobs> SqliteStore::active_jobs() {
+  // Two ranges of the partial index job_by_state, one per state: the states are inlined so
+  // SQLite can prove they are not 4 and use it, and the count stays independent of how many
+  // succeeded jobs the store holds. Times are relative to first_at (see the schema).
+  Statement q(db_->handle(), R"SQL(
+    SELECT c.text, qu.text, a.state, a.n, a.oldest FROM (
+      SELECT job, queue, 1 AS state, count(*) AS n, min(first_at + coalesce(enqueued_at, 0)) AS oldest
+      FROM job WHERE state = 1 GROUP BY job, queue
+      UNION ALL
+      SELECT job, queue, 2 AS state, count(*) AS n, min(first_at + coalesce(started_at, 0)) AS oldest
+      FROM job WHERE state = 2 GROUP BY job, queue) a
+    LEFT JOIN label c ON c.id = a.job LEFT JOIN label qu ON qu.id = a.queue
+    ORDER BY 1, 2)SQL");
+  std::vector<ActiveJobs> result;
+  while (q.step()) {
+    std::string job = q.is_null(0) ? std::string() : q.text(0);
+    std::string queue = q.is_null(1) ? std::string() : q.text(1);
+    if (result.empty() || result.back().job != job || result.back().queue != queue) {
+      ActiveJobs fresh;
+      fresh.job = std::move(job);
+      fresh.queue = std::move(queue);
+      result.push_back(std::move(fresh));
+    }
+    ActiveJobs& active = result.back();
+    const Micros oldest = q.integer(4) + epoch_;
+    if (q.integer(2) == 1) {
+      active.waiting = q.integer(3);
+      active.oldest_waiting_since = oldest;
+    } else {
+      active.running = q.integer(3);
+      active.oldest_running_since = oldest;
+    }
+  }
+  return result;
+}
+
+// ---- Built-in checks over the job history -------------------------------------------------
+// Each selects row ids through one index range (sqlite_check_queries.h), then reads full
+// records only for the jobs it returns.
+
+JobRecord SqliteStore::job_by_row_id(std::int64_t id) {
+  Statement q(db_->handle(), "SELECT " + std::string(job_columns) + " WHERE j.id = ?1");
+  q.bind(1, id);
+  auto jobs = read_jobs(q);
+  return jobs.empty() ? JobRecord{} : std::move(jobs.front());
+}
+
+JobFindings SqliteStore::jobs_past_deadline(Statement& candidates, const JobDeadlines& deadlines, Micros now,
+                                            std::size_t limit) {
+  JobFindings findings;
+  std::vector<std::int64_t> ids;
+  while (candidates.step()) {
+    const Micros at = candidates.integer(2) + epoch_;
+    if (at >= now - deadlines.for_class(candidates.text(1))) continue;
+    findings.total += 1;
+    if (ids.size() < limit) ids.push_back(candidates.integer(0));
+  }
+  candidates.reset();
+  for (auto id : ids) {
+    findings.jobs.push_back(job_by_row_id(id));
+    findings.reasons.emplace_back();
+  }
+  return findings;
+}
+
+namespace {
+Micros loosest_cutoff(const JobDeadlines& deadlines, Micros now) {
+  Micros shortest = deadlines.deadline;
+  for (const auto& [job_class, deadline] : deadlines.per_class) shortest = std::min(shortest, deadline);
+  return now - shortest;
+}
+}  // namespace
+
+JobFindings SqliteStore::stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), sqlite::check_queries::stuck);
+  q.bind(1, loosest_cutoff(deadlines, now) - epoch_);
+  return jobs_past_deadline(q, deadlines, now, limit);
+}
+
+JobFindings SqliteStore::lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), sqlite::check_queries::lost);
+  q.bind(1, loosest_cutoff(deadlines, now) - epoch_);
+  return jobs_past_deadline(q, deadlines, now, limit);
+}
+
+JobFindings SqliteStore::duplicate_executions(Micros since, std::size_t limit) {
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), sqlite::check_queries::duplicates);
+  q.bind(1, since - epoch_);
+  JobFindings findings;
+  std::vector<std::pair<std::int64_t, AnomalyKind>> kept;
+  while (q.step()) {
+    const auto bits = static_cast<std::uint32_t>(q.integer(1));
+    // One finding per kind: a job may have succeeded twice and also under a used key.
+    for (auto kind : {AnomalyKind::duplicate_success, AnomalyKind::duplicate_idempotency_key}) {
+      if ((bits & anomaly_bit(kind)) == 0) continue;
+      findings.total += 1;
+      if (kept.size() < limit) kept.emplace_back(q.integer(0), kind);
+    }
+  }
+  q.reset();
+  for (const auto& [id, kind] : kept) {
+    findings.jobs.push_back(job_by_row_id(id));
+    findings.reasons.emplace_back(to_string(kind));
+  }
+  return findings;
+}
+
+JobFindings SqliteStore::dead_jobs(Micros since, std::size_t limit) {
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), sqlite::check_queries::dead);
+  q.bind(1, since - epoch_);
+  JobFindings findings;
+  std::vector<std::int64_t> ids;
+  while (q.step()) {
+    findings.total += 1;
+    if (ids.size() < limit) ids.push_back(q.integer(0));
+  }
+  q.reset();
+  for (auto id : ids) {
+    findings.jobs.push_back(job_by_row_id(id));
+    findings.reasons.emplace_back();
+  }
+  return findings;
+}
+
+// ---- The check history -------------------------------------------------------------------
+
+namespace {
+// Runs per check whose failing-row fingerprints and samples are kept.
+constexpr int kept_violation_runs = 30;
+}  // namespace
+
+std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
+  if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
+  sqlite::WriteTransaction transaction(*db_);
+  Statement insert_run(db_->handle(), "INSERT INTO check_run (started_at, finished_at, config) VALUES (?1, ?2, ?3)");
+  insert_run.bind(1, run.started_at - epoch_).bind(2, run.finished_at - epoch_).bind(3, run.config).run();
+  const std::int64_t run_id = db_->last_insert_rowid();
+  Statement insert_result(db_->handle(), R"SQL(
+    INSERT INTO check_result (check_name, run, status, severity, violations, new_violations, resolved,
+                              complete, started_at, duration_us, error)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))SQL");
+  Statement insert_violation(db_->handle(), R"SQL(
+    INSERT OR IGNORE INTO check_violation (check_name, run, fingerprint, first_seen_at, sample)
+    VALUES (?1, ?2, ?3, ?4, ?5))SQL");
+  Statement trim_violations(db_->handle(), R"SQL(
+    DELETE FROM check_violation WHERE check_name = ?1 AND run < (
+      SELECT min(run) FROM (SELECT run FROM check_result WHERE check_name = ?1 ORDER BY run DESC LIMIT ?2)))SQL");
+  for (const auto& result : run.results) {
+    insert_result.reset()
+        .bind(1, result.check)
+        .bind(2, run_id)
+        .bind(3, static_cast<std::int64_t>(result.status))
+        .bind(4, result.severity.empty() ? std::string_view("error") : std::string_view(result.severity))
+        .bind(5, result.violations)
+        .bind(6, result.new_violations)
+        .bind(7, result.resolved)
+        .bind(8, std::int64_t{result.fingerprints_complete ? 1 : 0})
+        .bind(9, result.started_at - epoch_)
+        .bind(10, result.duration)
+        .bind(11, result.error)
+        .run();
+    for (const auto& violation : result.failing) {
+      insert_violation.reset()
+          .bind(1, result.check)
+          .bind(2, run_id)
+          .bind(3, violation.fingerprint)
+          .bind(4, violation.first_seen_at - epoch_)
+          .bind(5, violation.sample)
+          .run();
+    }
+    // Only the newest run's fingerprints are compared with; older ones are kept for a while for
+    // forensics, then dropped so a nightly cron does not grow the store by thousands of rows a
+    // night forever. The per-run summaries in check_result stay (prune is for those).
+    trim_violations.reset().bind(1, result.check).bind(2, std::int64_t{kept_violation_runs}).run();
+  }
+  transaction.commit();
+  return run_id;
+}
+
+namespace {
+constexpr std::string_view check_result_columns =
+    "SELECT run, check_name, status, severity, violations, new_violations, resolved, complete, "
+    "started_at, duration_us, error FROM check_result ";
+}  // namespace
+
+std::optional<CheckResultRecord> SqliteStore::last_check_result(const std::string& check) {
+  auto results = check_history(check, 1);
+  if (results.empty()) return std::nullopt;
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), R"SQL(
+    SELECT fingerprint, first_seen_at, sample FROM check_violation WHERE check_name = ?1 AND run = ?2)SQL");
+  q.bind(1, check).bind(2, results.front().run_id);
+  while (q.step()) results.front().failing.push_back({q.text(0), q.integer(1) + epoch_, q.text(2)});
+  return std::move(results.front());
+}
+
+std::vector<CheckResultRecord> SqliteStore::check_history(const std::string& check, std::size_t limit) {
+  Statement q(db_->handle(), std::string(check_result_columns) + "WHERE check_name = ?1 ORDER BY run DESC LIMIT ?2");
+  q.bind(1, check).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<CheckResultRecord> results;
+  while (q.step()) {
+    CheckResultRecord result;
+    result.run_id = q.integer(0);
+    result.check = q.text(1);
+    result.status = static_cast<CheckStatus>(q.integer(2));
+    result.severity = q.text(3);
+    result.violations = q.integer(4);
+    result.new_violations = q.integer(5);
+    result.resolved = q.integer(6);
+    result.fingerprints_complete = q.integer(7) != 0;
+    result.started_at = q.integer(8) + epoch_;
+    result.duration = q.integer(9);
+    result.error = q.text(10);
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+std::optional<Micros> SqliteStore::last_check_success(const std::string& check) {
+  // The newest entry of check_result_passed; status inlined so the partial index applies.
+  Statement q(db_->handle(),
+              "SELECT started_at FROM check_result WHERE check_name = ?1 AND status = 0 ORDER BY run DESC LIMIT 1");
+  q.bind(1, check);
+  auto at = q.first_integer();
+  return at ? std::optional<Micros>(*at + epoch_) : std::nullopt;
 }
 
 }  // namespace jobtrail

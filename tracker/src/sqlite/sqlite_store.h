@@ -30,6 +30,15 @@ class SqliteStore final : public Store {
   PruneResult prune(Micros cutoff) override;
   void register_schedule(const Schedule& schedule) override;
   std::vector<Schedule> schedules() override;
+  std::vector<ActiveJobs> active_jobs() override;
+  JobFindings stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
+  JobFindings lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
+  JobFindings duplicate_executions(Micros since, std::size_t limit) override;
+  JobFindings dead_jobs(Micros since, std::size_t limit) override;
+  std::int64_t record_check_run(const CheckRunRecord& run) override;
+  std::optional<CheckResultRecord> last_check_result(const std::string& check) override;
+  std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) override;
+  std::optional<Micros> last_check_success(const std::string& check) override;
   int schema_version() override;
   std::string location() const override;
 
@@ -68,6 +77,12 @@ class SqliteStore final : public Store {
   void refold(JobRow& row);
   void write_row(const JobRow& row);
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
+  /// The full record of the job with row id `id` (built-in checks select ids first).
+  JobRecord job_by_row_id(std::int64_t id);
+  /// Steps `candidates` (columns: row id, job class, time of interest relative to the epoch,
+  /// in that order) and keeps the jobs whose time is before `now` minus their class's deadline.
+  JobFindings jobs_past_deadline(sqlite::Statement& candidates, const JobDeadlines& deadlines, Micros now,
+                                 std::size_t limit);
 
   std::string path_;
   OpenOptions options_;

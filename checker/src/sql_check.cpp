@@ -1,0 +1,198 @@
+#include "sql_check.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "duration.h"
+
+namespace jobtrail::check {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct CloseConnection {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct FinalizeStatement {
+  void operator()(sqlite3_stmt* statement) const noexcept { sqlite3_finalize(statement); }
+};
+using ConnectionHandle = std::unique_ptr<sqlite3, CloseConnection>;
+using StatementHandle = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+
+/// A file: URI for `path`, so ATTACH can ask for mode=ro. Every byte outside the unreserved
+/// set is escaped, so a path with '?', '#' or '%' names the same file.
+std::string read_only_uri(const std::string& path) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (unsigned char c : std::filesystem::absolute(path).string()) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += '%';
+      uri += hex[c >> 4];
+      uri += hex[c & 15];
+    }
+  }
+  return uri + "?mode=ro";
+}
+
+/// What the authorizer saw that a check may not do, for a clear message.
+struct Guard {
+  std::string refused;
+  Clock::time_point deadline;
+  bool timed_out = false;
+};
+
+std::string describe_action(int action, const char* a, const char* b) {
+  auto name = [](const char* text) { return std::string(text ? text : "?"); };
+  switch (action) {
+    case SQLITE_INSERT: return "insert into " + name(a);
+    case SQLITE_UPDATE: return "update " + name(a) + "." + name(b);
+    case SQLITE_DELETE: return "delete from " + name(a);
+    case SQLITE_ATTACH: return "attach a database";
+    case SQLITE_DETACH: return "detach a database";
+    case SQLITE_PRAGMA: return "run PRAGMA " + name(a);
+    case SQLITE_TRANSACTION: return "begin or end a transaction";
+    default: return "change the database or its schema";
+  }
+}
+
+/// Checks only read: SELECT, reading columns, functions and recursive CTEs. Anything else is
+/// refused while the statement is prepared, before it can touch a row (the connection is
+/// read-only as well; this turns SQLite's "attempt to write a readonly database" into words).
+int authorize(void* user, int action, const char* a, const char* b, const char*, const char*) {
+  switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+      return SQLITE_OK;
+    default: {
+      auto* guard = static_cast<Guard*>(user);
+      if (guard->refused.empty()) guard->refused = describe_action(action, a, b);
+      return SQLITE_DENY;
+    }
+  }
+}
+
+int past_deadline(void* user) {
+  auto* guard = static_cast<Guard*>(user);
+  if (Clock::now() < guard->deadline) return 0;
+  guard->timed_out = true;
+  return 1;  // interrupts the statement with SQLITE_INTERRUPT
+}
+
+void exec(sqlite3* db, const char* sql, const std::string& what) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message ? message : sqlite3_errmsg(db);
+    sqlite3_free(message);
+    throw CheckFailure(what + ": " + text);
+  }
+}
+
+}  // namespace
+
+QueryRows run_sql_check(const std::string& database_path, const std::string& store_path, const std::string& query,
+                        Micros timeout, std::size_t keep) {
+  std::error_code ignored;
+  if (!database_path.empty() && !std::filesystem::is_regular_file(database_path, ignored)) {
+    throw CheckFailure("cannot open the database " + database_path + ": no such file");
+  }
+  sqlite3* raw = nullptr;
+  // URI filenames let ATTACH ask for mode=ro; the main database is read-only by flag.
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+  const std::string main_name = database_path.empty() ? ":memory:" : database_path;
+  int code = sqlite3_open_v2(main_name.c_str(), &raw, flags, nullptr);
+  ConnectionHandle db(raw);
+  if (code != SQLITE_OK) {
+    throw CheckFailure("cannot open the database " + main_name + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(code)));
+  }
+  sqlite3_busy_timeout(db.get(), 5000);
+  sqlite3_extended_result_codes(db.get(), 1);
+  exec(db.get(), "PRAGMA query_only = 1", "cannot make the connection read-only");
+  {
+    sqlite3_stmt* attach_raw = nullptr;
+    if (sqlite3_prepare_v2(db.get(), "ATTACH DATABASE ?1 AS jobtrail", -1, &attach_raw, nullptr) != SQLITE_OK) {
+      throw CheckFailure(std::string("cannot attach the jobtrail store: ") + sqlite3_errmsg(db.get()));
+    }
+    StatementHandle attach(attach_raw);
+    const auto uri = read_only_uri(store_path);
+    sqlite3_bind_text(attach.get(), 1, uri.c_str(), static_cast<int>(uri.size()), SQLITE_TRANSIENT);
+    if (sqlite3_step(attach.get()) != SQLITE_DONE) {
+      throw CheckFailure("cannot attach the jobtrail store " + store_path + ": " + sqlite3_errmsg(db.get()));
+    }
+  }
+
+  Guard guard;
+  guard.deadline = Clock::now() + std::chrono::microseconds(timeout);
+  sqlite3_set_authorizer(db.get(), authorize, &guard);
+  // Checked every 1000 virtual-machine steps: microseconds apart, cheap next to the work.
+  sqlite3_progress_handler(db.get(), 1000, past_deadline, &guard);
+
+  sqlite3_stmt* statement_raw = nullptr;
+  const char* tail = nullptr;
+  code = sqlite3_prepare_v2(db.get(), query.c_str(), static_cast<int>(query.size()), &statement_raw, &tail);
+  StatementHandle statement(statement_raw);
+  if (code != SQLITE_OK) {
+    if (!guard.refused.empty()) {
+      throw CheckFailure("a check may only read, but this query would " + guard.refused +
+                         " (the databases are opened read-only; nothing was changed)");
+    }
+    if (guard.timed_out) throw CheckFailure("timed out while preparing the query");
+    throw CheckFailure(std::string("the query is not valid SQL: ") + sqlite3_errmsg(db.get()));
+  }
+  if (!statement) throw CheckFailure("the query is empty");
+  {
+    // One statement per check: a second one would be silently ignored otherwise.
+    sqlite3_stmt* next_raw = nullptr;
+    const int next_code = sqlite3_prepare_v2(db.get(), tail, -1, &next_raw, nullptr);
+    StatementHandle next(next_raw);
+    // A refused second statement (DELETE ...) fails to prepare; comments alone prepare to nothing.
+    if (next_code != SQLITE_OK || next) throw CheckFailure("a check is one SELECT statement; this query holds more than one");
+  }
+  if (!sqlite3_stmt_readonly(statement.get())) {
+    throw CheckFailure("a check may only read, but this statement writes (nothing was changed)");
+  }
+
+  QueryRows result;
+  const int columns = sqlite3_column_count(statement.get());
+  if (columns == 0) throw CheckFailure("the query returns no columns; a check returns the rows that must not exist");
+  for (int c = 0; c < columns; ++c) result.columns.emplace_back(sqlite3_column_name(statement.get(), c));
+  for (;;) {
+    code = sqlite3_step(statement.get());
+    if (code == SQLITE_DONE) break;
+    if (code != SQLITE_ROW) {
+      if (guard.timed_out || (code & 0xff) == SQLITE_INTERRUPT) {
+        throw CheckFailure("timed out after " + format_duration(timeout) + " (its timeout); " +
+                           std::to_string(result.count) + " rows read by then");
+      }
+      if ((code & 0xff) == SQLITE_READONLY) {
+        throw CheckFailure(std::string("a check may only read: ") + sqlite3_errmsg(db.get()) + " (nothing was changed)");
+      }
+      throw CheckFailure(std::string("the query failed: ") + sqlite3_errmsg(db.get()));
+    }
+    result.count += 1;
+    if (result.rows.size() < keep) {
+      std::vector<std::optional<std::string>> row;
+      row.reserve(static_cast<std::size_t>(columns));
+      for (int c = 0; c < columns; ++c) {
+        if (sqlite3_column_type(statement.get(), c) == SQLITE_NULL) {
+          row.emplace_back(std::nullopt);
+        } else {
+          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement.get(), c));
+          row.emplace_back(std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(statement.get(), c))));
+        }
+      }
+      result.rows.push_back(std::move(row));
+    }
+  }
+  return result;
+}
+
+}  // namespace jobtrail::check

@@ -1,0 +1,52 @@
+#pragma once
+/// \file
+/// The wire format of `jobtrail serve`: events as JSON (one object, an array, or NDJSON)
+/// decoded into Events, each validated on its own. No HTTP here, so it is testable alone.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobtrail/event.h"
+
+namespace jobtrail {
+
+/// How the events of one body were laid out.
+enum class BodyShape { object, array, ndjson };
+
+/// One event that could not be taken, and where it was.
+struct RejectedEvent {
+  std::size_t position = 0;  ///< 0-based index in an array or object body, 1-based line in NDJSON
+  std::string reason;        ///< what is wrong, naming the field
+};
+
+/// The result of decoding one body. `body_error` set means the body as a whole is unusable
+/// (truncated array, not JSON at all, too many events): then no event may be recorded.
+struct DecodedEvents {
+  BodyShape shape = BodyShape::object;
+  std::vector<Event> events;             ///< the valid ones, in body order
+  std::vector<std::size_t> positions;    ///< positions[i] is where events[i] was
+  std::vector<RejectedEvent> rejected;
+  std::string body_error;
+  bool too_many = false;                 ///< body_error is "more than max_events"
+};
+
+struct DecodeOptions {
+  std::size_t max_events = 10000;  ///< events per body; more is refused as a whole
+  /// Treat the body as NDJSON even when it holds a single line (Content-Type: application/x-ndjson).
+  bool ndjson = false;
+};
+
+/// Decodes `body`. An object body is one event; an array body is one event per element;
+/// otherwise each non-blank line is one event (NDJSON). `now` resolves nothing yet: events
+/// without "at" keep 0 and are stamped when recorded. Never throws for bad input.
+DecodedEvents decode_events(std::string_view body, const DecodeOptions& options = {});
+
+/// Decodes one event from a JSON text, or returns the reason it is not one ("" on success).
+std::string decode_event(std::string_view json, Event& event);
+
+/// The JSON object for `event` in the wire format (fields left empty are omitted).
+std::string event_to_json(const Event& event);
+
+}  // namespace jobtrail

@@ -1,0 +1,67 @@
+#pragma once
+/// \file
+/// `jobtrail serve`: HTTP ingest of events, a read API over the store, /metrics and /healthz.
+/// The HTTP library stays behind this header.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace jobtrail {
+
+struct ServerOptions {
+  std::string store_url;            ///< see open_store(); created if missing
+  std::string host = "127.0.0.1";   ///< loopback unless the operator says otherwise
+  int port = 8089;                  ///< 0 picks a free port (tests, benches)
+  /// Bearer token required on writes (POST, PUT); empty means writes are open.
+  std::string token;
+  std::size_t max_body_bytes = 16 * 1024 * 1024;  ///< larger bodies get 413
+  std::size_t max_events_per_request = 10000;     ///< more events get 413
+  /// How long `?wait=commit` waits for durability before answering 503.
+  std::chrono::milliseconds commit_timeout{10000};
+  /// How long stop() spends committing what was accepted.
+  std::chrono::milliseconds shutdown_timeout{30000};
+  /// Tracker queue: events accepted but not yet committed.
+  std::size_t queue_capacity = 200000;
+};
+
+/// Why the server could not start listening (the address is in use, say).
+class ListenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The HTTP server. Thread-safe: stop() and port() may be called from any thread while
+/// run() serves on another.
+class Server {
+ public:
+  /// Opens (or creates) the store and starts the tracker. Throws StoreError.
+  explicit Server(ServerOptions options);
+  /// Stops serving if still running and commits what was accepted.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds the listening socket; returns the port (useful with port 0). Throws ListenError.
+  int bind();
+  /// Serves until stop(); binds first if bind() was not called. Throws ListenError. Once
+  /// stopped, commits every accepted event (up to shutdown_timeout); returns false if some
+  /// could not be committed.
+  bool run();
+  /// Stops accepting connections and lets requests in flight finish; run() then returns.
+  /// Not async-signal-safe: call it from a thread that waits for the signal (sigwait).
+  void stop();
+  /// Blocks until run() is accepting connections (or `timeout` passes).
+  bool wait_until_ready(std::chrono::milliseconds timeout) const;
+
+  int port() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jobtrail

@@ -1,0 +1,355 @@
+#include "api.h"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "job_view.h"
+#include "jobtrail/ingest.h"
+#include "time_format.h"
+
+namespace jobtrail::server {
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+std::string dump(const ordered_json& value) {
+  // Stored text may hold invalid UTF-8 from an older writer; replace it rather than fail the read.
+  return value.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+Response json_response(int status, const ordered_json& value) { return {status, dump(value) + "\n"}; }
+
+
+/// Most (job class, queue) pairs with gauges of their own; the rest are summed under "other",
+/// so job names that carry IDs cannot blow up a scrape (the tracker's metrics do the same).
+constexpr std::size_t max_gauge_pairs = 500;
+
+prometheus::ClientMetric gauge_sample(const std::string& job, const std::string& queue, double value) {
+  prometheus::ClientMetric metric;
+  metric.label = {{"job_class", job}, {"queue", queue}};
+  metric.gauge.value = value;
+  return metric;
+}
+
+std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs> active, Micros now) {
+  if (active.size() > max_gauge_pairs) {
+    ActiveJobs other;
+    other.job = other.queue = "other";
+    for (std::size_t i = max_gauge_pairs; i < active.size(); ++i) {
+      other.waiting += active[i].waiting;
+      other.running += active[i].running;
+      const auto older = [](std::optional<Micros> a, std::optional<Micros> b) {
+        if (!a) return b;
+        if (!b) return a;
+        return std::optional<Micros>(std::min(*a, *b));
+      };
+      other.oldest_waiting_since = older(other.oldest_waiting_since, active[i].oldest_waiting_since);
+      other.oldest_running_since = older(other.oldest_running_since, active[i].oldest_running_since);
+    }
+    active.resize(max_gauge_pairs);
+    active.push_back(std::move(other));
+  }
+  const auto family = [](const char* name, const char* help) {
+    prometheus::MetricFamily result;
+    result.name = name;
+    result.help = help;
+    result.type = prometheus::MetricType::Gauge;
+    return result;
+  };
+  prometheus::MetricFamily running = family("jobtrail_jobs_running", "Jobs now started and not yet finished");
+  prometheus::MetricFamily waiting = family("jobtrail_jobs_waiting", "Jobs now enqueued and not yet started");
+  prometheus::MetricFamily oldest_running = family(
+      "jobtrail_oldest_running_job_age_seconds", "How long the longest-running job has been running");
+  prometheus::MetricFamily oldest_waiting = family(
+      "jobtrail_oldest_waiting_job_age_seconds", "How long the longest-waiting job has been waiting to start");
+  const auto age = [now](Micros since) { return std::max<double>(0, static_cast<double>(now - since) / 1e6); };
+  for (const ActiveJobs& pair : active) {
+    running.metric.push_back(gauge_sample(pair.job, pair.queue, static_cast<double>(pair.running)));
+    waiting.metric.push_back(gauge_sample(pair.job, pair.queue, static_cast<double>(pair.waiting)));
+    // An age only where there is such a job: a 0 would read as "a job just started".
+    if (pair.oldest_running_since) {
+      oldest_running.metric.push_back(gauge_sample(pair.job, pair.queue, age(*pair.oldest_running_since)));
+    }
+    if (pair.oldest_waiting_since) {
+      oldest_waiting.metric.push_back(gauge_sample(pair.job, pair.queue, age(*pair.oldest_waiting_since)));
+    }
+  }
+  return {std::move(running), std::move(waiting), std::move(oldest_running), std::move(oldest_waiting)};
+}
+
+std::string state_names_for_jobs() {
+  std::string names;
+  for (const State state : all_states()) {
+    if (state == State::heartbeat) continue;
+    if (!names.empty()) names += ", ";
+    names += to_string(state);
+  }
+  return names;
+}
+
+/// The same filter as `jobtrail ls`, from query parameters. Returns a reason on bad input.
+std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter) {
+  for (const auto& [key, value] : params) {
+    if (key == "state") {
+      const std::optional<State> state = parse_state(value);
+      if (!state || *state == State::heartbeat) {
+        return fmt::format("unknown job state '{}' (valid: {})", value, state_names_for_jobs());
+      }
+      filter.state = state;
+    } else if (key == "job") {
+      filter.job = value;
+    } else if (key == "queue") {
+      filter.queue = value;
+    } else if (key == "entity") {
+      if (!is_valid_entity(value)) return fmt::format("bad entity '{}': expected type:id like user:42", value);
+      filter.entity = value;
+    } else if (key == "since" || key == "until") {
+      const std::optional<Micros> at = cli::parse_time(value, now);
+      if (!at) return fmt::format("bad {} '{}': expected {}", key, value, cli::time_syntax_help);
+      (key == "since" ? filter.since : filter.until) = at;
+    } else if (key == "anomalies") {
+      filter.anomalies_only = value == "true" || value == "1";
+    } else if (key == "limit") {
+      std::size_t limit = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (error != std::errc() || end != value.data() + value.size() || limit < 1 || limit > 10000) {
+        return fmt::format("bad limit '{}': expected 1 to 10000", value);
+      }
+      filter.limit = limit;
+    } else {
+      return fmt::format("unknown parameter '{}' (known: state, job, queue, entity, since, until, anomalies, limit)",
+                         key);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Response error_response(int status, const std::string& message) {
+  return json_response(status, ordered_json{{"error", message}});
+}
+
+class Api::Lease {
+ public:
+  explicit Lease(Api& api) : api_(api), store_(api.borrow_store()) {}
+  ~Lease() { api_.give_back(std::move(store_)); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Store* operator->() const { return store_.get(); }
+
+ private:
+  Api& api_;
+  std::unique_ptr<Store> store_;
+};
+
+Api::Api(const ServerOptions& options) : options_(options), registry_(std::make_shared<prometheus::Registry>()) {
+  // Opened here rather than inside the tracker so a bad --db fails at start with its reason.
+  std::unique_ptr<Store> store = open_store(options_.store_url);
+  TrackerOptions tracker_options;
+  tracker_options.registry = registry_;
+  tracker_options.queue_capacity = options_.queue_capacity;
+  tracker_options.durable_timeout = options_.commit_timeout;
+  tracker_options.shutdown_timeout = options_.shutdown_timeout;
+  tracker_ = std::make_unique<Tracker>(std::move(store), tracker_options);
+  requests_ = &prometheus::BuildCounter()
+                   .Name("jobtrail_serve_requests_total")
+                   .Help("HTTP requests answered by jobtrail serve, by endpoint and status code")
+                   .Register(*registry_);
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("jobtrail_serve_events_rejected_total")
+                   .Help("Events refused by POST /v1/events, by reason")
+                   .Register(*registry_);
+}
+
+Api::~Api() { shutdown(); }
+
+std::unique_ptr<Store> Api::borrow_store() {
+  {
+    std::lock_guard lock(pool_mutex_);
+    if (!pool_.empty()) {
+      std::unique_ptr<Store> store = std::move(pool_.back());
+      pool_.pop_back();
+      return store;
+    }
+  }
+  OpenOptions read_only;
+  read_only.read_only = true;
+  return open_store(options_.store_url, read_only);
+}
+
+void Api::give_back(std::unique_ptr<Store> store) {
+  if (!store) return;
+  std::lock_guard lock(pool_mutex_);
+  pool_.push_back(std::move(store));
+}
+
+void Api::count_request(std::string_view endpoint, int status) noexcept {
+  try {
+    requests_->Add({{"endpoint", std::string(endpoint)}, {"code", std::to_string(status)}}).Increment();
+  } catch (...) {
+    // A metric must never fail a request.
+  }
+}
+
+Response Api::ingest(const IngestRequest& request) {
+  DecodeOptions decode_options;
+  decode_options.max_events = options_.max_events_per_request;
+  decode_options.ndjson = request.ndjson;
+  DecodedEvents decoded = decode_events(request.body, decode_options);
+  const char* position_name = decoded.shape == BodyShape::ndjson ? "line" : "index";
+  const auto rejected_json = [&](const std::vector<RejectedEvent>& rejected) {
+    ordered_json items = ordered_json::array();
+    for (const RejectedEvent& item : rejected) items.push_back({{position_name, item.position}, {"error", item.reason}});
+    return items;
+  };
+  const auto count_rejected = [&](const char* reason, std::size_t n) {
+    if (n > 0) rejected_->Add({{"reason", reason}}).Increment(static_cast<double>(n));
+  };
+  if (!decoded.body_error.empty()) {
+    count_rejected(decoded.too_many ? "too_many" : "malformed", 1);
+    return json_response(decoded.too_many ? 413 : 400,
+                         {{"accepted", 0}, {"durable", false}, {"error", decoded.body_error}, {"rejected", ordered_json::array()}});
+  }
+  count_rejected("invalid", decoded.rejected.size());
+  if (request.atomic && !decoded.rejected.empty()) {
+    return json_response(400, {{"accepted", 0},
+                               {"durable", false},
+                               {"error", "atomic: nothing recorded because some events are invalid"},
+                               {"rejected", rejected_json(decoded.rejected)}});
+  }
+
+  std::size_t accepted = 0;
+  std::size_t busy = 0;
+  for (std::size_t i = 0; i < decoded.events.size(); ++i) {
+    const RecordStatus status = tracker_->record(std::move(decoded.events[i]));
+    if (status == RecordStatus::queued) {
+      ++accepted;
+      continue;
+    }
+    std::string reason = status == RecordStatus::queue_full ? "server busy: the queue is full; retry later"
+                         : status == RecordStatus::shut_down ? "server shutting down; retry later"
+                                                              : fmt::format("not recorded: {}", to_string(status));
+    if (status == RecordStatus::queue_full || status == RecordStatus::shut_down) ++busy;
+    decoded.rejected.push_back({decoded.positions[i], std::move(reason)});
+  }
+  count_rejected("busy", busy);
+  std::sort(decoded.rejected.begin(), decoded.rejected.end(),
+            [](const RejectedEvent& a, const RejectedEvent& b) { return a.position < b.position; });
+
+  bool durable = false;
+  if (request.wait_commit && accepted > 0) {
+    durable = tracker_->flush(options_.commit_timeout);
+    if (!durable) {
+      return json_response(503, {{"accepted", accepted},
+                                 {"durable", false},
+                                 {"error", "accepted but not committed in time; the store may be slow or failing"},
+                                 {"rejected", rejected_json(decoded.rejected)}});
+    }
+  }
+  ordered_json answer = {{"accepted", accepted}, {"durable", durable}, {"rejected", rejected_json(decoded.rejected)}};
+  if (decoded.rejected.empty()) return json_response(request.wait_commit ? 200 : 202, answer);
+  // Everything refused only because we are busy: a plain retry will do.
+  if (accepted == 0 && busy == decoded.rejected.size()) return json_response(503, answer);
+  return json_response(400, answer);
+}
+
+Response Api::job(const std::string& job_id) {
+  Lease store(*this);
+  const std::optional<JobRecord> job = store->find_job(job_id);
+  if (!job) return error_response(404, fmt::format("no job with ID '{}'", job_id));
+  const Micros now = now_micros();
+  ordered_json result = cli::job_json(*job, now);
+  result["entities"] = job->entities;
+  ordered_json events = ordered_json::array();
+  for (const EventRecord& event : store->events_of(job_id)) {
+    events.push_back({{"at", cli::format_rfc3339(event.at)},
+                      {"state", std::string(to_string(event.state))},
+                      {"attempt", event.attempt > 0 ? ordered_json(event.attempt) : ordered_json(nullptr)},
+                      {"worker", cli::json_text(event.worker)},
+                      {"error", cli::json_error(event.error)}});
+  }
+  result["events"] = std::move(events);
+  return json_response(200, result);
+}
+
+Response Api::trace(const std::string& correlation_id) {
+  Lease store(*this);
+  const std::vector<JobRecord> jobs = store->jobs_in_trace(correlation_id);
+  if (jobs.empty()) return error_response(404, fmt::format("no jobs with correlation ID '{}'", correlation_id));
+  const Micros now = now_micros();
+  ordered_json list = ordered_json::array();
+  for (const JobRecord& job : jobs) list.push_back(cli::job_json(job, now));
+  return json_response(200, {{"correlation_id", correlation_id}, {"jobs", std::move(list)}});
+}
+
+Response Api::jobs(const QueryParams& params) {
+  const Micros now = now_micros();
+  JobFilter filter;
+  if (std::string problem = filter_from(params, now, filter); !problem.empty()) return error_response(400, problem);
+  Lease store(*this);
+  ordered_json list = ordered_json::array();
+  for (const JobRecord& job : store->list_jobs(filter)) list.push_back(cli::job_json(job, now));
+  return json_response(200, {{"jobs", std::move(list)}});
+}
+
+Response Api::put_schedule(const std::string& job, std::string_view body) {
+  const auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return error_response(400, "expected a JSON object such as {\"every\": \"24h\", \"grace\": \"1h\"}");
+  }
+  Schedule schedule;
+  schedule.job = job;
+  for (const auto& [key, value] : parsed.items()) {
+    if (key != "every" && key != "grace") return error_response(400, fmt::format("unknown field '{}'", key));
+    const std::optional<Micros> length = value.is_string() ? cli::parse_duration(value.get<std::string>()) : std::nullopt;
+    if (!length || *length <= 0) return error_response(400, fmt::format("{} must be a duration such as \"24h\"", key));
+    (key == "every" ? schedule.every : schedule.grace) = *length;
+  }
+  if (schedule.every <= 0) return error_response(400, "every is missing");
+  if (job.empty() || job.size() > EventLimits::max_name_length) return error_response(400, "bad job class");
+  // Rare writes: a connection of their own, so the tracker's writer is never involved.
+  std::lock_guard lock(schedule_mutex_);
+  open_store(options_.store_url)->register_schedule(schedule);
+  return json_response(200, {{"job", job}, {"every_us", schedule.every}, {"grace_us", schedule.grace}});
+}
+
+Response Api::metrics() {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  {
+    Lease store(*this);
+    std::vector<prometheus::MetricFamily> gauges = active_job_families(store->active_jobs(), now_micros());
+    families.insert(families.end(), std::make_move_iterator(gauges.begin()), std::make_move_iterator(gauges.end()));
+  }
+  return {200, prometheus::TextSerializer().Serialize(families), "text/plain; version=0.0.4; charset=utf-8"};
+}
+
+Response Api::health() {
+  try {
+    Lease store(*this);
+    const int version = store->schema_version();
+    (void)store->find_job("");  // a real read: a schema version alone may come from a cache
+    return json_response(200, {{"status", "ok"}, {"store", store->location()}, {"schema_version", version}});
+  } catch (const std::exception& error) {
+    return json_response(503, {{"status", "store unavailable"}, {"error", error.what()}});
+  }
+}
+
+bool Api::shutdown() noexcept {
+  if (!tracker_) return true;
+  tracker_->shutdown(options_.shutdown_timeout);
+  // Every accepted event either committed or was a redelivery of one already stored.
+  const TrackerCounters after = tracker_->counters();
+  return after.dropped_store_error == 0 && after.stored + after.duplicates >= after.accepted;
+}
+
+}  // namespace jobtrail::server

@@ -1,0 +1,147 @@
+#include <catch2/catch.hpp>
+
+#include "checker_fixture.h"
+
+using namespace jobtrail;
+using namespace jobtrail::testing;
+
+namespace {
+/// The message of the ConfigError that parsing `yaml` throws.
+std::string config_error(const std::string& yaml) {
+  try {
+    check::parse_config(yaml, "/etc/jobtrail/checks.yaml");
+  } catch (const check::ConfigError& error) {
+    return error.what();
+  }
+  FAIL("the config was accepted:\n" << yaml);
+  return {};
+}
+}  // namespace
+
+TEST_CASE("a full config reads with its defaults", "[checker][config]") {
+  auto config = check::parse_config(R"(
+store: jobtrail.db
+databases:
+  app: ../app/app.db
+defaults:
+  samples: 3
+  timeout: 10s
+builtin:
+  stuck_jobs:
+    deadline: 2h
+    per_job:
+      NightlyReportJob: 10h
+  dead_jobs: false
+checks:
+  - name: unvalidated_users
+    description: Users never validated
+    database: app
+    query: SELECT id FROM users WHERE validated = 0
+    entity: user
+    runbook: https://runbooks.example/welcome
+  - name: double_charges
+    database: app
+    query: SELECT customer_id, invoice_id, count(*) AS charges FROM payments GROUP BY 1, 2 HAVING count(*) > 1
+    severity: warn
+    warn_if: "> 0"
+    error_if: ">= 3"
+    samples: 10
+    timeout: 500ms
+    key: [customer_id, invoice_id]
+)", "/etc/jobtrail/checks.yaml");
+  CHECK(config.store == "sqlite:/etc/jobtrail/jobtrail.db");
+  CHECK(config.databases.at("app") == "/etc/app/app.db");
+  REQUIRE(config.checks.size() == 6);  // 2 SQL checks + 4 built-in (dead_jobs is off)
+  const auto& users = config.checks[0];
+  CHECK(users.name == "unvalidated_users");
+  CHECK(users.line == 15);
+  CHECK(users.severity == "error");
+  CHECK(users.samples == 3);
+  CHECK(users.timeout == 10 * second);
+  CHECK(users.entity == "user");
+  CHECK(users.entity_column == "id");
+  const auto& charges = config.checks[1];
+  CHECK(charges.severity == "warn");
+  CHECK(charges.warn_if->text() == "> 0");
+  CHECK(charges.error_if->text() == ">= 3");
+  CHECK(charges.timeout == 500'000);
+  CHECK(charges.key == std::vector<std::string>{"customer_id", "invoice_id"});
+  const auto& stuck = config.checks[2];
+  CHECK(stuck.name == "stuck_jobs");
+  CHECK(stuck.deadlines.for_class("NightlyReportJob") == 10 * hour);
+  CHECK(stuck.deadlines.for_class("WelcomeEmailJob") == 2 * hour);
+  for (const auto& check : config.checks) CHECK(check.name != "dead_jobs");
+}
+
+TEST_CASE("config mistakes name the file, the line and what is wrong", "[checker][config]") {
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n    severty: warn\n") ==
+        "/etc/jobtrail/checks.yaml:5: unknown key \"severty\" in a check (known: name, database, query, entity, "
+        "entity_column, key, description, runbook, severity, warn_if, error_if, samples, timeout)");
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n    warn_if: 10\n") ==
+        "/etc/jobtrail/checks.yaml:5: \"warn_if\" must compare the row count with a number, such as \"> 10\", "
+        "\">= 1\" or \"!= 0\" (got \"10\"; quote it in YAML)");
+  CHECK(config_error("checks:\n  - name: a\n    database: app\n    query: SELECT 1\n") ==
+        "/etc/jobtrail/checks.yaml:3: check \"a\" names the database \"app\", which \"databases\" does not define "
+        "(known: jobtrail)");
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n") ==
+        "/etc/jobtrail/checks.yaml:2: check \"a\" needs a \"query\" returning the rows that must not exist");
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n    timeout: 30\n") ==
+        "/etc/jobtrail/checks.yaml:5: \"timeout\" must be a positive duration such as 30s, 15m, 2h or 7d (got \"30\")");
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n"
+                     "  - name: a\n    database: jobtrail\n    query: SELECT 2\n") ==
+        "/etc/jobtrail/checks.yaml:5: two checks are named \"a\"");
+  CHECK(config_error("checks:\n  - name: bad name\n    database: jobtrail\n    query: SELECT 1\n") ==
+        "/etc/jobtrail/checks.yaml:2: check name \"bad name\" must be 1 to 100 of A-Z a-z 0-9 _ . - (it becomes a "
+        "metric label)");
+  CHECK(config_error("builtin:\n  stuck_jobs:\n    deadline: soon\n") ==
+        "/etc/jobtrail/checks.yaml:3: \"deadline\" must be a positive duration such as 30s, 15m, 2h or 7d (got \"soon\")");
+  CHECK(config_error("builtin:\n  stuck:\n") ==
+        "/etc/jobtrail/checks.yaml:2: unknown key \"stuck\" in \"builtin\" (known: stuck_jobs, lost_jobs, "
+        "duplicate_executions, dead_jobs, missed_cron_runs)");
+  CHECK(config_error("checks:\n  - name: stuck_jobs\n    database: jobtrail\n    query: SELECT 1\n") ==
+        "/etc/jobtrail/checks.yaml:2: the check \"stuck_jobs\" has the name of a built-in check; rename it");
+  // Broken YAML: the parser's line.
+  const auto broken = config_error("checks:\n  - name: a\n    query: [unclosed\n");
+  CHECK(broken.rfind("/etc/jobtrail/checks.yaml:", 0) == 0);
+  CHECK(broken.find("not valid YAML") != std::string::npos);
+}
+
+TEST_CASE("a missing config file is a clear error", "[checker][config]") {
+  TempDir dir;
+  try {
+    check::load_config(dir.file("nope.yaml"));
+    FAIL("loaded");
+  } catch (const check::ConfigError& error) {
+    CHECK(std::string(error.what()) == dir.file("nope.yaml") + ": cannot read the checks file (No such file or directory)");
+  }
+}
+
+TEST_CASE("thresholds: any row fails by default, warn and error thresholds apply as dbt's do", "[checker][thresholds]") {
+  check::CheckDefinition check;
+  CHECK(check.status_for(0) == CheckStatus::pass);
+  CHECK(check.status_for(1) == CheckStatus::fail);
+
+  check.severity = "warn";
+  CHECK(check.status_for(0) == CheckStatus::pass);
+  CHECK(check.status_for(5) == CheckStatus::warn);
+
+  check.severity = "error";
+  check.warn_if = check::Threshold::parse("> 0");
+  check.error_if = check::Threshold::parse(">10");
+  CHECK(check.status_for(0) == CheckStatus::pass);
+  CHECK(check.status_for(10) == CheckStatus::warn);
+  CHECK(check.status_for(11) == CheckStatus::fail);
+
+  // A check that must return rows ("at least one payment today"): fewer is the failure.
+  check::CheckDefinition must_have_rows;
+  must_have_rows.warn_if = check::Threshold::parse("< 100");
+  must_have_rows.error_if = check::Threshold::parse("= 0");
+  CHECK(must_have_rows.status_for(0) == CheckStatus::fail);
+  CHECK(must_have_rows.status_for(50) == CheckStatus::warn);
+  CHECK(must_have_rows.status_for(100) == CheckStatus::pass);
+
+  CHECK_FALSE(check::Threshold::parse("10"));
+  CHECK_FALSE(check::Threshold::parse("> ten"));
+  CHECK_FALSE(check::Threshold::parse(">"));
+  CHECK(check::Threshold::parse(" != 0 ")->text() == "!= 0");
+}

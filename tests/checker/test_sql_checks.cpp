@@ -1,0 +1,262 @@
+#include <catch2/catch.hpp>
+
+#include "checker_fixture.h"
+
+using namespace jobtrail;
+using namespace jobtrail::testing;
+
+namespace {
+
+/// The seed story: user 42 signed up, its welcome email was enqueued and never ran; user 43's
+/// email failed once and then succeeded; user 44 is validated.
+void signup_story(CheckerFixture& f) {
+  exec_sql(f.app_path, R"SQL(
+    CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, validated INTEGER NOT NULL);
+    INSERT INTO users VALUES (42, 'ann@example.com', 0), (43, 'bob@example.com', 0), (44, 'cy@example.com', 1);
+  )SQL");
+  auto enqueue42 = event("welcome-email-42", State::enqueued, test_now - 3 * hour);
+  enqueue42.entities = {"user:42"};
+  auto enqueue43 = event("welcome-email-43", State::enqueued, test_now - 2 * hour);
+  enqueue43.entities = {"user:43"};
+  auto failed43 = event("welcome-email-43", State::failed, test_now - 2 * hour + 5 * second);
+  failed43.error = {"Net::ReadTimeout", "SMTP timed out", ""};
+  f.store->append({enqueue42, enqueue43, event("welcome-email-43", State::started, test_now - 2 * hour + second), failed43,
+                   event("welcome-email-43", State::started, test_now - 2 * hour + 10 * second, "WelcomeEmailJob", 2),
+                   event("welcome-email-43", State::succeeded, test_now - 2 * hour + 11 * second, "WelcomeEmailJob", 2)});
+}
+
+const std::string unvalidated_check = app_only + R"(
+checks:
+  - name: unvalidated_users_without_welcome_email
+    description: Signed up, never validated, and no welcome email went out
+    database: app
+    entity: user
+    query: |
+      SELECT u.id, u.email FROM users u
+      WHERE u.validated = 0
+        AND NOT EXISTS (SELECT 1 FROM jobtrail.job_entities e JOIN jobtrail.jobs j ON j.job_id = e.job_id
+                        WHERE e.entity = 'user:' || u.id AND j.job = 'WelcomeEmailJob' AND j.state = 'succeeded')
+      ORDER BY u.id
+)";
+
+}  // namespace
+
+TEST_CASE("an SQL check joins application rows with the job history and links each row to its jobs",
+          "[checker][sql]") {
+  CheckerFixture f;
+  signup_story(f);
+  auto report = f.run(f.config(unvalidated_check));
+  const auto& result = CheckerFixture::result(report, "unvalidated_users_without_welcome_email");
+  INFO(result.error);
+  CHECK(result.status == CheckStatus::fail);
+  CHECK(result.violations == 1);
+  REQUIRE(result.samples.size() == 1);
+  const auto& sample = result.samples[0];
+  CHECK(sample.columns[0] == std::pair<std::string, std::optional<std::string>>{"id", "42"});
+  CHECK(sample.entity == "user:42");
+  REQUIRE(sample.jobs.size() == 1);
+  CHECK(sample.jobs[0].job_id == "welcome-email-42");
+  CHECK(sample.jobs[0].state == State::enqueued);
+  CHECK(report.exit_code() == 2);
+}
+
+TEST_CASE("samples keep the first rows, every row is counted", "[checker][sql]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                       "WHERE i < 25) INSERT INTO t SELECT i FROM n;");
+  auto report = f.run(f.config(app_only + R"(
+checks:
+  - name: many
+    database: app
+    query: SELECT id FROM t ORDER BY id
+    samples: 3
+    severity: warn
+)"));
+  const auto& result = CheckerFixture::result(report, "many");
+  CHECK(result.status == CheckStatus::warn);
+  CHECK(result.violations == 25);
+  REQUIRE(result.samples.size() == 3);
+  CHECK(*result.samples[2].columns[0].second == "3");
+  CHECK(report.exit_code() == 1);
+}
+
+TEST_CASE("a check that tries to write fails cleanly and changes nothing", "[checker][sql][read-only]") {
+  CheckerFixture f;
+  signup_story(f);
+  const auto jobs_before = query_integer(f.store_path, "SELECT count(*) FROM job");
+  auto report = f.run(f.config(app_only + R"(
+checks:
+  - name: sneaky_update
+    database: app
+    query: UPDATE users SET validated = 1 RETURNING id
+  - name: sneaky_delete_in_store
+    database: jobtrail
+    query: DELETE FROM job RETURNING id
+  - name: sneaky_pragma
+    database: app
+    query: PRAGMA query_only = 0
+  - name: sneaky_attach
+    database: app
+    query: ATTACH 'other.db' AS other
+  - name: two_statements
+    database: app
+    query: SELECT 1 WHERE 0; DELETE FROM users
+  - name: still_runs
+    database: app
+    query: SELECT id FROM users WHERE validated = 1
+    severity: warn
+)"));
+  const auto& update = CheckerFixture::result(report, "sneaky_update");
+  CHECK(update.status == CheckStatus::error);
+  CHECK(update.error ==
+        "a check may only read, but this query would update users.validated (the databases are opened read-only; "
+        "nothing was changed)");
+  CHECK(CheckerFixture::result(report, "sneaky_delete_in_store").status == CheckStatus::error);
+  CHECK(CheckerFixture::result(report, "sneaky_pragma").status == CheckStatus::error);
+  CHECK(CheckerFixture::result(report, "sneaky_attach").status == CheckStatus::error);
+  CHECK(CheckerFixture::result(report, "two_statements").error ==
+        "a check is one SELECT statement; this query holds more than one");
+  // The others still ran.
+  CHECK(CheckerFixture::result(report, "still_runs").status == CheckStatus::warn);
+  CHECK(report.exit_code() == 3);
+  // Nothing changed, and no file appeared.
+  CHECK(query_integer(f.app_path, "SELECT count(*) FROM users WHERE validated = 1") == 1);
+  CHECK(query_integer(f.store_path, "SELECT count(*) FROM job") == jobs_before);
+  CHECK_FALSE(std::filesystem::exists(f.dir.file("other.db")));
+}
+
+TEST_CASE("a check past its timeout is an error and the next check still runs", "[checker][sql][timeout]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER)");
+  const auto started = std::chrono::steady_clock::now();
+  auto report = f.run(f.config(app_only + R"(
+checks:
+  - name: endless
+    database: app
+    timeout: 200ms
+    query: WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n WHERE i < 0
+  - name: broken_sql
+    database: app
+    query: SELECT nope FROM nowhere
+  - name: fine
+    database: app
+    query: SELECT id FROM t
+)"));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  CHECK(elapsed < std::chrono::seconds(5));
+  const auto& endless = CheckerFixture::result(report, "endless");
+  CHECK(endless.status == CheckStatus::error);
+  CHECK(endless.error.rfind("timed out after 200ms (its timeout)", 0) == 0);
+  CHECK(CheckerFixture::result(report, "broken_sql").error == "the query is not valid SQL: no such table: nowhere");
+  CHECK(CheckerFixture::result(report, "fine").status == CheckStatus::pass);
+  CHECK(report.exit_code() == 3);
+}
+
+TEST_CASE("a missing application database is an error of its checks only", "[checker][sql]") {
+  CheckerFixture f;
+  auto report = f.run(f.config(app_only + "checks:\n  - name: a\n    database: app\n    query: SELECT 1 WHERE 0\n"
+                                          "  - name: b\n    database: jobtrail\n    query: SELECT job_id FROM jobs\n"));
+  CHECK(CheckerFixture::result(report, "a").error == "cannot open the database " + f.app_path + ": no such file");
+  CHECK(CheckerFixture::result(report, "b").status == CheckStatus::pass);
+  CHECK_FALSE(std::filesystem::exists(f.app_path));  // opening read-only never creates it
+}
+
+TEST_CASE("fingerprints tell new rows from persisting and resolved ones across runs", "[checker][history]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, validated INTEGER, seen_at TEXT);"
+                       "INSERT INTO users VALUES (1, 0, 'a'), (2, 0, 'a');");
+  auto config = f.config(app_only + R"(
+checks:
+  - name: unvalidated
+    database: app
+    query: SELECT id, seen_at FROM users WHERE validated = 0 ORDER BY id
+    key: id
+)");
+  auto first = f.run(config, test_now);
+  const auto& one = CheckerFixture::result(first, "unvalidated");
+  CHECK(one.violations == 2);
+  CHECK(one.new_violations == 2);
+  CHECK_FALSE(one.compared);
+  CHECK(first.run_id > 0);
+
+  // User 1 is fixed; user 2 still fails (its non-key column changed); user 3 is new.
+  exec_sql(f.app_path, "UPDATE users SET validated = 1 WHERE id = 1; UPDATE users SET seen_at = 'b' WHERE id = 2;"
+                       "INSERT INTO users VALUES (3, 0, 'b');");
+  auto second = f.run(config, test_now + hour);
+  const auto& two = CheckerFixture::result(second, "unvalidated");
+  CHECK(two.compared);
+  CHECK(two.violations == 2);
+  CHECK(two.new_violations == 1);
+  CHECK(two.persisting == 1);
+  CHECK(two.resolved == 1);
+  REQUIRE(two.samples.size() == 2);
+  CHECK_FALSE(two.samples[0].is_new);
+  CHECK(two.samples[0].failing_since == test_now);  // user 2, failing since the first run
+  CHECK(two.samples[1].is_new);
+  CHECK(two.samples[1].failing_since == test_now + hour);
+  REQUIRE(two.resolved_samples.size() == 1);
+  CHECK(two.resolved_samples[0] == R"({"id":"1","seen_at":"a"})");
+
+  // A run in error carries the failing rows over: the streak of user 2 survives it.
+  exec_sql(f.app_path, "ALTER TABLE users RENAME TO people");
+  auto third = f.run(config, test_now + 2 * hour);
+  CHECK(CheckerFixture::result(third, "unvalidated").status == CheckStatus::error);
+  exec_sql(f.app_path, "ALTER TABLE people RENAME TO users");
+  auto fourth = f.run(config, test_now + 3 * hour);
+  const auto& four = CheckerFixture::result(fourth, "unvalidated");
+  CHECK(four.new_violations == 0);
+  CHECK(four.persisting == 2);
+  CHECK(four.samples[0].failing_since == test_now);
+
+  // The history, newest first.
+  auto history = f.store->check_history("unvalidated", 10);
+  REQUIRE(history.size() == 4);
+  CHECK(history[0].status == CheckStatus::fail);
+  CHECK(history[1].status == CheckStatus::error);
+  CHECK(history[1].error == "the query is not valid SQL: no such table: users");
+  CHECK(history[2].new_violations == 1);
+  CHECK(history[2].resolved == 1);
+  CHECK(history[3].started_at == test_now);
+  CHECK_FALSE(f.store->last_check_success("unvalidated"));
+
+  exec_sql(f.app_path, "UPDATE users SET validated = 1");
+  auto fifth = f.run(config, test_now + 4 * hour);
+  const auto& five = CheckerFixture::result(fifth, "unvalidated");
+  CHECK(five.status == CheckStatus::pass);
+  CHECK(five.resolved == 2);
+  CHECK(f.store->last_check_success("unvalidated") == test_now + 4 * hour);
+  CHECK(five.last_success == test_now + 4 * hour);
+}
+
+TEST_CASE("the history keeps every run's summary but the failing rows of the newest 30 runs only",
+          "[checker][history]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1), (2);");
+  auto config = f.config(app_only + "checks:\n  - name: rows\n    database: app\n    query: SELECT id FROM t\n");
+  for (int run = 0; run < 33; ++run) f.run(config, test_now + run * hour);
+  CHECK(f.store->check_history("rows", 100).size() == 33);
+  CHECK(query_integer(f.store_path, "SELECT count(DISTINCT run) FROM check_violation WHERE check_name = 'rows'") == 30);
+  // The streak still starts at the first run: it is carried from run to run.
+  auto last = f.store->last_check_result("rows");
+  REQUIRE(last);
+  REQUIRE(last->failing.size() == 2);
+  CHECK(last->failing[0].first_seen_at == test_now);
+}
+
+TEST_CASE("without recording, a run compares with the history and stores nothing", "[checker][history]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1);");
+  auto config = f.config(app_only + "checks:\n  - name: rows\n    database: app\n    query: SELECT id FROM t\n");
+  f.run(config, test_now);
+  OpenOptions read_only;
+  read_only.read_only = true;
+  auto reader = open_store("sqlite:" + f.store_path, read_only);
+  check::RunOptions options;
+  options.now = test_now + hour;
+  options.record_history = false;
+  auto report = check::run_checks(config, *reader, options);
+  CHECK(report.run_id == 0);
+  CHECK(report.history_error.empty());
+  CHECK(CheckerFixture::result(report, "rows").persisting == 1);
+  CHECK(f.store->check_history("rows", 10).size() == 1);
+}

@@ -1,0 +1,16 @@
+"""`rq_main.py worker REDIS_URL` runs a tracked worker; `rq_main.py enqueue REDIS_URL CID` is the web request."""
+
+import logging
+import sys
+
+import redis
+
+import rq_tasks
+from jobtrail_rq import TrackedQueue, TrackedWorker
+
+logging.basicConfig(level=logging.WARNING)
+connection = redis.Redis.from_url(sys.argv[2])
+if sys.argv[1] == "worker":
+    TrackedWorker([TrackedQueue("default", connection=connection)], connection=connection).work(logging_level="WARNING")
+else:
+    rq_tasks.web_request(connection, sys.argv[3])

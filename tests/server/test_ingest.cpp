@@ -1,0 +1,181 @@
+// The ingest decoder on its own: what a worker's client sends, good and bad.
+
+#include <catch2/catch.hpp>
+
+#include "jobtrail/ingest.h"
+
+using namespace jobtrail;
+
+namespace {
+
+std::string reasons(const DecodedEvents& decoded) {
+  std::string all;
+  for (const RejectedEvent& item : decoded.rejected) all += std::to_string(item.position) + ": " + item.reason + "\n";
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("one JSON object with every field is one event", "[server]") {
+  const DecodedEvents decoded = decode_events(R"({
+    "job_id": "j1", "state": "failed", "at": "2026-11-22T10:00:00.5Z", "job": "WelcomeEmailJob",
+    "queue": "mailers", "correlation_id": "c1", "parent_job_id": "p1", "idempotency_key": "k1",
+    "attempt": 2, "worker": "host:1", "entities": ["user:42"],
+    "error": {"class": "Net::ReadTimeout", "message": "timed out", "backtrace": "a.rb:1"}})");
+  REQUIRE(decoded.body_error.empty());
+  REQUIRE(decoded.rejected.empty());
+  REQUIRE(decoded.shape == BodyShape::object);
+  REQUIRE(decoded.events.size() == 1);
+  const Event& event = decoded.events[0];
+  CHECK(event.job_id == "j1");
+  CHECK(event.state == State::failed);
+  CHECK(event.at == 1795341600500000);
+  CHECK(event.job == "WelcomeEmailJob");
+  CHECK(event.queue == "mailers");
+  CHECK(event.correlation_id == "c1");
+  CHECK(event.parent_job_id == "p1");
+  CHECK(event.idempotency_key == "k1");
+  CHECK(event.attempt == 2);
+  CHECK(event.worker == "host:1");
+  CHECK(event.entities == std::vector<std::string>{"user:42"});
+  CHECK(event.error == ErrorInfo{"Net::ReadTimeout", "timed out", "a.rb:1"});
+}
+
+TEST_CASE("an event survives a round trip through its JSON", "[server]") {
+  Event event;
+  event.job_id = "j1";
+  event.state = State::dead;
+  event.at = 1795341600123456;
+  event.job = "PaymentJob";
+  event.correlation_id = "c";
+  event.attempt = 3;
+  event.error = {"E", "it broke", ""};
+  event.entities = {"invoice:7"};
+  Event decoded;
+  REQUIRE(decode_event(event_to_json(event), decoded).empty());
+  CHECK(decoded == event);
+}
+
+TEST_CASE("at is integer microseconds or RFC 3339, and seconds are refused", "[server]") {
+  Event event;
+  CHECK(decode_event(R"({"job_id":"a","state":"started","at":1795341600123456})", event).empty());
+  CHECK(event.at == 1795341600123456);
+  CHECK(decode_event(R"({"job_id":"a","state":"started","at":1795341600})", event).find("seconds or milliseconds") !=
+        std::string::npos);
+  CHECK(decode_event(R"({"job_id":"a","state":"started","at":"yesterday"})", event).find("RFC 3339") !=
+        std::string::npos);
+  CHECK(decode_event(R"({"job_id":"a","state":"started","at":"24h"})", event).find("RFC 3339") != std::string::npos);
+}
+
+TEST_CASE("a traceparent header becomes the correlation ID", "[server]") {
+  Event event;
+  REQUIRE(decode_event(R"({"job_id":"a","state":"enqueued",
+      "traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})", event).empty());
+  CHECK(event.correlation_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(decode_event(R"({"job_id":"a","state":"enqueued","traceparent":"nonsense"})", event).find("traceparent") !=
+        std::string::npos);
+}
+
+TEST_CASE("malformed events are refused with the field and the reason", "[server]") {
+  const auto reason = [](const char* text) {
+    Event event;
+    return decode_event(text, event);
+  };
+  CHECK(reason(R"({"state":"enqueued"})") == "job_id is missing");
+  CHECK(reason(R"({"job_id":"","state":"enqueued"})") == "job_id is empty");
+  CHECK(reason(R"({"job_id":42,"state":"enqueued"})") == "job_id must be a string, not a number");
+  CHECK(reason(R"({"job_id":"a"})") == "state is missing");
+  CHECK(reason(R"({"job_id":"a","state":"done"})").starts_with("unknown state 'done' (valid: enqueued, started"));
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","attempt":"2"})") == "attempt must be an integer, not a string");
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","attempt":1.5})") ==
+        "attempt must be an integer, not a fractional number");
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","attempt":-1})").starts_with("attempt -1 is out of range"));
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","queue":["q"]})") == "queue must be a string, not an array");
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","entities":"user:1"})").starts_with("entities must be an array"));
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","entities":["nocolon"]})").find("entit") != std::string::npos);
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","error":{"klass":"E"}})").starts_with("unknown field 'error.klass'"));
+  CHECK(reason(R"({"job_id":"a","state":"enqueued","correlation":"c"})") == "unknown field 'correlation'");
+  CHECK(reason(R"(["not", "an object"])") == "an event must be a JSON object, not an array");
+  CHECK(reason(R"({"job_id":"a","state":"enq)").starts_with("not valid JSON: parse error at line 1"));
+}
+
+TEST_CASE("over-long fields are refused by the event limits", "[server]") {
+  Event event;
+  const std::string long_id(EventLimits::max_id_length + 1, 'x');
+  CHECK(decode_event(R"({"job_id":")" + long_id + R"(","state":"enqueued"})", event).find("job_id") !=
+        std::string::npos);
+  const std::string long_message(EventLimits::max_message_length + 1, 'm');
+  const std::string problem =
+      decode_event(R"({"job_id":"a","state":"failed","error":")" + long_message + R"("})", event);
+  CHECK(problem.find("message") != std::string::npos);
+  std::string many = R"({"job_id":"a","state":"enqueued","entities":[)";
+  for (std::size_t i = 0; i <= EventLimits::max_entities; ++i) many += (i ? ",\"u:" : "\"u:") + std::to_string(i) + "\"";
+  CHECK(decode_event(many + "]}", event).starts_with("entities has 65 items"));
+}
+
+TEST_CASE("invalid UTF-8 is refused, not stored", "[server]") {
+  Event event;
+  const std::string bad = std::string(R"({"job_id":"a)") + "\xff\xfe" + R"(","state":"enqueued"})";
+  CHECK(decode_event(bad, event).find("UTF-8") != std::string::npos);
+}
+
+TEST_CASE("an NDJSON batch with one bad line keeps the good ones and names the line", "[server]") {
+  const DecodedEvents decoded = decode_events(
+      "{\"job_id\":\"a\",\"state\":\"enqueued\"}\n"
+      "\n"
+      "{\"job_id\":\"b\",\"state\":\"exploded\"}\n"
+      "{\"job_id\":\"c\",\"state\":\"enqueued\"}\r\n"
+      "{\"job_id\":\"d\",\"sta\n");
+  REQUIRE(decoded.body_error.empty());
+  CHECK(decoded.shape == BodyShape::ndjson);
+  REQUIRE(decoded.events.size() == 2);
+  CHECK(decoded.events[0].job_id == "a");
+  CHECK(decoded.events[1].job_id == "c");
+  CHECK(decoded.positions == std::vector<std::size_t>{1, 4});
+  REQUIRE(decoded.rejected.size() == 2);
+  CHECK(decoded.rejected[0].position == 3);
+  CHECK(decoded.rejected[0].reason.starts_with("unknown state 'exploded'"));
+  CHECK(decoded.rejected[1].position == 5);
+  CHECK(decoded.rejected[1].reason.starts_with("not valid JSON"));
+  INFO(reasons(decoded));
+}
+
+TEST_CASE("a JSON array is checked element by element, but a truncated one is refused whole", "[server]") {
+  const DecodedEvents mixed = decode_events(R"([{"job_id":"a","state":"enqueued"}, {"job_id":"b"}, 7])");
+  REQUIRE(mixed.body_error.empty());
+  CHECK(mixed.shape == BodyShape::array);
+  CHECK(mixed.events.size() == 1);
+  REQUIRE(mixed.rejected.size() == 2);
+  CHECK(mixed.rejected[0].position == 1);
+  CHECK(mixed.rejected[0].reason == "state is missing");
+  CHECK(mixed.rejected[1].position == 2);
+
+  const DecodedEvents truncated = decode_events(R"([{"job_id":"a","state":"enqueued"}, {"job_id":"b")");
+  CHECK(truncated.body_error.starts_with("not valid JSON"));
+  CHECK(truncated.events.empty());
+}
+
+TEST_CASE("empty bodies and too many events are refused as a whole", "[server]") {
+  CHECK(!decode_events("  \n").body_error.empty());
+  DecodeOptions options;
+  options.max_events = 2;
+  std::string lines;
+  for (int i = 0; i < 3; ++i) lines += R"({"job_id":"a","state":"enqueued"})" "\n";
+  const DecodedEvents decoded = decode_events(lines, options);
+  CHECK(decoded.too_many);
+  CHECK(decoded.events.empty());
+  const std::string array = R"([{"job_id":"a","state":"enqueued"},{"job_id":"b","state":"enqueued"},)"
+                            R"({"job_id":"c","state":"enqueued"}])";
+  CHECK(decode_events(array, options).body_error == "3 events in one body; at most 2");
+}
+
+TEST_CASE("a single line sent as NDJSON is NDJSON, and a pretty-printed object is one event", "[server]") {
+  DecodeOptions ndjson;
+  ndjson.ndjson = true;
+  const DecodedEvents one = decode_events(R"({"job_id":"a","state":"enqueued"})", ndjson);
+  CHECK(one.shape == BodyShape::ndjson);
+  CHECK(one.events.size() == 1);
+  const DecodedEvents pretty = decode_events("{\n  \"job_id\": \"a\",\n  \"state\": \"enqueued\"\n}\n");
+  CHECK(pretty.shape == BodyShape::object);
+  CHECK(pretty.events.size() == 1);
+}

@@ -1,0 +1,237 @@
+// The real `jobtrail` binary: serve stopped by SIGTERM under load, exec's exit codes and signals.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "jobtrail/store.h"
+
+extern char** environ;
+
+using namespace jobtrail;
+using nlohmann::json;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device random;
+    path_ = std::filesystem::temp_directory_path() / ("jobtrail-proc-" + std::to_string(random()) + std::to_string(random()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// `jobtrail args...` as a child process with stdout and stderr in files. Not thread-safe.
+class Process {
+ public:
+  Process(const std::vector<std::string>& args, const TempDir& dir) : out_(dir.file("out")), err_(dir.file("err")) {
+    std::vector<std::string> argv_strings = {JOBTRAIL_CLI_PATH};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& argument : argv_strings) argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void signal(int signal_number) const { kill(pid_, signal_number); }
+  /// The exit code, 128+N for a signal N, -1 if it did not end within `timeout`.
+  int wait(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    pid_ = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string out() const { return read(out_); }
+  std::string err() const { return read(err_); }
+
+ private:
+  static std::string read(const std::string& path) {
+    std::ifstream file(path);
+    return {std::istreambuf_iterator<char>(file), {}};
+  }
+  std::string out_, err_;
+  pid_t pid_ = 0;
+};
+
+/// The port `jobtrail serve --listen 127.0.0.1:0` announced on its first line of stdout.
+int announced_port(const Process& serve) {
+  for (int i = 0; i < 1000; ++i) {
+    const std::string out = serve.out();
+    if (const auto at = out.find("127.0.0.1:"); at != std::string::npos && out.find('\n', at) != std::string::npos) {
+      return std::stoi(out.substr(at + 10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("serve did not announce its port; stderr: " << serve.err());
+  return 0;
+}
+
+std::unique_ptr<Store> read_store(const std::string& path) {
+  OpenOptions read_only;
+  read_only.read_only = true;
+  return open_store(path, read_only);
+}
+
+}  // namespace
+
+TEST_CASE("serve: SIGTERM under load commits every accepted event and exits 0", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  Process serve({"serve", "--db", db, "--listen", "127.0.0.1:0"}, dir);
+  const int port = announced_port(serve);
+
+  std::atomic<std::size_t> accepted{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 3; ++c) {
+    clients.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", port);
+      for (int batch = 0; batch < 100000; ++batch) {
+        std::string body;
+        for (int i = 0; i < 200; ++i) {
+          body += R"({"job_id":"p)" + std::to_string(c) + "-" + std::to_string(batch) + "-" + std::to_string(i) +
+                  R"(","state":"enqueued","job":"Load"})" "\n";
+        }
+        const auto result = client.Post("/v1/events", body, "application/x-ndjson");
+        if (!result) return;  // stopped: no answer, no promise
+        if (result->status == 202) accepted += json::parse(result->body)["accepted"].get<std::size_t>();
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  serve.signal(SIGTERM);
+  const int exit_code = serve.wait();
+  for (auto& client : clients) client.join();
+  INFO(serve.err());
+  CHECK(exit_code == 0);
+  REQUIRE(accepted > 0);
+  JobFilter all;
+  all.limit = 100'000'000;
+  CHECK(read_store(db)->list_jobs(all).size() == accepted);
+}
+
+TEST_CASE("serve: a port in use is one clear line and exit code 4", "[server]") {
+  TempDir dir;
+  Process first({"serve", "--db", dir.file("jobs.db"), "--listen", "127.0.0.1:0"}, dir);
+  const int port = announced_port(first);
+  TempDir other;
+  Process second({"serve", "--db", other.file("jobs.db"), "--listen", "127.0.0.1:" + std::to_string(port)}, other);
+  CHECK(second.wait() == 4);
+  CHECK(second.err().find("already in use") != std::string::npos);
+  first.signal(SIGTERM);
+  CHECK(first.wait() == 0);
+}
+
+TEST_CASE("exec: exit codes pass through and outcomes are recorded", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  const auto exec = [&](const std::string& id, const std::vector<std::string>& command) {
+    std::vector<std::string> args = {"exec", "--db", db, "--job", "cron", "--job-id", id, "--"};
+    args.insert(args.end(), command.begin(), command.end());
+    Process process(args, dir);
+    return process.wait();
+  };
+  CHECK(exec("ok", {"true"}) == 0);
+  CHECK(exec("three", {"sh", "-c", "echo first >&2; echo 'disk full' >&2; exit 3"}) == 3);
+  CHECK(exec("missing", {"/no/such/command"}) == 127);
+  CHECK(exec("killed", {"sh", "-c", "kill -KILL $$"}) == 128 + SIGKILL);
+
+  auto store = read_store(db);
+  CHECK(store->find_job("ok")->state == State::succeeded);
+  const JobRecord three = *store->find_job("three");
+  CHECK(three.state == State::dead);
+  CHECK(three.last_error.error_class == "exit status 3");
+  CHECK(three.last_error.message == "first\ndisk full");
+  CHECK(three.started_at);
+  CHECK(three.finished_at);
+  CHECK(store->find_job("missing")->state == State::dead);
+  CHECK(store->find_job("killed")->last_error.error_class == "killed by SIGKILL");
+}
+
+TEST_CASE("exec: SIGTERM is passed to the command, which is recorded as cancelled", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  const std::string marker = dir.file("got-term");
+  Process process({"exec", "--db", db, "--job", "cron", "--job-id", "t", "--", "sh", "-c",
+                   "trap 'echo term > " + marker + "; exit 42' TERM; sleep 30 & wait"},
+                  dir);
+  // Wait until the job is recorded as started, so the command and its trap are in place.
+  for (int i = 0; i < 500 && !std::filesystem::exists(db); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  process.signal(SIGTERM);
+  CHECK(process.wait(std::chrono::seconds(10)) == 42);
+  CHECK(std::filesystem::exists(marker));
+  CHECK(read_store(db)->find_job("t")->state == State::cancelled);
+}
+
+TEST_CASE("exec: an unreachable store or server costs one warning, not the command", "[server]") {
+  TempDir dir;
+  Process no_store({"exec", "--db", "/proc/no/such/dir/jobs.db", "--job", "cron", "--", "sh", "-c", "exit 5"}, dir);
+  CHECK(no_store.wait() == 5);
+  CHECK(no_store.err().find("warning: not tracking this run") != std::string::npos);
+
+  TempDir other;
+  Process no_server({"exec", "--server", "http://127.0.0.1:1", "--job", "cron", "--", "true"}, other);
+  CHECK(no_server.wait() == 0);
+  const std::string err = no_server.err();
+  CHECK(err.find("cannot reach the server") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+}
+
+TEST_CASE("exec --server --every posts to serve and registers the schedule", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  {
+    std::ofstream(dir.file("token")) << "tok\n";
+  }
+  Process serve({"serve", "--db", db, "--listen", "127.0.0.1:0", "--token-file", dir.file("token")}, dir);
+  const int port = announced_port(serve);
+  TempDir other;
+  Process exec({"exec", "--server", "http://127.0.0.1:" + std::to_string(port), "--token-file", dir.file("token"),
+                "--job", "backup", "--job-id", "b1", "--every", "24h", "--grace", "1h", "--", "sh", "-c", "exit 0"},
+               other);
+  CHECK(exec.wait() == 0);
+  CHECK(exec.err().empty());
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+  auto store = read_store(db);
+  CHECK(store->find_job("b1")->state == State::succeeded);
+  const std::vector<Schedule> schedules = store->schedules();
+  REQUIRE(schedules.size() == 1);
+  CHECK(schedules[0].job == "backup");
+  CHECK(schedules[0].grace == 3600LL * 1000000);
+}

@@ -1,0 +1,340 @@
+// The HTTP server in-process, spoken to by a real HTTP client on an ephemeral loopback port.
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "jobtrail/server.h"
+#include "jobtrail/store.h"
+
+using namespace jobtrail;
+using nlohmann::json;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device random;
+    path_ = std::filesystem::temp_directory_path() / ("jobtrail-server-" + std::to_string(random()) + std::to_string(random()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// A server on a free loopback port, serving on its own thread until the fixture ends.
+struct RunningServer {
+  TempDir dir;
+  std::string store_url = dir.file("jobs.db");
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  int port = 0;
+
+  explicit RunningServer(ServerOptions options = {}) {
+    options.store_url = store_url;
+    options.port = 0;
+    server = std::make_unique<Server>(options);
+    port = server->bind();
+    thread = std::thread([this] { server->run(); });
+    REQUIRE(server->wait_until_ready(std::chrono::seconds(5)));
+  }
+  ~RunningServer() {
+    server->stop();
+    thread.join();
+  }
+  httplib::Client client() const {
+    httplib::Client result("127.0.0.1", port);
+    result.set_read_timeout(10, 0);
+    return result;
+  }
+  std::unique_ptr<Store> store() const {
+    OpenOptions read_only;
+    read_only.read_only = true;
+    return open_store(store_url, read_only);
+  }
+};
+
+httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+}  // namespace
+
+TEST_CASE("POST /v1/events?wait=commit answers once the events are in the store", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const auto result = client.Post("/v1/events?wait=commit",
+                                  R"([{"job_id":"a","state":"enqueued","job":"Mail","correlation_id":"c1"},
+                                      {"job_id":"b","state":"enqueued","parent_job_id":"a","correlation_id":"c1"}])",
+                                  "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  const json body = json::parse(result->body);
+  CHECK(body["accepted"] == 2);
+  CHECK(body["durable"] == true);
+  CHECK(body["rejected"].empty());
+  // No sleep: durable means a fresh connection sees it now.
+  CHECK(running.store()->jobs_in_trace("c1").size() == 2);
+}
+
+TEST_CASE("without wait=commit the answer is 202 Accepted", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const auto result = client.Post("/v1/events", R"({"job_id":"a","state":"enqueued"})", "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 202);
+  CHECK(json::parse(result->body)["durable"] == false);
+}
+
+TEST_CASE("an NDJSON batch with bad lines records the good ones and lists the bad", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const auto result = client.Post("/v1/events?wait=commit",
+                                  "{\"job_id\":\"a\",\"state\":\"enqueued\"}\n"
+                                  "{\"job_id\":\"b\",\"state\":\"nope\"}\n"
+                                  "{\"job_id\":\"c\",\"state\":\"started\",\"attempt\":\"1\"}\n"
+                                  "{\"job_id\":\"d\",\"state\":\"enqueued\"}\n",
+                                  "application/x-ndjson");
+  REQUIRE(result);
+  CHECK(result->status == 400);
+  const json body = json::parse(result->body);
+  CHECK(body["accepted"] == 2);
+  REQUIRE(body["rejected"].size() == 2);
+  CHECK(body["rejected"][0]["line"] == 2);
+  CHECK(body["rejected"][1]["line"] == 3);
+  CHECK(body["rejected"][1]["error"] == "attempt must be an integer, not a string");
+  auto store = running.store();
+  CHECK(store->find_job("a"));
+  CHECK(!store->find_job("b"));
+  CHECK(!store->find_job("c"));
+  CHECK(store->find_job("d"));
+}
+
+TEST_CASE("atomic=true refuses the whole batch when one event is bad", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const auto result = client.Post("/v1/events?atomic=true&wait=commit",
+                                  R"([{"job_id":"a","state":"enqueued"},{"job_id":"b","state":"nope"}])",
+                                  "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 400);
+  CHECK(json::parse(result->body)["accepted"] == 0);
+  CHECK(!running.store()->find_job("a"));
+}
+
+TEST_CASE("truncated JSON and oversized bodies are refused whole, nothing half-written", "[server]") {
+  ServerOptions options;
+  options.max_body_bytes = 64 * 1024;
+  options.max_events_per_request = 100;
+  RunningServer running(options);
+  auto client = running.client();
+
+  auto result = client.Post("/v1/events?wait=commit", R"([{"job_id":"a","state":"enqueued"},{"job_id":)",
+                            "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 400);
+  CHECK(json::parse(result->body)["error"].get<std::string>().starts_with("not valid JSON"));
+
+  std::string big;
+  for (int i = 0; big.size() <= 64 * 1024; ++i) big += R"({"job_id":"big)" + std::to_string(i) + R"(","state":"enqueued"})" "\n";
+  result = client.Post("/v1/events?wait=commit", big, "application/x-ndjson");
+  REQUIRE(result);
+  CHECK(result->status == 413);
+  CHECK(json::parse(result->body)["error"].get<std::string>().find("too large") != std::string::npos);
+
+  std::string many;
+  for (int i = 0; i < 101; ++i) many += R"({"job_id":"m)" + std::to_string(i) + R"(","state":"enqueued"})" "\n";
+  result = client.Post("/v1/events?wait=commit", many, "application/x-ndjson");
+  REQUIRE(result);
+  CHECK(result->status == 413);
+
+  auto store = running.store();
+  CHECK(!store->find_job("a"));
+  CHECK(!store->find_job("big0"));
+  CHECK(!store->find_job("m0"));
+}
+
+TEST_CASE("with a token, writes need it and reads do not", "[server]") {
+  ServerOptions options;
+  options.token = "s3cret";
+  RunningServer running(options);
+  auto client = running.client();
+  const std::string event = R"({"job_id":"a","state":"enqueued","correlation_id":"c"})";
+
+  auto result = client.Post("/v1/events", event, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 401);
+  CHECK(result->get_header_value("WWW-Authenticate").starts_with("Bearer"));
+  result = client.Post("/v1/events", bearer("wrong!"), event, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 401);
+  result = client.Put("/v1/schedules/nightly", R"({"every":"24h"})", "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 401);
+  CHECK(!running.store()->find_job("a"));
+
+  result = client.Post("/v1/events?wait=commit", bearer("s3cret"), event, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  result = client.Get("/v1/traces/c");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+}
+
+TEST_CASE("without a token, writes are open", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const auto result = client.Put("/v1/schedules/nightly%20backup", R"({"every":"24h","grace":"1h"})", "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  const std::vector<Schedule> schedules = running.store()->schedules();
+  REQUIRE(schedules.size() == 1);
+  CHECK(schedules[0].job == "nightly backup");
+  CHECK(schedules[0].every == 86400LL * 1000000);
+  CHECK(schedules[0].grace == 3600LL * 1000000);
+}
+
+TEST_CASE("the read API answers a job, a trace and a filtered list as JSON", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  REQUIRE(client.Post("/v1/events?wait=commit",
+                      R"({"job_id":"p","state":"enqueued","job":"Parent","queue":"q","correlation_id":"c9","entities":["user:42"]}
+{"job_id":"p","state":"started","attempt":1}
+{"job_id":"k","state":"enqueued","job":"Kid","queue":"q","correlation_id":"c9","parent_job_id":"p"}
+{"job_id":"k","state":"started","attempt":1}
+{"job_id":"k","state":"failed","attempt":1,"error":{"class":"E","message":"boom"}}
+)",
+                      "application/x-ndjson")->status == 200);
+
+  auto result = client.Get("/v1/jobs/k");
+  REQUIRE(result);
+  REQUIRE(result->status == 200);
+  json job = json::parse(result->body);
+  CHECK(job["state"] == "failed");
+  CHECK(job["parent_job_id"] == "p");
+  CHECK(job["last_error"]["message"] == "boom");
+  CHECK(job["events"].size() == 3);
+
+  result = client.Get("/v1/traces/c9");
+  REQUIRE(result);
+  REQUIRE(result->status == 200);
+  CHECK(json::parse(result->body)["jobs"].size() == 2);
+
+  result = client.Get("/v1/jobs?state=started&queue=q");
+  REQUIRE(result);
+  json list = json::parse(result->body)["jobs"];
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["job_id"] == "p");
+  result = client.Get("/v1/jobs?entity=user:42&limit=1");
+  REQUIRE(result);
+  CHECK(json::parse(result->body)["jobs"].size() == 1);
+
+  CHECK(client.Get("/v1/jobs/none")->status == 404);
+  CHECK(client.Get("/v1/traces/none")->status == 404);
+  result = client.Get("/v1/jobs?state=heartbeat");
+  CHECK(result->status == 400);
+  CHECK(json::parse(result->body)["error"].get<std::string>().starts_with("unknown job state"));
+  CHECK(client.Get("/v1/jobs?limit=0")->status == 400);
+  CHECK(client.Get("/v1/jobs?colour=red")->status == 400);
+  CHECK(client.Get("/v1/nothing")->status == 404);
+}
+
+TEST_CASE("GET /metrics has the tracker's metrics and the store's gauges", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  REQUIRE(client.Post("/v1/events?wait=commit",
+                      R"({"job_id":"r","state":"started","job":"Report","queue":"slow","at":"2020-01-01T00:00:00Z"}
+{"job_id":"w","state":"enqueued","job":"Mail","queue":"mailers"}
+{"job_id":"s","state":"succeeded","job":"Mail","queue":"mailers"}
+)",
+                      "application/x-ndjson")->status == 200);
+  const auto result = client.Get("/metrics");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(result->get_header_value("Content-Type").starts_with("text/plain; version=0.0.4"));
+  const std::string& text = result->body;
+  CHECK(text.find("jobtrail_tracker_events_total{state=\"enqueued\"} 1") != std::string::npos);
+  CHECK(text.find("jobtrail_jobs_running{job_class=\"Report\",queue=\"slow\"} 1") != std::string::npos);
+  CHECK(text.find("jobtrail_jobs_waiting{job_class=\"Mail\",queue=\"mailers\"} 1") != std::string::npos);
+  // Started in 2020: the age is years, in seconds.
+  const auto age_at = text.find("jobtrail_oldest_running_job_age_seconds{job_class=\"Report\",queue=\"slow\"} ");
+  REQUIRE(age_at != std::string::npos);
+  CHECK(std::stod(text.substr(text.find("} ", age_at) + 2)) > 86400.0 * 365);
+  CHECK(text.find("jobtrail_oldest_waiting_job_age_seconds{job_class=\"Mail\"") != std::string::npos);
+  CHECK(text.find("jobtrail_serve_requests_total{code=\"200\",endpoint=\"events\"} 1") != std::string::npos);
+}
+
+TEST_CASE("GET /healthz says whether the store can be read", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  auto result = client.Get("/healthz");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(json::parse(result->body)["status"] == "ok");
+}
+
+TEST_CASE("a port in use is a ListenError, not an abort", "[server]") {
+  RunningServer running;
+  ServerOptions options;
+  options.store_url = running.store_url;
+  options.port = running.port;
+  Server second(options);
+  try {
+    second.bind();
+    FAIL("bound a port that is in use");
+  } catch (const ListenError& error) {
+    CHECK(std::string(error.what()).find("already in use") != std::string::npos);
+  }
+}
+
+TEST_CASE("stop() under load: every event answered as accepted is committed", "[server]") {
+  TempDir dir;
+  ServerOptions options;
+  options.store_url = dir.file("jobs.db");
+  options.port = 0;
+  auto server = std::make_unique<Server>(options);
+  const int port = server->bind();
+  std::thread serving([&] { CHECK(server->run()); });
+  REQUIRE(server->wait_until_ready(std::chrono::seconds(5)));
+
+  std::atomic<std::size_t> accepted{0};
+  std::atomic<bool> go_on{true};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", port);
+      for (int batch = 0; go_on; ++batch) {
+        std::string body;
+        for (int i = 0; i < 50; ++i) {
+          body += R"({"job_id":"c)" + std::to_string(c) + "-" + std::to_string(batch) + "-" + std::to_string(i) +
+                  R"(","state":"enqueued"})" "\n";
+        }
+        const auto result = client.Post("/v1/events", body, "application/x-ndjson");
+        if (!result) break;  // the server stopped: no answer, so nothing was promised
+        if (result->status == 202) accepted += json::parse(result->body)["accepted"].get<std::size_t>();
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  server->stop();
+  serving.join();
+  go_on = false;
+  for (auto& client : clients) client.join();
+  server.reset();
+
+  REQUIRE(accepted > 0);
+  JobFilter all;
+  all.limit = 10'000'000;
+  OpenOptions read_only;
+  read_only.read_only = true;
+  CHECK(open_store(options.store_url, read_only)->list_jobs(all).size() == accepted);
+}
