@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <string_view>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,8 @@
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
 #include "time_format.h"
+
+extern char** environ;
 
 namespace jobtrail::cli {
 namespace {
@@ -166,6 +169,24 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
   sigemptyset(&action.sa_mask);
   for (const int signal_number : forwarded_signals) sigaction(signal_number, &action, nullptr);
 
+  // Everything the child needs is built before the fork: the tracker's writer thread may hold
+  // the allocator's lock at that moment, so the child must not allocate (setenv would).
+  std::vector<char*> argv;
+  for (const std::string& argument : options.command) argv.push_back(const_cast<char*>(argument.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const bool replaced = std::any_of(env.begin(), env.end(), [&](const auto& pair) {
+      return text.size() > pair.first.size() && text.starts_with(pair.first) && text[pair.first.size()] == '=';
+    });
+    if (!replaced) env_strings.emplace_back(text);
+  }
+  for (const auto& [name, value] : env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (std::string& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
   const pid_t pid = fork();
   if (pid < 0) throw CliError(exit_store_unavailable, fmt::format("cannot fork: {}", std::strerror(errno)));
   if (pid == 0) {
@@ -174,11 +195,7 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
     default_action.sa_handler = SIG_DFL;
     for (const int signal_number : forwarded_signals) sigaction(signal_number, &default_action, nullptr);
     dup2(err_pipe[1], STDERR_FILENO);
-    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-    std::vector<char*> argv;
-    for (const std::string& argument : options.command) argv.push_back(const_cast<char*>(argument.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
+    execvpe(argv[0], argv.data(), envp.data());
     const int error = errno;
     [[maybe_unused]] const ssize_t written = write(exec_pipe[1], &error, sizeof error);
     _exit(127);
@@ -297,7 +314,7 @@ CLI::App* setup_exec(CLI::App& app, ExecOptions& options) {
       "If the store or server cannot be reached, the command runs anyway with one warning line.\n\n"
       "Global options (--db URL): see 'jobtrail --help'.\n\n"
       "Exit codes: the command's own; 128+N if a signal N killed it; 127 command not found,\n"
-      "126 not executable; 2 bad usage of exec itself (nothing was run).");
+      "126 not executable; 2 bad usage of exec itself (nothing was run).\n");
   return exec;
 }
 
@@ -327,6 +344,10 @@ int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostre
   started.parent_job_id = !options.parent_id.empty() ? options.parent_id : from_env("JOBTRAIL_PARENT_JOB_ID");
   started.attempt = 1;
   started.entities = options.entities;
+  // Named here, not by the tracker: through --server it would name the server's process.
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  started.worker = fmt::format("{}:{}", host, getpid());
   if (const std::string problem = validation_error(started); !problem.empty()) {
     throw CliError(exit_bad_input, fmt::format("invalid job: {}", problem));
   }

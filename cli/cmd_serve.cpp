@@ -66,6 +66,9 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
                     "A file holding the bearer token that POST and PUT must send\n"
                     "(Authorization: Bearer TOKEN). Without it, writes are open.")
       ->option_text("PATH");
+  serve->add_flag("--protect-reads", options.protect_reads,
+                  "Require the token for the read API (/v1/jobs, /v1/traces) too: error messages and\n"
+                  "entity IDs may be sensitive. /metrics and /healthz stay open for scrapers.");
   serve->add_option("--max-body", options.max_body_bytes, "Largest request body in bytes (default 16 MiB); larger get 413.")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 31))
       ->option_text("BYTES");
@@ -80,7 +83,7 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
       "accepted event, exit 0.\n\n"
       "Global options (--db URL): see 'jobtrail --help'.\n\n"
       "Exit codes: 0 stopped cleanly, 2 bad usage, 3 the store could not be opened or some\n"
-      "accepted events could not be committed, 4 cannot listen (address in use).");
+      "accepted events could not be committed, 4 cannot listen (address in use).\n");
   return serve;
 }
 
@@ -89,6 +92,10 @@ int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ost
   server_options.store_url = store_url(global);
   parse_listen(options.listen, server_options);
   if (!options.token_file.empty()) server_options.token = read_token(options.token_file);
+  if (options.protect_reads && server_options.token.empty()) {
+    throw CliError(exit_bad_input, "--protect-reads needs --token-file");
+  }
+  server_options.protect_reads = options.protect_reads;
   server_options.max_body_bytes = options.max_body_bytes;
   server_options.max_events_per_request = options.max_events;
 

@@ -79,6 +79,7 @@ int run_prune(const GlobalOptions& global, const PruneOptions& options, std::ost
 struct ServeOptions {
   std::string listen = "127.0.0.1:8089";
   std::string token_file;
+  bool protect_reads = false;
   std::size_t max_body_bytes = 16 * 1024 * 1024;
   std::size_t max_events = 10000;
 };

@@ -94,7 +94,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   });
   http.set_keep_alive_max_count(1000);
 
-  // Writes need the token when one is set; reads are open (serve binds loopback by default).
+  // Writes need the token when one is set; reads only with protect_reads (serve binds loopback
+  // by default, and the forensics API is most useful when nothing stands in its way).
   const auto authorized = [&impl](const httplib::Request& req, httplib::Response& res) {
     if (impl.options.token.empty()) return true;
     const std::string header = req.get_header_value("Authorization");
@@ -138,10 +139,15 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
              if (!authorized(req, res)) return;
              send(res, impl.api.put_schedule(req.matches[1], req.body));
            }));
-  http.Get(R"(/v1/jobs/(.+))", guarded("job", [&impl](const httplib::Request& req, httplib::Response& res) {
+  const auto may_read = [&impl, authorized](const httplib::Request& req, httplib::Response& res) {
+    return !impl.options.protect_reads || authorized(req, res);
+  };
+  http.Get(R"(/v1/jobs/(.+))", guarded("job", [&impl, may_read](const httplib::Request& req, httplib::Response& res) {
+             if (!may_read(req, res)) return;
              send(res, impl.api.job(req.matches[1]));
            }));
-  http.Get("/v1/jobs", guarded("jobs", [&impl](const httplib::Request& req, httplib::Response& res) {
+  http.Get("/v1/jobs", guarded("jobs", [&impl, may_read](const httplib::Request& req, httplib::Response& res) {
+             if (!may_read(req, res)) return;
              server::QueryParams params;
              for (const auto& [key, value] : req.params) {
                if (!params.emplace(key, value).second) {
@@ -151,7 +157,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
              }
              send(res, impl.api.jobs(params));
            }));
-  http.Get(R"(/v1/traces/(.+))", guarded("trace", [&impl](const httplib::Request& req, httplib::Response& res) {
+  http.Get(R"(/v1/traces/(.+))", guarded("trace", [&impl, may_read](const httplib::Request& req, httplib::Response& res) {
+             if (!may_read(req, res)) return;
              send(res, impl.api.trace(req.matches[1]));
            }));
   http.Get("/metrics", guarded("metrics", [&impl](const httplib::Request&, httplib::Response& res) {

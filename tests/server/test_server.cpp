@@ -190,6 +190,22 @@ TEST_CASE("with a token, writes need it and reads do not", "[server]") {
   CHECK(result->status == 200);
 }
 
+TEST_CASE("protect_reads guards the read API but not /metrics and /healthz", "[server]") {
+  ServerOptions options;
+  options.token = "s3cret";
+  options.protect_reads = true;
+  RunningServer running(options);
+  auto client = running.client();
+  REQUIRE(client.Post("/v1/events?wait=commit", bearer("s3cret"), R"({"job_id":"a","state":"enqueued","correlation_id":"c"})",
+                      "application/json")->status == 200);
+  CHECK(client.Get("/v1/jobs/a")->status == 401);
+  CHECK(client.Get("/v1/traces/c")->status == 401);
+  CHECK(client.Get("/v1/jobs")->status == 401);
+  CHECK(client.Get("/v1/jobs/a", bearer("s3cret"))->status == 200);
+  CHECK(client.Get("/metrics")->status == 200);
+  CHECK(client.Get("/healthz")->status == 200);
+}
+
 TEST_CASE("without a token, writes are open", "[server]") {
   RunningServer running;
   auto client = running.client();

@@ -70,6 +70,7 @@ class Client:
         self._lock = threading.Lock()
         self._last_warning = 0.0
         self._suppressed = 0
+        self._down_until = 0.0  # after a failed connection, skip posts until then
 
     def record(self, job_id, state, **fields):
         """Records one event; returns True if the server took it."""
@@ -79,6 +80,12 @@ class Client:
         return self.post([event])
 
     def post(self, events):
+        # An unreachable server must not add a connect timeout to every enqueue of a web
+        # request: after one failure, events are dropped (and counted) for a few seconds.
+        if time.monotonic() < self._down_until:
+            with self._lock:
+                self._suppressed += 1
+            return False
         body = "".join(json.dumps(event) + "\n" for event in events).encode()
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/x-ndjson"})
@@ -90,6 +97,7 @@ class Client:
         except urllib.error.HTTPError as error:
             self._warn("jobtrail serve refused events: %s %s" % (error.code, error.read()[:300].decode(errors="replace")))
         except Exception as error:  # noqa: BLE001 - instrumentation must never break the job
+            self._down_until = time.monotonic() + 10
             self._warn("cannot reach jobtrail serve at %s: %s" % (self.url, error))
         return False
 
@@ -101,7 +109,7 @@ class Client:
                 self._suppressed += 1
                 return
             suppressed, self._suppressed, self._last_warning = self._suppressed, 0, now
-        _log.warning("%s%s", message, " (%d more since the last warning)" % suppressed if suppressed else "")
+        _log.warning("%s%s", message, " (%d more events lost since the last warning)" % suppressed if suppressed else "")
 
 
 _default_client = None

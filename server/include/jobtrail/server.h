@@ -17,6 +17,9 @@ struct ServerOptions {
   int port = 8089;                  ///< 0 picks a free port (tests, benches)
   /// Bearer token required on writes (POST, PUT); empty means writes are open.
   std::string token;
+  /// Require the token for the read API (/v1/jobs, /v1/traces) as well; /metrics and
+  /// /healthz stay open for scrapers and probes.
+  bool protect_reads = false;
   std::size_t max_body_bytes = 16 * 1024 * 1024;  ///< larger bodies get 413
   std::size_t max_events_per_request = 10000;     ///< more events get 413
   /// How long `?wait=commit` waits for durability before answering 503.

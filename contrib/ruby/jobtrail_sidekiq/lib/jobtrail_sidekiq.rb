@@ -27,6 +27,7 @@ module JobTrail
       @mutex = Mutex.new
       @last_warning = nil
       @suppressed = 0
+      @down_until = 0.0 # after a failed connection, skip posts until then
     end
 
     # Records one event; true if the server took it.
@@ -38,6 +39,12 @@ module JobTrail
     end
 
     def post(events)
+      # An unreachable server must not add a connect timeout to every enqueue of a web request:
+      # after one failure, events are dropped (and counted) for a few seconds.
+      if Process.clock_gettime(Process::CLOCK_MONOTONIC) < @down_until
+        @mutex.synchronize { @suppressed += 1 }
+        return false
+      end
       request = Net::HTTP::Post.new(@uri, "Content-Type" => "application/x-ndjson")
       request["Authorization"] = "Bearer #{@token}" if @token && !@token.empty?
       request.body = events.map { |event| JSON.generate(event) }.join("\n") + "\n"
@@ -50,6 +57,7 @@ module JobTrail
       warn_once("jobtrail serve refused events: #{response.code} #{response.body.to_s[0, 300]}")
       false
     rescue StandardError => e # instrumentation must never break the job
+      @down_until = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
       warn_once("cannot reach jobtrail serve at #{@uri}: #{e.class}: #{e.message}")
       false
     end
@@ -69,7 +77,7 @@ module JobTrail
         @suppressed = 0
         count
       end
-      line = suppressed.positive? ? "#{message} (#{suppressed} more since the last warning)" : message
+      line = suppressed.positive? ? "#{message} (#{suppressed} more events lost since the last warning)" : message
       (@logger || (defined?(::Sidekiq) ? ::Sidekiq.logger : nil))&.warn("jobtrail: #{line}") || warn("jobtrail: #{line}")
     end
   end
