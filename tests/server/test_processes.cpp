@@ -166,7 +166,14 @@ TEST_CASE("exec: exit codes pass through and outcomes are recorded", "[server]")
     return process.wait();
   };
   CHECK(exec("ok", {"true"}) == 0);
-  CHECK(exec("three", {"sh", "-c", "echo first >&2; echo 'disk full' >&2; exit 3"}) == 3);
+  {
+    // stderr still reaches the terminal (here: a file), besides becoming the error message.
+    Process three({"exec", "--db", db, "--job", "cron", "--job-id", "three", "--", "sh", "-c",
+                   "echo first >&2; echo 'disk full' >&2; exit 3"},
+                  dir);
+    CHECK(three.wait() == 3);
+    CHECK(three.err() == "first\ndisk full\n");
+  }
   CHECK(exec("missing", {"/no/such/command"}) == 127);
   CHECK(exec("killed", {"sh", "-c", "kill -KILL $$"}) == 128 + SIGKILL);
 
@@ -234,4 +241,17 @@ TEST_CASE("exec --server --every posts to serve and registers the schedule", "[s
   REQUIRE(schedules.size() == 1);
   CHECK(schedules[0].job == "backup");
   CHECK(schedules[0].grace == 3600LL * 1000000);
+}
+
+TEST_CASE("exec: a long run records heartbeats, so it never looks stuck", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  Process process({"exec", "--db", db, "--job", "cron", "--job-id", "long", "--heartbeat", "100ms", "--", "sleep", "0.5"},
+                  dir);
+  CHECK(process.wait() == 0);
+  const JobRecord job = *read_store(db)->find_job("long");
+  CHECK(job.state == State::succeeded);
+  REQUIRE(job.heartbeat_at);
+  CHECK(*job.heartbeat_at > *job.started_at);
+  CHECK(read_store(db)->events_of("long").size() >= 4);  // started, >= 2 heartbeats, succeeded
 }
