@@ -54,6 +54,7 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
       };
       other.oldest_waiting_since = older(other.oldest_waiting_since, active[i].oldest_waiting_since);
       other.oldest_running_since = older(other.oldest_running_since, active[i].oldest_running_since);
+      other.longest_silent_since = older(other.longest_silent_since, active[i].longest_silent_since);
     }
     active.resize(max_gauge_pairs);
     active.push_back(std::move(other));
@@ -71,6 +72,9 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
       "jobtrail_oldest_running_job_age_seconds", "How long the longest-running job has been running");
   prometheus::MetricFamily oldest_waiting = family(
       "jobtrail_oldest_waiting_job_age_seconds", "How long the longest-waiting job has been waiting to start");
+  prometheus::MetricFamily silence = family(
+      "jobtrail_running_job_silence_seconds",
+      "Longest time a running job has gone without a sign of life (its start or latest heartbeat)");
   const auto age = [now](Micros since) { return std::max<double>(0, static_cast<double>(now - since) / 1e6); };
   for (const ActiveJobs& pair : active) {
     running.metric.push_back(gauge_sample(pair.job, pair.queue, static_cast<double>(pair.running)));
@@ -82,8 +86,12 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
     if (pair.oldest_waiting_since) {
       oldest_waiting.metric.push_back(gauge_sample(pair.job, pair.queue, age(*pair.oldest_waiting_since)));
     }
+    if (pair.longest_silent_since) {
+      silence.metric.push_back(gauge_sample(pair.job, pair.queue, age(*pair.longest_silent_since)));
+    }
   }
-  return {std::move(running), std::move(waiting), std::move(oldest_running), std::move(oldest_waiting)};
+  return {std::move(running), std::move(waiting), std::move(oldest_running), std::move(oldest_waiting),
+          std::move(silence)};
 }
 
 std::string state_names_for_jobs() {

@@ -367,3 +367,23 @@ TEST_CASE_METHOD(StoreFixture, "schedules of cron jobs know their last run", "[t
   CHECK_THROWS_AS(store->register_schedule({"", day, 0, 0, std::nullopt}), StoreError);
   CHECK_THROWS_AS(store->register_schedule({"X", 0, 0, 0, std::nullopt}), StoreError);
 }
+
+TEST_CASE_METHOD(StoreFixture, "active jobs count waiting and running jobs and their longest silence",
+                 "[tracker][store]") {
+  auto waiting = event("email-1", State::enqueued, t0 + 10 * second, "EmailJob");
+  waiting.queue = "mailers";
+  auto long_but_alive = event("export-1", State::started, t0, "ExportJob");
+  auto beat = event("export-1", State::heartbeat, t0 + 50 * second, "ExportJob");
+  auto silent = event("export-2", State::started, t0 + 20 * second, "ExportJob");
+  store->append({waiting, long_but_alive, beat, silent, event("done", State::succeeded, t0, "ExportJob")});
+  auto active = store->active_jobs();
+  REQUIRE(active.size() == 2);
+  CHECK(active[0].job == "EmailJob");
+  CHECK(active[0].waiting == 1);
+  CHECK(active[0].oldest_waiting_since == t0 + 10 * second);
+  CHECK_FALSE(active[0].oldest_running_since);
+  CHECK(active[1].job == "ExportJob");
+  CHECK(active[1].running == 2);
+  CHECK(active[1].oldest_running_since == t0);               // export-1 started first
+  CHECK(active[1].longest_silent_since == t0 + 20 * second);  // but export-2 went quiet first
+}

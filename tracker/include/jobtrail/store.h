@@ -121,6 +121,9 @@ struct ActiveJobs {
   std::int64_t running = 0;  ///< in state started
   std::optional<Micros> oldest_waiting_since;  ///< enqueue time of the longest-waiting job
   std::optional<Micros> oldest_running_since;  ///< start time of the longest-running job
+  /// The earliest last sign of life (start or latest heartbeat) among running jobs: a job that
+  /// heartbeats is alive however long it runs, one that went silent may be stuck.
+  std::optional<Micros> longest_silent_since;
 };
 
 struct PruneResult {

@@ -722,11 +722,13 @@ std::vector<ActiveJobs> SqliteStore::active_jobs() {
   // repeats its term word for word, hence "state != 4" (EXPLAIN QUERY PLAN: SEARCH job USING
   // INDEX job_by_state). Times are relative to first_at (see the schema).
   Statement q(db_->handle(), R"SQL(
-    SELECT c.text, qu.text, a.state, a.n, a.oldest FROM (
-      SELECT job, queue, 1 AS state, count(*) AS n, min(first_at + coalesce(enqueued_at, 0)) AS oldest
+    SELECT c.text, qu.text, a.state, a.n, a.oldest, a.silent FROM (
+      SELECT job, queue, 1 AS state, count(*) AS n, min(first_at + coalesce(enqueued_at, 0)) AS oldest,
+             NULL AS silent
       FROM job WHERE state = 1 AND state != 4 GROUP BY job, queue
       UNION ALL
-      SELECT job, queue, 2 AS state, count(*) AS n, min(first_at + coalesce(started_at, 0)) AS oldest
+      SELECT job, queue, 2 AS state, count(*) AS n, min(first_at + coalesce(started_at, 0)) AS oldest,
+             min(first_at + max(coalesce(started_at, 0), coalesce(heartbeat_at, 0))) AS silent
       FROM job WHERE state = 2 AND state != 4 GROUP BY job, queue) a
     LEFT JOIN label c ON c.id = a.job LEFT JOIN label qu ON qu.id = a.queue
     ORDER BY 1, 2)SQL");
@@ -748,6 +750,7 @@ std::vector<ActiveJobs> SqliteStore::active_jobs() {
     } else {
       active.running = q.integer(3);
       active.oldest_running_since = oldest;
+      active.longest_silent_since = q.integer(5) + epoch_;
     }
   }
   return result;
