@@ -234,8 +234,8 @@ CLI::App* setup_check(CLI::App& app, CheckOptions& options) {
   check->add_option("--config", options.config, "The checks file (YAML; see docs/checks.md).")->option_text("FILE");
   check->add_option("--only", options.only, "Run only this check (repeatable).")->option_text("NAME");
   check->add_option("--textfile-dir", options.textfile_dir,
-                    "Write metrics to DIR/jobtrail_check.prom for node_exporter's textfile\n"
-                    "collector (written aside, then renamed over).")
+                    "Write metrics to DIR/jobtrail_check_<config file name>.prom for\n"
+                    "node_exporter's textfile collector (written aside, then renamed over).")
       ->option_text("DIR");
   check->add_option("--push-gateway", options.push_gateway,
                     "Push metrics to this Prometheus Pushgateway, e.g. http://127.0.0.1:9091\n"

@@ -53,7 +53,7 @@ check_step() { step "$@" || printf '(exit code %s: 0 pass, 1 warnings, 2 failure
 check_step "The nightly sanity check: bad rows in the shop's database, each linked to its jobs" \
   "$jobtrail" check --config "$demo_dir/checks.yaml" --textfile-dir "$metrics_dir"
 step "The metrics it left for node_exporter's textfile collector (status: 0 pass, 1 warn, 2 fail, 3 error)" \
-  grep -E '^jobtrail_check_status' "$metrics_dir/jobtrail_check.prom"
+  grep -E '^jobtrail_check_status' "$metrics_dir/jobtrail_check_checks.prom"
 sqlite3 "$demo_dir/shop.db" "UPDATE users SET validated = 1 WHERE id = 42"
 check_step "User 42 validated by hand; the next run tells resolved rows from those still failing" \
   "$jobtrail" check --config "$demo_dir/checks.yaml" --only unvalidated_users_without_welcome_email --only double_charges

@@ -107,7 +107,8 @@ struct Defaults {
   Micros timeout = 30'000'000;
 };
 
-/// The settings every check shares: severity, thresholds, samples, timeout, words for people.
+/// The settings every check shares: severity, thresholds, samples, timeout (SQL checks only),
+/// words for people.
 void read_common(const Reader& reader, const YAML::Node& map, CheckDefinition& check) {
   if (auto node = map["description"]) check.description = reader.text(node, "description");
   if (auto node = map["runbook"]) check.runbook = reader.text(node, "runbook");
@@ -170,7 +171,15 @@ void read_builtin(const Reader& reader, const YAML::Node& node, CheckDefinition&
   const bool has_window = check.builtin == Builtin::dead_jobs || check.builtin == Builtin::duplicate_executions;
   if (has_deadline) keys = {"deadline", "per_job"};
   if (has_window) keys = {"window"};
-  reader.only_keys(node, with_common(keys), "built-in check \"" + check.name + "\"");
+  // The built-in checks are index lookups in the store, which cannot be interrupted: a
+  // timeout here would be a promise nobody keeps.
+  if (auto timeout = node["timeout"]) {
+    reader.fail(timeout, "built-in check \"" + check.name + "\" takes no \"timeout\": it is answered from an index "
+                         "of the store; \"timeout\" is for SQL checks");
+  }
+  keys = with_common(keys);
+  keys.erase(std::remove(keys.begin(), keys.end(), "timeout"), keys.end());
+  reader.only_keys(node, keys, "built-in check \"" + check.name + "\"");
   read_common(reader, node, check);
   if (has_deadline) {
     if (auto deadline = node["deadline"]) check.deadlines.deadline = reader.duration(deadline, "deadline");

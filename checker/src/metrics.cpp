@@ -1,5 +1,6 @@
 // The metrics of a check run, for node_exporter's textfile collector or a Pushgateway.
-// Labels are bounded: the check name (from the config) and its configured severity.
+// Labels are bounded: the config file's name, the check name (from the config) and its
+// configured severity.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include <prometheus/gateway.h>
 #include <prometheus/gauge.h>
+#include <prometheus/labels.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -25,6 +27,24 @@ namespace jobtrail::check {
 namespace {
 
 double seconds(Micros micros) { return static_cast<double>(micros) / 1e6; }
+
+/// The config file's name without its folder and extension ("checks" when there is none): the
+/// `config` label, and the Pushgateway's `instance`. Two configs must not share a series.
+std::string config_name(const RunReport& report) {
+  std::string name = std::filesystem::path(report.config_path).stem().string();
+  return name.empty() ? "checks" : name;
+}
+
+/// jobtrail_check_<config name>.prom, the name cut down to [A-Za-z0-9_] so it is a plain file
+/// name whatever the config is called.
+std::string textfile_name(const RunReport& report) {
+  std::string name = config_name(report);
+  for (char& c : name) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!plain) c = '_';
+  }
+  return "jobtrail_check_" + name + ".prom";
+}
 
 std::shared_ptr<prometheus::Registry> registry_of(const RunReport& report) {
   auto registry = std::make_shared<prometheus::Registry>();
@@ -56,16 +76,24 @@ std::shared_ptr<prometheus::Registry> registry_of(const RunReport& report) {
                        .Name("jobtrail_check_run_exit_code")
                        .Help("Exit code of the last jobtrail check run: 0 pass, 1 warnings, 2 failures, 3 incomplete")
                        .Register(*registry);
+  // Every series carries `config`: node_exporter refuses a scrape in which two textfiles
+  // (two configs) hold the same series, and `instance` is the scrape target's own label.
+  const std::string config = config_name(report);
   for (const auto& result : report.results) {
-    const auto& name = result.check.name;
-    violations.Add({{"check", name}, {"severity", result.check.severity}}).Set(static_cast<double>(result.violations));
-    new_violations.Add({{"check", name}}).Set(static_cast<double>(result.new_violations));
-    status.Add({{"check", name}}).Set(static_cast<double>(result.status));
-    duration.Add({{"check", name}}).Set(seconds(result.duration));
-    last_run.Add({{"check", name}}).Set(seconds(result.started_at));
-    if (result.last_success) last_success.Add({{"check", name}}).Set(seconds(*result.last_success));
+    const prometheus::Labels labels = {{"config", config}, {"check", result.check.name}};
+    // A check that could not run counted nothing: no row counts rather than a reassuring 0.
+    if (result.status != CheckStatus::error) {
+      auto with_severity = labels;
+      with_severity.emplace("severity", result.check.severity);
+      violations.Add(with_severity).Set(static_cast<double>(result.violations));
+      new_violations.Add(labels).Set(static_cast<double>(result.new_violations));
+    }
+    status.Add(labels).Set(static_cast<double>(result.status));
+    duration.Add(labels).Set(seconds(result.duration));
+    last_run.Add(labels).Set(seconds(result.started_at));
+    if (result.last_success) last_success.Add(labels).Set(seconds(*result.last_success));
   }
-  run_exit.Add({}).Set(report.exit_code());
+  run_exit.Add({{"config", config}}).Set(report.exit_code());
   return registry;
 }
 
@@ -89,10 +117,11 @@ void write_textfile(const RunReport& report, const std::string& directory) {
     throw std::runtime_error("the textfile directory " + directory + " does not exist");
   }
   const auto text = metrics_text(report);
-  const fs::path target = fs::path(directory) / "jobtrail_check.prom";
+  const std::string name = textfile_name(report);
+  const fs::path target = fs::path(directory) / name;
   // node_exporter reads only *.prom, so the temporary name is never half-read; the rename
   // within one directory is atomic.
-  const fs::path temporary = fs::path(directory) / (".jobtrail_check.prom." + std::to_string(::getpid()) + ".tmp");
+  const fs::path temporary = fs::path(directory) / ("." + name + "." + std::to_string(::getpid()) + ".tmp");
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail_io("cannot write " + temporary.string());
   std::size_t written = 0;
@@ -138,10 +167,8 @@ bool is_push_gateway_url(const std::string& url) { return split_gateway_url(url)
 int push_metrics(const RunReport& report, const std::string& url) {
   const auto address = split_gateway_url(url);
   if (!address) throw std::invalid_argument("--push-gateway must be http://HOST:PORT (got \"" + url + "\")");
-  std::string instance = std::filesystem::path(report.config_path).stem().string();
-  if (instance.empty()) instance = "checks";
   prometheus::Gateway gateway(address->first, address->second, "jobtrail_check",
-                              {{"instance", instance}});
+                              {{"instance", config_name(report)}});
   auto registry = registry_of(report);
   gateway.RegisterCollectable(registry);
   // PUT: the group is replaced as a whole, so a check removed from the config disappears.

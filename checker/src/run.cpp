@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -162,7 +164,8 @@ QueryRows builtin_rows(const CheckDefinition& check, Store& store, Micros now, s
   return rows;
 }
 
-/// The columns that identify a failing row across runs.
+/// The columns that identify a failing row across runs. Empty when no key is configured: then
+/// the whole row is the key, by column name (see fingerprint).
 std::vector<std::size_t> key_columns(const CheckDefinition& check, const QueryRows& rows) {
   std::vector<std::string> wanted = check.key;
   if (check.builtin == Builtin::missed_cron_runs) wanted = {"job"};
@@ -170,10 +173,6 @@ std::vector<std::size_t> key_columns(const CheckDefinition& check, const QueryRo
   else if (check.builtin) wanted = {"job_id"};
   else if (wanted.empty() && !check.entity.empty()) wanted = {check.entity_column};
   std::vector<std::size_t> indexes;
-  if (wanted.empty()) {
-    for (std::size_t i = 0; i < rows.columns.size(); ++i) indexes.push_back(i);
-    return indexes;
-  }
   for (const auto& name : wanted) {
     auto it = std::find(rows.columns.begin(), rows.columns.end(), name);
     if (it == rows.columns.end()) {
@@ -187,27 +186,62 @@ std::vector<std::size_t> key_columns(const CheckDefinition& check, const QueryRo
   return indexes;
 }
 
-/// FNV-1a over the key values, each length-prefixed (and NULL told from ""), so the same row
-/// gets the same fingerprint on every run, build and machine.
-std::string fingerprint(const std::vector<std::optional<std::string>>& row, const std::vector<std::size_t>& key) {
-  std::uint64_t hash = 14695981039346656037ull;
-  auto mix = [&](unsigned char byte) {
-    hash ^= byte;
-    hash *= 1099511628211ull;
-  };
-  for (auto index : key) {
-    const auto& value = row[index];
-    mix(value ? 'v' : 'n');
-    const std::uint64_t size = value ? value->size() : 0;
-    for (int shift = 0; shift < 64; shift += 8) mix(static_cast<unsigned char>(size >> shift));
-    if (value) {
-      for (unsigned char c : *value) mix(c);
+/// FNV-1a, each field length-prefixed (and NULL told from ""), so the same row gets the same
+/// fingerprint on every run, build and machine.
+class Fingerprint {
+ public:
+  void add(const std::optional<std::string>& field) {
+    if (field) {
+      add(std::string_view(*field));
+      return;
     }
+    mix('n');
+    for (int byte = 0; byte < 8; ++byte) mix(0);
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string text(16, '0');
-  for (int i = 15; i >= 0; --i, hash >>= 4) text[static_cast<std::size_t>(i)] = hex[hash & 15];
-  return text;
+  void add(std::string_view field) {
+    mix('v');
+    const std::uint64_t size = field.size();
+    for (int shift = 0; shift < 64; shift += 8) mix(static_cast<unsigned char>(size >> shift));
+    for (unsigned char c : field) mix(c);
+  }
+  std::string hex() const {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::uint64_t hash = hash_;
+    std::string text(16, '0');
+    for (int i = 15; i >= 0; --i, hash >>= 4) text[static_cast<std::size_t>(i)] = digits[hash & 15];
+    return text;
+  }
+
+ private:
+  void mix(unsigned char byte) {
+    hash_ ^= byte;
+    hash_ *= 1099511628211ull;
+  }
+  std::uint64_t hash_ = 14695981039346656037ull;
+};
+
+/// An explicit key hashes its values in the key's order (as configured). Without one, every
+/// (column name, value) pair is hashed, sorted by name: reordering the SELECT, or a column
+/// added behind `SELECT *` being read at a new position, must not make a still-failing row
+/// look new (an added column does change the row, as it should).
+std::string fingerprint(const std::vector<std::string>& columns, const std::vector<std::optional<std::string>>& row,
+                        const std::vector<std::size_t>& key) {
+  Fingerprint hash;
+  if (!key.empty()) {
+    for (auto index : key) hash.add(row[index]);
+    return hash.hex();
+  }
+  std::vector<std::pair<const std::string*, const std::optional<std::string>*>> fields;
+  fields.reserve(columns.size());
+  for (std::size_t i = 0; i < columns.size(); ++i) fields.emplace_back(&columns[i], &row[i]);
+  // Values break ties between equal names, so even duplicate names do not depend on order.
+  std::sort(fields.begin(), fields.end(),
+            [](const auto& a, const auto& b) { return std::tie(*a.first, *a.second) < std::tie(*b.first, *b.second); });
+  for (const auto& [name, value] : fields) {
+    hash.add(std::string_view(*name));
+    hash.add(*value);
+  }
+  return hash.hex();
 }
 
 std::string row_json(const std::vector<std::string>& columns, const std::vector<std::optional<std::string>>& row) {
@@ -269,7 +303,7 @@ void run_one(const Config& config, const CheckDefinition& check, Store& store, c
     for (std::size_t i = 0; i < rows.rows.size(); ++i) {
       const auto& row = rows.rows[i];
       CheckViolation violation;
-      violation.fingerprint = fingerprint(row, key);
+      violation.fingerprint = fingerprint(rows.columns, row, key);
       if (!seen.insert(violation.fingerprint).second) continue;  // the same row twice counts once
       auto before = previously_failing.find(violation.fingerprint);
       const bool is_new = before == previously_failing.end();
@@ -359,7 +393,9 @@ RunReport run_checks(const Config& config, Store& store, const RunOptions& optio
     }
   }
   for (auto& result : report.results) {
-    if (result.status == CheckStatus::pass) {
+    // Only a stored pass counts: an unrecorded one would be forgotten by the next run, and
+    // the last-success metric would go back in time.
+    if (result.status == CheckStatus::pass && report.run_id != 0) {
       result.last_success = result.started_at;
       continue;
     }

@@ -2,9 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "duration.h"
 
@@ -87,6 +89,21 @@ int past_deadline(void* user) {
   return 1;  // interrupts the statement with SQLITE_INTERRUPT
 }
 
+/// Called while another connection holds a lock, when the progress handler does not run:
+/// waits in short naps up to the check's deadline, then gives up (the step returns
+/// SQLITE_BUSY, reported as the timeout it is). Returns non-zero to try again.
+int wait_for_lock(void* user, int) {
+  auto* guard = static_cast<Guard*>(user);
+  const auto now = Clock::now();
+  if (now >= guard->deadline) {
+    guard->timed_out = true;
+    return 0;
+  }
+  const auto nap = std::min<Clock::duration>(std::chrono::milliseconds(10), guard->deadline - now);
+  std::this_thread::sleep_for(nap);
+  return 1;
+}
+
 void exec(sqlite3* db, const char* sql, const std::string& what) {
   char* message = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
@@ -104,6 +121,12 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
   if (!database_path.empty() && !std::filesystem::is_regular_file(database_path, ignored)) {
     throw CheckFailure("cannot open the database " + database_path + ": no such file");
   }
+  // The deadline covers everything from here, waiting for a lock on either database included.
+  Guard guard;
+  guard.deadline = Clock::now() + std::chrono::microseconds(timeout);
+  const auto timed_out = [&](const std::string& while_doing) {
+    return CheckFailure("timed out after " + format_duration(timeout) + " (its timeout) " + while_doing);
+  };
   sqlite3* raw = nullptr;
   // URI filenames let ATTACH ask for mode=ro; the main database is read-only by flag.
   const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
@@ -113,7 +136,7 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
   if (code != SQLITE_OK) {
     throw CheckFailure("cannot open the database " + main_name + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(code)));
   }
-  sqlite3_busy_timeout(db.get(), 5000);
+  sqlite3_busy_handler(db.get(), wait_for_lock, &guard);
   sqlite3_extended_result_codes(db.get(), 1);
   exec(db.get(), "PRAGMA query_only = 1", "cannot make the connection read-only");
   {
@@ -125,12 +148,12 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
     const auto uri = read_only_uri(store_path);
     sqlite3_bind_text(attach.get(), 1, uri.c_str(), static_cast<int>(uri.size()), SQLITE_TRANSIENT);
     if (sqlite3_step(attach.get()) != SQLITE_DONE) {
+      // Attaching reads the main database's schema too: the lock may be on either database.
+      if (guard.timed_out) throw timed_out("waiting for a lock while attaching the jobtrail store");
       throw CheckFailure("cannot attach the jobtrail store " + store_path + ": " + sqlite3_errmsg(db.get()));
     }
   }
 
-  Guard guard;
-  guard.deadline = Clock::now() + std::chrono::microseconds(timeout);
   sqlite3_set_authorizer(db.get(), authorize, &guard);
   // Checked every 1000 virtual-machine steps: microseconds apart, cheap next to the work.
   sqlite3_progress_handler(db.get(), 1000, past_deadline, &guard);
@@ -144,7 +167,7 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
       throw CheckFailure("a check may only read, but this query would " + guard.refused +
                          " (the databases are opened read-only; nothing was changed)");
     }
-    if (guard.timed_out) throw CheckFailure("timed out while preparing the query");
+    if (guard.timed_out) throw timed_out("while preparing the query (waiting for a lock, or reading the schema)");
     throw CheckFailure(std::string("the query is not valid SQL: ") + sqlite3_errmsg(db.get()));
   }
   if (!statement) throw CheckFailure("the query is empty");
@@ -168,6 +191,7 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
     code = sqlite3_step(statement.get());
     if (code == SQLITE_DONE) break;
     if (code != SQLITE_ROW) {
+      // A busy handler that gave up at the deadline leaves SQLITE_BUSY: a timeout as well.
       if (guard.timed_out || (code & 0xff) == SQLITE_INTERRUPT) {
         throw CheckFailure("timed out after " + format_duration(timeout) + " (its timeout); " +
                            std::to_string(result.count) + " rows read by then");

@@ -106,7 +106,7 @@ TEST_CASE("check writes the textfile for node_exporter and --help documents the 
                          "--textfile-dir", metrics});
   INFO(result.out << result.err);
   CHECK(result.exit_code == 0);
-  CHECK(std::filesystem::exists(metrics + "/jobtrail_check.prom"));
+  CHECK(std::filesystem::exists(metrics + "/jobtrail_check_checks.prom"));
   auto missing = run_cli({"check", "--config", f.dir.file("checks.yaml"), "--db=sqlite:" + f.store_path,
                           "--textfile-dir", f.dir.file("nope")});
   CHECK(missing.exit_code == 3);

@@ -95,6 +95,13 @@ TEST_CASE("config mistakes name the file, the line and what is wrong", "[checker
         "metric label)");
   CHECK(config_error("builtin:\n  stuck_jobs:\n    deadline: soon\n") ==
         "/etc/jobtrail/checks.yaml:3: \"deadline\" must be a positive duration such as 30s, 15m, 2h or 7d (got \"soon\")");
+  // A built-in check is an index lookup that nothing interrupts: a timeout would be ignored.
+  CHECK(config_error("builtin:\n  stuck_jobs:\n    deadline: 1h\n    timeout: 5s\n") ==
+        "/etc/jobtrail/checks.yaml:4: built-in check \"stuck_jobs\" takes no \"timeout\": it is answered from an "
+        "index of the store; \"timeout\" is for SQL checks");
+  CHECK(config_error("builtin:\n  dead_jobs: {timeaut: 5s}\n") ==
+        "/etc/jobtrail/checks.yaml:2: unknown key \"timeaut\" in built-in check \"dead_jobs\" (known: window, "
+        "description, runbook, severity, warn_if, error_if, samples)");
   CHECK(config_error("builtin:\n  stuck:\n") ==
         "/etc/jobtrail/checks.yaml:2: unknown key \"stuck\" in \"builtin\" (known: stuck_jobs, lost_jobs, "
         "duplicate_executions, dead_jobs, missed_cron_runs)");

@@ -187,16 +187,17 @@ TEST_CASE("metrics go to a textfile by atomic rename, and promtool accepts them"
   exec_sql(f.app_path, "INSERT INTO users VALUES (2, 0), (3, 0)");
   check::write_textfile(f.run(config, test_now + hour), metrics_dir);
 
-  const auto file = metrics_dir + "/jobtrail_check.prom";
+  // Named after the config file (checks.yaml), as every series is labelled.
+  const auto file = metrics_dir + "/jobtrail_check_checks.prom";
   const auto text = read_text(file);
   INFO(text);
-  CHECK(text.find("jobtrail_check_violations{check=\"unvalidated_users\",severity=\"error\"} 2\n") != std::string::npos);
-  CHECK(text.find("jobtrail_check_status{check=\"unvalidated_users\"} 2\n") != std::string::npos);
-  CHECK(text.find("jobtrail_check_status{check=\"slow_pages\"} 0\n") != std::string::npos);
-  CHECK(text.find("jobtrail_check_last_run_timestamp_seconds{check=\"unvalidated_users\"} 1795352400\n") != std::string::npos);
-  CHECK(text.find("jobtrail_check_last_success_timestamp_seconds{check=\"unvalidated_users\"} 1795348800\n") != std::string::npos);
-  CHECK(text.find("jobtrail_check_last_success_timestamp_seconds{check=\"slow_pages\"} 1795352400\n") != std::string::npos);
-  CHECK(text.find("jobtrail_check_run_exit_code 2\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_violations{check=\"unvalidated_users\",config=\"checks\",severity=\"error\"} 2\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_status{check=\"unvalidated_users\",config=\"checks\"} 2\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_status{check=\"slow_pages\",config=\"checks\"} 0\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_last_run_timestamp_seconds{check=\"unvalidated_users\",config=\"checks\"} 1795352400\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_last_success_timestamp_seconds{check=\"unvalidated_users\",config=\"checks\"} 1795348800\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_last_success_timestamp_seconds{check=\"slow_pages\",config=\"checks\"} 1795352400\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_run_exit_code{config=\"checks\"} 2\n") != std::string::npos);
   CHECK(text.find("# TYPE jobtrail_check_duration_seconds gauge") != std::string::npos);
   // Only the final file is left: the temporary one was renamed over it.
   std::size_t files = 0;
@@ -215,6 +216,57 @@ TEST_CASE("metrics go to a textfile by atomic rename, and promtool accepts them"
   CHECK(checked == 0);
 }
 
+TEST_CASE("two configs keep a textfile each, and their series differ by the config label", "[checker][metrics]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, validated INTEGER); INSERT INTO users VALUES (1, 0);");
+  const auto metrics_dir = f.dir.file("textfile");
+  std::filesystem::create_directories(metrics_dir);
+  auto nightly = f.config(two_checks);
+  nightly.path = f.dir.file("nightly-shop.v2.yaml");
+  auto hourly = f.config(two_checks);
+  hourly.path = f.dir.file("hourly.yaml");
+  check::write_textfile(f.run(nightly), metrics_dir);
+  check::write_textfile(f.run(hourly), metrics_dir);
+
+  // The file name is cut down to [A-Za-z0-9_]; the label keeps the name as it is.
+  const auto nightly_text = read_text(metrics_dir + "/jobtrail_check_nightly_shop_v2.prom");
+  const auto hourly_text = read_text(metrics_dir + "/jobtrail_check_hourly.prom");
+  INFO(nightly_text << hourly_text);
+  CHECK(nightly_text.find("jobtrail_check_status{check=\"unvalidated_users\",config=\"nightly-shop.v2\"} 2\n") !=
+        std::string::npos);
+  CHECK(nightly_text.find("jobtrail_check_run_exit_code{config=\"nightly-shop.v2\"} 2\n") != std::string::npos);
+  CHECK(hourly_text.find("jobtrail_check_status{check=\"unvalidated_users\",config=\"hourly\"} 2\n") != std::string::npos);
+  CHECK(hourly_text.find("jobtrail_check_run_exit_code{config=\"hourly\"} 2\n") != std::string::npos);
+  CHECK(nightly_text.find("config=\"hourly\"") == std::string::npos);
+}
+
+TEST_CASE("a check that could not run exports its status, not a count of zero rows", "[checker][metrics]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, validated INTEGER); INSERT INTO users VALUES (1, 0);");
+  auto config = f.config(app_only + R"(
+checks:
+  - name: broken
+    database: app
+    query: SELECT id FROM nowhere
+  - name: unvalidated_users
+    database: app
+    query: SELECT id FROM users WHERE validated = 0
+)");
+  const auto text = check::metrics_text(f.run(config));
+  INFO(text);
+  CHECK(text.find("jobtrail_check_status{check=\"broken\",config=\"checks\"} 3\n") != std::string::npos);
+  CHECK(text.find("jobtrail_check_duration_seconds{check=\"broken\",config=\"checks\"}") != std::string::npos);
+  CHECK(text.find("jobtrail_check_last_run_timestamp_seconds{check=\"broken\",config=\"checks\"} 1795348800\n") !=
+        std::string::npos);
+  CHECK(text.find("jobtrail_check_violations{check=\"broken\"") == std::string::npos);
+  CHECK(text.find("jobtrail_check_new_violations{check=\"broken\"") == std::string::npos);
+  // The check that ran still counts its rows.
+  CHECK(text.find("jobtrail_check_violations{check=\"unvalidated_users\",config=\"checks\",severity=\"error\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("jobtrail_check_new_violations{check=\"unvalidated_users\",config=\"checks\"} 1\n") !=
+        std::string::npos);
+}
+
 TEST_CASE("a textfile directory that does not exist is a clear error", "[checker][metrics]") {
   check::RunReport report;
   CHECK_THROWS_WITH(check::write_textfile(report, "/nonexistent/metrics"),
@@ -230,9 +282,10 @@ TEST_CASE("metrics are pushed to a real Pushgateway", "[checker][metrics][pushga
   auto metrics = http_get(gateway.port(), "/metrics");
   REQUIRE(metrics);
   INFO(*metrics);
-  CHECK(metrics->find("jobtrail_check_violations{check=\"unvalidated_users\",instance=\"checks\",job=\"jobtrail_check\","
-                      "severity=\"error\"} 1") != std::string::npos);
-  CHECK(metrics->find("jobtrail_check_status{check=\"unvalidated_users\",instance=\"checks\",job=\"jobtrail_check\"} 2") !=
+  CHECK(metrics->find("jobtrail_check_violations{check=\"unvalidated_users\",config=\"checks\",instance=\"checks\","
+                      "job=\"jobtrail_check\",severity=\"error\"} 1") != std::string::npos);
+  CHECK(metrics->find("jobtrail_check_status{check=\"unvalidated_users\",config=\"checks\",instance=\"checks\","
+                      "job=\"jobtrail_check\"} 2") !=
         std::string::npos);
 
   CHECK_THROWS_AS(check::push_metrics(report, "127.0.0.1:9091"), std::invalid_argument);

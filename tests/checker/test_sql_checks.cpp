@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "checker_fixture.h"
 
@@ -259,4 +261,115 @@ TEST_CASE("without recording, a run compares with the history and stores nothing
   CHECK(report.history_error.empty());
   CHECK(CheckerFixture::result(report, "rows").persisting == 1);
   CHECK(f.store->check_history("rows", 10).size() == 1);
+}
+
+TEST_CASE("without a key, a row keeps its fingerprint when the query's columns are reordered", "[checker][history]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, validated INTEGER);"
+                       "INSERT INTO users VALUES (1, 'a@example.com', 0), (2, NULL, 0);");
+  const auto check_with = [](const std::string& columns) {
+    return app_only + "checks:\n  - name: unvalidated\n    database: app\n    query: SELECT " + columns +
+           " FROM users WHERE validated = 0 ORDER BY id\n";
+  };
+  auto first = f.run(f.config(check_with("id, email")), test_now);
+  auto second = f.run(f.config(check_with("email, id")), test_now + hour);
+  const auto& before = CheckerFixture::result(first, "unvalidated");
+  const auto& after = CheckerFixture::result(second, "unvalidated");
+  REQUIRE(before.samples.size() == 2);
+  REQUIRE(after.samples.size() == 2);
+  CHECK(after.samples[0].fingerprint == before.samples[0].fingerprint);
+  CHECK(after.samples[1].fingerprint == before.samples[1].fingerprint);
+  // Still failing since the first run: neither new nor resolved.
+  CHECK(after.new_violations == 0);
+  CHECK(after.persisting == 2);
+  CHECK(after.resolved == 0);
+  CHECK(after.samples[0].failing_since == test_now);
+
+  // The same values under other names are another row.
+  auto renamed = f.run(f.config(check_with("id AS user_id, email")), test_now + 2 * hour);
+  CHECK(CheckerFixture::result(renamed, "unvalidated").new_violations == 2);
+}
+
+TEST_CASE("a pass that is not stored does not move the last success", "[checker][history]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER);");
+  auto config = f.config(app_only + "checks:\n  - name: rows\n    database: app\n    query: SELECT id FROM t\n");
+  OpenOptions read_only;
+  read_only.read_only = true;
+  auto reader = open_store("sqlite:" + f.store_path, read_only);
+  check::RunOptions unrecorded;
+  unrecorded.record_history = false;
+
+  // Never stored a pass: none to show, although this run passed.
+  unrecorded.now = test_now - hour;
+  auto never = check::run_checks(config, *reader, unrecorded);
+  CHECK(CheckerFixture::result(never, "rows").status == CheckStatus::pass);
+  CHECK_FALSE(CheckerFixture::result(never, "rows").last_success);
+
+  CHECK(CheckerFixture::result(f.run(config, test_now), "rows").last_success == test_now);
+  // Passing again unrecorded: the stored success stands, so the next recorded run cannot
+  // report an older time than this one did.
+  unrecorded.now = test_now + hour;
+  auto later = check::run_checks(config, *reader, unrecorded);
+  CHECK(later.run_id == 0);
+  CHECK(CheckerFixture::result(later, "rows").last_success == test_now);
+}
+
+namespace {
+/// Holds an exclusive lock on a SQLite file (rollback journal: readers are locked out too)
+/// until released or destroyed.
+class ExclusiveLock {
+ public:
+  explicit ExclusiveLock(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  ~ExclusiveLock() { release(); }
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
+  void release() {
+    if (!db_) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+}  // namespace
+
+TEST_CASE("a check waiting for a lock gives up at its own timeout", "[checker][sql][timeout]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1);");
+  const auto config = [&](const std::string& timeout) {
+    return f.config(app_only + "checks:\n  - name: locked\n    database: app\n    timeout: " + timeout +
+                    "\n    query: SELECT id FROM t\n");
+  };
+
+  SECTION("a lock held past the timeout: a timeout error, in about the timeout") {
+    ExclusiveLock lock(f.app_path);
+    const auto started = std::chrono::steady_clock::now();
+    auto report = f.run(config("300ms"));
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    const auto& locked = CheckerFixture::result(report, "locked");
+    INFO(locked.error);
+    CHECK(locked.status == CheckStatus::error);
+    CHECK(locked.error.rfind("timed out after 300ms (its timeout)", 0) == 0);
+    CHECK(elapsed >= std::chrono::milliseconds(300));
+    CHECK(elapsed < std::chrono::seconds(3));
+  }
+  SECTION("a lock released before the timeout: the check waits and runs") {
+    ExclusiveLock lock(f.app_path);
+    std::thread releaser([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      lock.release();
+    });
+    auto report = f.run(config("10s"));
+    releaser.join();
+    const auto& locked = CheckerFixture::result(report, "locked");
+    INFO(locked.error);
+    CHECK(locked.status == CheckStatus::fail);
+    CHECK(locked.violations == 1);
+  }
 }

@@ -29,7 +29,7 @@ expect 'user:45: welcome-email-45  WelcomeEmailJob  dead .*InvalidRecipient' "th
 expect 'FAIL  double_charges  1 row' "the check finding the double charge"
 expect 'invoice:2017-08-2: payment-2017-08-2-rerun  PaymentJob  succeeded' "the double charge linked to its payment jobs"
 expect 'FAIL  stuck_jobs  1 row' "the built-in check finding the stuck report"
-expect '^jobtrail_check_status\{check="double_charges"\} 2$' "the metrics for node_exporter"
+expect '^jobtrail_check_status\{check="double_charges",config="checks"\} 2$' "the metrics for node_exporter"
 expect 'FAIL  unvalidated_users_without_welcome_email  1 row: 1 still failing, 1 resolved since the last run' \
   "the second run telling resolved from still failing"
 echo "check_demo.sh: every story is there"

@@ -114,7 +114,8 @@ struct CheckResult {
   std::string error;              ///< why it could not run (status error)
   Micros started_at = 0;
   Micros duration = 0;
-  std::optional<Micros> last_success;  ///< when it last passed, this run included
+  std::optional<Micros> last_success;  ///< when it last passed: this run if it passed and was
+                                       ///< recorded, else from the check history
 };
 
 /// One run of every check.
@@ -146,10 +147,13 @@ struct RunOptions {
 /// cannot be read. Not thread-safe (it uses `store`).
 RunReport run_checks(const Config& config, Store& store, const RunOptions& options = {});
 
-/// The metrics of a run in Prometheus' text format (see docs/metrics.md).
+/// The metrics of a run in Prometheus' text format (see docs/metrics.md). Every series has a
+/// `config` label: the config file's name without folder and extension ("checks" if none).
+/// A check in error has no violation counts, only its status, duration and timestamps.
 std::string metrics_text(const RunReport& report);
 
-/// Writes the metrics to DIR/jobtrail_check.prom for node_exporter's textfile collector:
+/// Writes the metrics to DIR/jobtrail_check_<config>.prom (the config label cut down to
+/// [A-Za-z0-9_]) for node_exporter's textfile collector, so two configs keep a file each:
 /// written to a temporary file in DIR, flushed, then renamed over, so the collector never
 /// reads half a file. Throws std::runtime_error.
 void write_textfile(const RunReport& report, const std::string& directory);
