@@ -151,8 +151,12 @@ void single_latency(const std::vector<Event>& events, const Settings& settings, 
 
 int main(int argc, char** argv) {
   Settings settings;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "usage: serve_bench [--events N] [--batch N] [--clients N] [--singles N] [--dir DIR]\n");
+      return flag == "--help" ? 0 : 2;
+    }
     if (flag == "--events") settings.events = parse_count(argv[i + 1]);
     else if (flag == "--batch") settings.batch = std::max<std::size_t>(1, parse_count(argv[i + 1]));
     else if (flag == "--clients") settings.clients = std::max<std::size_t>(1, parse_count(argv[i + 1]));
