@@ -10,12 +10,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <functional>
 #include <cstring>
-#include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <string_view>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -28,6 +27,7 @@
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
 #include "time_format.h"
+#include "token_file.h"
 
 extern char** environ;
 
@@ -35,19 +35,58 @@ namespace jobtrail::cli {
 namespace {
 
 // Set by the signal handler, read by the main loop. sig_atomic_t: all a handler may touch.
-volatile sig_atomic_t child_pid = 0;
+volatile sig_atomic_t child_pid = 0;  // also the command's process group
 volatile sig_atomic_t stop_signal = 0;
 
-extern "C" void forward_signal(int signal_number, siginfo_t* info, void*) {
+extern "C" void forward_signal(int signal_number) {
   stop_signal = signal_number;
-  // A signal from the terminal (Ctrl-C) already reached the child, which shares our process
-  // group; forwarding it too would interrupt the child twice. kill(), timeout(1), systemd and
-  // cron send to us alone: those we pass on.
-  if (info != nullptr && info->si_code == SI_KERNEL) return;
-  if (child_pid > 0) kill(static_cast<pid_t>(child_pid), signal_number);
+  // The command runs in a process group of its own, so that what it starts (a shell's
+  // children) is stopped with it; the terminal's Ctrl-C therefore reaches only us, and every
+  // stop signal is passed on to the whole group.
+  if (child_pid > 0) kill(-static_cast<pid_t>(child_pid), signal_number);
 }
 
 constexpr int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+/// Holds the stop signals back on this thread while it lives; they arrive when it ends.
+/// Not thread-safe: a signal mask belongs to one thread.
+class HeldStopSignals {
+ public:
+  HeldStopSignals() {
+    sigset_t held;
+    sigemptyset(&held);
+    for (const int signal_number : forwarded_signals) sigaddset(&held, signal_number);
+    pthread_sigmask(SIG_BLOCK, &held, &previous_);
+  }
+  ~HeldStopSignals() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  HeldStopSignals(const HeldStopSignals&) = delete;
+  HeldStopSignals& operator=(const HeldStopSignals&) = delete;
+
+  /// The mask from before, for a forked child to restore.
+  const sigset_t& previous() const { return previous_; }
+
+ private:
+  sigset_t previous_;
+};
+
+/// Before anything else: a SIGTERM while the store or server is still being reached must not
+/// kill exec with 'started' never followed by an outcome, and a closed stdout or stderr
+/// (`jobtrail exec ... 2>&1 | head`) must not kill it with SIGPIPE while the command runs on.
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = forward_signal;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  for (const int signal_number : forwarded_signals) sigaction(signal_number, &action, nullptr);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGPIPE, &ignore, nullptr);
+}
+
+/// How long exec keeps passing on stderr after the command exited: a process it left behind
+/// may hold stderr open (and keep writing) for as long as it likes.
+constexpr Micros drain_after_exit = 1'000'000;
 
 std::string signal_name(int signal_number) {
   const char* abbreviation = sigabbrev_np(signal_number);
@@ -62,7 +101,7 @@ class Reporter {
     try {
       if (!options.server.empty()) {
         std::string token;
-        if (!options.token_file.empty()) token = read_token(options.token_file);
+        if (!options.token_file.empty()) token = read_token_file(options.token_file);
         client_ = std::make_unique<IngestClient>(options.server, token, std::chrono::seconds(3));
         if (!options.every.empty()) note(client_->put_schedule(options.job, options.every, options.grace));
       } else {
@@ -106,16 +145,6 @@ class Reporter {
     return schedule;
   }
 
-  static std::string read_token(const std::string& path) {
-    std::ifstream file(path);
-    if (!file) throw std::runtime_error(fmt::format("cannot read --token-file '{}'", path));
-    std::stringstream content;
-    content << file.rdbuf();
-    std::string token = content.str();
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    return token;
-  }
-
  private:
   /// One warning line per run, whatever else goes wrong: the command's own output matters more.
   void note(const std::string& problem) {
@@ -150,6 +179,7 @@ struct ChildResult {
   int exit_code = 0;        ///< what exec exits with
   int signal_number = 0;    ///< the signal that killed the child, if any
   int exec_errno = 0;       ///< the command could not be started
+  bool ran = true;          ///< false: stopped before the command was started
   std::string stderr_tail;
 };
 
@@ -162,13 +192,6 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
   if (pipe2(err_pipe, O_CLOEXEC) != 0 || pipe2(exec_pipe, O_CLOEXEC) != 0) {
     throw CliError(exit_store_unavailable, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
   }
-  // Handlers go in before the fork, so a signal arriving right after it is not lost.
-  struct sigaction action {};
-  action.sa_sigaction = forward_signal;
-  action.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&action.sa_mask);
-  for (const int signal_number : forwarded_signals) sigaction(signal_number, &action, nullptr);
-
   // Everything the child needs is built before the fork: the tracker's writer thread may hold
   // the allocator's lock at that moment, so the child must not allocate (setenv would).
   std::vector<char*> argv;
@@ -187,21 +210,42 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
   for (std::string& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
 
+  // The stop signals wait until the child has its own process group and default handlers,
+  // and until child_pid names that group: none is lost or swallowed in between.
+  std::optional<HeldStopSignals> held(std::in_place);
+  if (stop_signal != 0) {
+    // Stopped while the store or server was being reached: the command never runs.
+    for (const int fd : {err_pipe[0], err_pipe[1], exec_pipe[0], exec_pipe[1]}) close(fd);
+    ChildResult result;
+    result.ran = false;
+    result.signal_number = stop_signal;
+    result.exit_code = 128 + stop_signal;
+    return result;
+  }
   const pid_t pid = fork();
   if (pid < 0) throw CliError(exit_store_unavailable, fmt::format("cannot fork: {}", std::strerror(errno)));
   if (pid == 0) {
-    // The child: default signal handling, stderr into the pipe, then the command.
+    // The child: its own process group, default signal handling (SIG_IGN would survive exec),
+    // stderr into the pipe, then the command.
+    setpgid(0, 0);
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
     for (const int signal_number : forwarded_signals) sigaction(signal_number, &default_action, nullptr);
+    sigaction(SIGPIPE, &default_action, nullptr);
+    sigprocmask(SIG_SETMASK, &held->previous(), nullptr);  // async-signal-safe, unlike the pthread_ one
     dup2(err_pipe[1], STDERR_FILENO);
     execvpe(argv[0], argv.data(), envp.data());
     const int error = errno;
     [[maybe_unused]] const ssize_t written = write(exec_pipe[1], &error, sizeof error);
     _exit(127);
   }
+  // Both sides set the group, so it exists whichever runs first (EACCES: it already exec'd).
+  setpgid(pid, pid);
   child_pid = pid;
-  if (stop_signal != 0) kill(pid, stop_signal);  // it arrived between the handler and the fork
+  held.reset();
+  // Another thread may have taken a signal while this one held them.
+  if (stop_signal != 0) kill(-pid, stop_signal);
   close(err_pipe[1]);
   close(exec_pipe[1]);
 
@@ -211,9 +255,11 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
   char buffer[8192];
   int status = 0;
   bool exited = false;
+  Micros drain_until = 0;  // once the command exited
   bool pipe_open = true;
   long idle_nap = 500;  // µs
   Micros next_heartbeat = heartbeat_every > 0 ? now_micros() + heartbeat_every : 0;
+  // Every pass checks the child and the heartbeat, however much the command writes.
   while (!exited || pipe_open) {
     if (pipe_open) {
       pollfd readable{err_pipe[0], POLLIN, 0};
@@ -231,9 +277,11 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
           }
           captured.append(buffer, static_cast<std::size_t>(got));
           if (captured.size() > keep) captured.erase(0, captured.size() - keep);
-          continue;
+          // Something left behind that keeps writing must not keep exec alive for ever.
+          if (exited && now_micros() >= drain_until) pipe_open = false;
+        } else if (got == 0 || errno != EINTR) {
+          pipe_open = false;
         }
-        if (got == 0 || errno != EINTR) pipe_open = false;
       } else if (exited) {
         pipe_open = false;
       }
@@ -245,7 +293,10 @@ ChildResult run_child(const ExecOptions& options, const std::vector<std::pair<st
     }
     if (!exited) {
       const pid_t done = waitpid(pid, &status, WNOHANG);
-      if (done == pid) exited = true;
+      if (done == pid) {
+        exited = true;
+        drain_until = now_micros() + drain_after_exit;
+      }
     }
     if (!exited && next_heartbeat != 0 && now_micros() >= next_heartbeat) {
       heartbeat();
@@ -310,7 +361,8 @@ CLI::App* setup_exec(CLI::App& app, ExecOptions& options) {
   exec->footer(
       "Records started, then succeeded (exit 0), dead (non-zero exit, with the tail of stderr\n"
       "as the error) or cancelled (stopped by SIGINT/SIGTERM/SIGHUP/SIGQUIT, which are passed\n"
-      "on to the command). The command sees JOBTRAIL_CORRELATION_ID and JOBTRAIL_PARENT_JOB_ID.\n"
+      "on to the command's process group: it runs in a group of its own, so what it starts is\n"
+      "stopped with it). The command sees JOBTRAIL_CORRELATION_ID and JOBTRAIL_PARENT_JOB_ID.\n"
       "If the store or server cannot be reached, the command runs anyway with one warning line.\n\n"
       "Global options (--db URL): see 'jobtrail --help'.\n\n"
       "Exit codes: the command's own; 128+N if a signal N killed it; 127 command not found,\n"
@@ -319,6 +371,7 @@ CLI::App* setup_exec(CLI::App& app, ExecOptions& options) {
 }
 
 int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostream&) {
+  install_signal_handlers();
   // Usage mistakes are found before anything runs: a cron line with a typo should fail loudly.
   if (!options.grace.empty() && options.every.empty()) throw CliError(exit_bad_input, "--grace needs --every");
   if (!options.every.empty()) (void)Reporter::schedule_of(options);
@@ -352,7 +405,14 @@ int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostre
     throw CliError(exit_bad_input, fmt::format("invalid job: {}", problem));
   }
 
-  Reporter reporter(global, options);
+  // The tracker's writer thread starts in here: with the stop signals blocked while it is
+  // created, it inherits the mask and they are always handled on this thread.
+  std::optional<Reporter> constructed;
+  {
+    const HeldStopSignals held;
+    constructed.emplace(global, options);
+  }
+  Reporter& reporter = *constructed;
   started.at = now_micros();
   reporter.report(started, false);
 
@@ -378,7 +438,9 @@ int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostre
     // dead, not failed: nothing will retry this run (the next one is a new job), and a
     // failed job would look like it is still waiting for its retry.
     outcome.state = stop_signal != 0 ? State::cancelled : State::dead;
-    const std::string how = child.signal_number != 0 ? fmt::format("killed by {}", signal_name(child.signal_number))
+    const std::string how =
+        !child.ran                ? fmt::format("stopped by {} before it started", signal_name(child.signal_number))
+        : child.signal_number != 0 ? fmt::format("killed by {}", signal_name(child.signal_number))
                                                      : fmt::format("exit status {}", child.exit_code);
     outcome.error.error_class = how;
     outcome.error.message = child.stderr_tail;

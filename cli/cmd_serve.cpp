@@ -4,9 +4,7 @@
 #include <signal.h>
 
 #include <charconv>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +15,7 @@
 #include "global_options.h"
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
+#include "token_file.h"
 
 namespace jobtrail::cli {
 namespace {
@@ -42,19 +41,6 @@ void parse_listen(const std::string& listen, ServerOptions& options) {
   options.port = port;
 }
 
-std::string read_token(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw CliError(exit_bad_input, fmt::format("cannot read --token-file '{}'", path));
-  std::stringstream content;
-  content << file.rdbuf();
-  std::string token = content.str();
-  // Files written by `echo` end in a newline that is not part of the token.
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
-  if (token.empty()) throw CliError(exit_bad_input, fmt::format("--token-file '{}' is empty", path));
-  return token;
-}
-
 }  // namespace
 
 CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
@@ -78,7 +64,8 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
   serve->footer(
       "Endpoints: POST /v1/events (one JSON event, a JSON array or NDJSON; ?wait=commit\n"
       "answers once durable), PUT /v1/schedules/CLASS, GET /v1/jobs/ID, GET /v1/traces/ID,\n"
-      "GET /v1/jobs?state=&job=&queue=&entity=&since=&until=&limit=, GET /metrics, GET /healthz.\n"
+      "GET /v1/jobs?state=&job=&queue=&entity=&since=&until=&anomalies=true&limit=, GET /metrics,\n"
+      "GET /healthz. Chunked (411) and compressed (415) bodies are refused.\n"
       "The event format is in docs/events.md. SIGTERM or SIGINT: stop accepting, commit every\n"
       "accepted event, exit 0.\n\n"
       "Global options (--db URL): see 'jobtrail --help'.\n\n"
@@ -91,7 +78,7 @@ int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ost
   ServerOptions server_options;
   server_options.store_url = store_url(global);
   parse_listen(options.listen, server_options);
-  if (!options.token_file.empty()) server_options.token = read_token(options.token_file);
+  if (!options.token_file.empty()) server_options.token = read_token_file(options.token_file);
   if (options.protect_reads && server_options.token.empty()) {
     throw CliError(exit_bad_input, "--protect-reads needs --token-file");
   }

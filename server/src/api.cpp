@@ -125,6 +125,9 @@ std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter
       if (!at) return fmt::format("bad {} '{}': expected {}", key, value, cli::time_syntax_help);
       (key == "since" ? filter.since : filter.until) = at;
     } else if (key == "anomalies") {
+      if (value != "true" && value != "1" && value != "false" && value != "0") {
+        return fmt::format("bad anomalies '{}': expected true, false, 1 or 0", value);
+      }
       filter.anomalies_only = value == "true" || value == "1";
     } else if (key == "limit") {
       std::size_t limit = 0;

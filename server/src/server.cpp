@@ -8,10 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -42,6 +46,21 @@ namespace {
 void send(httplib::Response& res, const Response& answer) {
   res.status = answer.status;
   res.set_content(answer.body, answer.content_type.c_str());
+}
+
+/// Answers and then closes the connection, for a request whose body was left unread: httplib
+/// 0.11 would keep the connection alive and take that body for the next request. A content
+/// provider that reports failure once it has written everything is the one way its API offers
+/// to end a connection from a handler.
+void send_and_close(httplib::Response& res, const Response& answer) {
+  res.status = answer.status;
+  res.set_header("Connection", "close");
+  auto body = std::make_shared<const std::string>(answer.body);
+  res.set_content_provider(body->size(), answer.content_type.c_str(),
+                           [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, length);
+                             return false;
+                           });
 }
 
 /// Constant time, so the token cannot be guessed a byte at a time from response times.
@@ -78,6 +97,23 @@ std::string bind_failure(const std::string& host, int port) {
   return reason;
 }
 
+bool equal_ignoring_case(std::string_view given, std::string_view expected) {
+  return given.size() == expected.size() &&
+         std::equal(given.begin(), given.end(), expected.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+/// The endpoint label of jobtrail_serve_requests_total for a request refused before routing.
+std::string_view endpoint_of(const std::string& path) {
+  if (path == "/v1/events") return "events";
+  if (path.starts_with("/v1/schedules/")) return "schedules";
+  if (path.starts_with("/v1/jobs/")) return "job";
+  if (path == "/v1/jobs") return "jobs";
+  if (path.starts_with("/v1/traces/")) return "trace";
+  return "other";
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -96,19 +132,44 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
 
   // Writes need the token when one is set; reads only with protect_reads (serve binds loopback
   // by default, and the forensics API is most useful when nothing stands in its way).
-  const auto authorized = [&impl](const httplib::Request& req, httplib::Response& res) {
-    if (impl.options.token.empty()) return true;
+  /// The 401 to answer (with its header set on `res`), or nothing when the request may pass.
+  const auto unauthorized = [&impl](const httplib::Request& req, httplib::Response& res) -> std::optional<Response> {
+    if (impl.options.token.empty()) return std::nullopt;
     const std::string header = req.get_header_value("Authorization");
     constexpr std::string_view scheme = "Bearer ";
     if (header.size() > scheme.size() && header.compare(0, scheme.size(), scheme) == 0 &&
         same_token(std::string_view(header).substr(scheme.size()), impl.options.token)) {
-      return true;
+      return std::nullopt;
     }
     res.set_header("WWW-Authenticate", "Bearer realm=\"jobtrail\"");
-    send(res, server::error_response(401, header.empty() ? "a bearer token is required (Authorization: Bearer TOKEN)"
-                                                         : "the bearer token is wrong"));
-    return false;
+    return server::error_response(401, header.empty() ? "a bearer token is required (Authorization: Bearer TOKEN)"
+                                                       : "the bearer token is wrong");
   };
+  // Runs after the headers and before httplib reads any of the body. httplib enforces
+  // payload_max_length only against a Content-Length: a chunked body would be read whole and a
+  // compressed one inflated past it (a decompression bomb), so both are refused here, and an
+  // unauthorized write is refused before its body costs memory.
+  http.set_pre_routing_handler([&impl, unauthorized](const httplib::Request& req, httplib::Response& res) {
+    const auto refuse = [&](const Response& answer) {
+      send_and_close(res, answer);
+      impl.api.count_request(endpoint_of(req.path), res.status);
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.has_header("Transfer-Encoding")) {
+      return refuse(server::error_response(411, "Transfer-Encoding is not accepted: send the body with a Content-Length"));
+    }
+    for (auto [at, end] = req.headers.equal_range("Content-Encoding"); at != end; ++at) {
+      if (!at->second.empty() && !equal_ignoring_case(at->second, "identity")) {
+        return refuse(server::error_response(
+            415, fmt::format("Content-Encoding '{}' is not accepted: send the body uncompressed", at->second)));
+      }
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+      if (std::optional<Response> refusal = unauthorized(req, res)) return refuse(*refusal);
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
   // Every handler answers JSON, even when the store throws: a worker's client logs the body.
   const auto guarded = [&impl](const char* endpoint, auto handler) {
     return [&impl, endpoint, handler](const httplib::Request& req, httplib::Response& res) {
@@ -121,8 +182,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
     };
   };
 
-  http.Post("/v1/events", guarded("events", [&impl, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
+  // Writes were authorized in the pre-routing handler, before their body was read.
+  http.Post("/v1/events", guarded("events", [&impl](const httplib::Request& req, httplib::Response& res) {
     server::IngestRequest request;
     request.body = req.body;
     const std::string content_type = req.get_header_value("Content-Type");
@@ -135,12 +196,14 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
     send(res, impl.api.ingest(request));
   }));
   http.Put(R"(/v1/schedules/(.+))",
-           guarded("schedules", [&impl, authorized](const httplib::Request& req, httplib::Response& res) {
-             if (!authorized(req, res)) return;
+           guarded("schedules", [&impl](const httplib::Request& req, httplib::Response& res) {
              send(res, impl.api.put_schedule(req.matches[1], req.body));
            }));
-  const auto may_read = [&impl, authorized](const httplib::Request& req, httplib::Response& res) {
-    return !impl.options.protect_reads || authorized(req, res);
+  const auto may_read = [&impl, unauthorized](const httplib::Request& req, httplib::Response& res) {
+    if (!impl.options.protect_reads) return true;
+    const std::optional<Response> refusal = unauthorized(req, res);
+    if (refusal) send(res, *refusal);
+    return !refusal;
   };
   http.Get(R"(/v1/jobs/(.+))", guarded("job", [&impl, may_read](const httplib::Request& req, httplib::Response& res) {
              if (!may_read(req, res)) return;
@@ -169,7 +232,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
            }));
   // httplib answers unknown routes and oversized bodies with an empty body; say what happened.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
+    if (!res.body.empty() || res.content_provider_) return;
     if (res.status == 413) {
       send(res, server::error_response(413, "the body is too large; send smaller batches"));
     } else if (res.status == 404) {
@@ -224,8 +287,16 @@ void Server::stop() {
     impl_->stopping = true;
     if (!impl_->listening) return;
   }
-  // run() is about to enter or is inside listen: stop() is a no-op until httplib is running.
-  for (int i = 0; i < 500 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // run() is about to enter or is inside listen, and httplib's stop() is a no-op until it is
+  // running: wait for that however long it takes (a loaded machine may take seconds), or until
+  // run() has returned on its own. Giving up would lose the stop and leave listen running.
+  while (!impl_->http.is_running()) {
+    {
+      std::lock_guard lock(impl_->state_mutex);
+      if (!impl_->listening) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   impl_->http.stop();
 }
 

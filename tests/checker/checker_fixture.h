@@ -12,7 +12,7 @@
 
 #include "jobtrail/checker.h"
 #include "jobtrail/store.h"
-#include "temp_store.h"
+#include "temp_dir.h"
 
 namespace jobtrail::testing {
 

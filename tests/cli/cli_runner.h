@@ -7,22 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace jobtrail::cli_testing {
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-/// Not thread-safe; one per test.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = jobtrail::testing::TempDir;
 
 struct CliResult {
   int exit_code = -1;  ///< -1 if the process did not exit normally (a crash)

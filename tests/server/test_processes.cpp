@@ -1,15 +1,17 @@
 // The real `jobtrail` binary: serve stopped by SIGTERM under load, exec's exit codes and signals.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobtrail/store.h"
+#include "temp_dir.h"
 
 extern char** environ;
 
@@ -25,27 +28,16 @@ using nlohmann::json;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = std::filesystem::temp_directory_path() / ("jobtrail-proc-" + std::to_string(random()) + std::to_string(random()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using jobtrail::testing::TempDir;
 
 /// `jobtrail args...` as a child process with stdout and stderr in files. Not thread-safe.
 class Process {
  public:
-  Process(const std::vector<std::string>& args, const TempDir& dir) : out_(dir.file("out")), err_(dir.file("err")) {
+  /// Where the process's stderr goes: a file, or a pipe nobody reads (as in `... 2>&1 | true`).
+  enum class Stderr { file, closed_pipe };
+
+  Process(const std::vector<std::string>& args, const TempDir& dir, Stderr stderr_to = Stderr::file)
+      : out_(dir.file("out")), err_(dir.file("err")) {
     std::vector<std::string> argv_strings = {JOBTRAIL_CLI_PATH};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -54,9 +46,28 @@ class Process {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    REQUIRE(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+    int unread[2] = {-1, -1};
+    if (stderr_to == Stderr::closed_pipe) {
+      REQUIRE(pipe2(unread, O_CLOEXEC) == 0);
+      posix_spawn_file_actions_adddup2(&actions, unread[1], STDERR_FILENO);
+    } else {
+      posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
+    // As a shell would start it: SIGPIPE at its default, whatever this test process does with it.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
+    REQUIRE(posix_spawn(&pid_, argv[0], &actions, &attributes, argv.data(), environ) == 0);
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
+    if (stderr_to == Stderr::closed_pipe) {
+      close(unread[0]);
+      close(unread[1]);
+    }
   }
   ~Process() {
     if (pid_ > 0) {
@@ -254,4 +265,127 @@ TEST_CASE("exec: a long run records heartbeats, so it never looks stuck", "[serv
   REQUIRE(job.heartbeat_at);
   CHECK(*job.heartbeat_at > *job.started_at);
   CHECK(read_store(db)->events_of("long").size() >= 4);  // started, >= 2 heartbeats, succeeded
+}
+
+TEST_CASE("exec: a closed stderr (2>&1 | true) does not kill exec with SIGPIPE", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  Process process({"exec", "--db", db, "--job", "cron", "--job-id", "piped", "--", "sh", "-c",
+                   "echo one >&2; sleep 0.2; echo two >&2; exit 0"},
+                  dir, Process::Stderr::closed_pipe);
+  CHECK(process.wait(std::chrono::seconds(10)) == 0);
+  const JobRecord job = *read_store(db)->find_job("piped");
+  CHECK(job.state == State::succeeded);
+}
+
+TEST_CASE("exec: a command that keeps writing to stderr still gets its heartbeats", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  // A line every 100 ms for about 3 s: stderr is never quiet for a whole poll.
+  Process process({"exec", "--db", db, "--job", "cron", "--job-id", "chatty", "--heartbeat", "1s", "--", "sh", "-c",
+                   "i=0; while [ $i -lt 30 ]; do echo tick $i >&2; sleep 0.1; i=$((i+1)); done"},
+                  dir);
+  CHECK(process.wait() == 0);
+  const std::vector<EventRecord> events = read_store(db)->events_of("chatty");
+  const auto heartbeats = std::count_if(events.begin(), events.end(),
+                                        [](const EventRecord& event) { return event.state == State::heartbeat; });
+  CHECK(heartbeats >= 2);
+}
+
+TEST_CASE("exec: SIGTERM stops the command's whole process group", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  const std::string pid_file = dir.file("sleep.pid");
+  Process process({"exec", "--db", db, "--job", "cron", "--job-id", "group", "--", "sh", "-c",
+                   "sleep 30 & echo $! > " + pid_file + "; wait"},
+                  dir);
+  pid_t sleeper = 0;
+  for (int i = 0; i < 500 && sleeper == 0; ++i) {
+    std::ifstream file(pid_file);
+    if (!(file >> sleeper)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(sleeper > 0);
+  process.signal(SIGTERM);
+  CHECK(process.wait(std::chrono::seconds(10)) == 128 + SIGTERM);
+  // The grandchild got the signal too (its parent died, so init reaps it).
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = kill(sleeper, 0) != 0 && errno == ESRCH;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!gone) kill(sleeper, SIGKILL);
+  CHECK(gone);
+  CHECK(read_store(db)->find_job("group")->state == State::cancelled);
+}
+
+TEST_CASE("exec: what the command leaves behind cannot keep exec alive through stderr", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  // `yes` keeps writing to the inherited stderr long after the command exited; it dies of
+  // SIGPIPE once exec stops reading.
+  Process process({"exec", "--db", db, "--job", "cron", "--job-id", "leftover", "--", "sh", "-c",
+                   "yes spam >&2 & sleep 0.5; exit 0"},
+                  dir, Process::Stderr::closed_pipe);  // not gigabytes of spam on the disk
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(process.wait(std::chrono::seconds(15)) == 0);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  CHECK(read_store(db)->find_job("leftover")->state == State::succeeded);
+}
+
+TEST_CASE("exec and serve read --token-file alike: trimmed, and never empty", "[server]") {
+  TempDir dir;
+  const std::string db = dir.file("jobs.db");
+  {
+    std::ofstream(dir.file("token")) << "  tok\n";
+    std::ofstream(dir.file("empty")) << " \n";
+  }
+  Process serve({"serve", "--db", db, "--listen", "127.0.0.1:0", "--token-file", dir.file("token")}, dir);
+  const int port = announced_port(serve);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  TempDir other;
+  {
+    Process exec({"exec", "--server", url, "--token-file", dir.file("token"), "--job", "cron", "--job-id", "t1", "--",
+                  "true"},
+                 other);
+    CHECK(exec.wait() == 0);
+    CHECK(exec.err().empty());  // the same token as serve's, leading blanks and all
+  }
+  {
+    Process exec({"exec", "--server", url, "--token-file", dir.file("empty"), "--job", "cron", "--", "true"}, other);
+    CHECK(exec.wait() == 0);
+    CHECK(exec.err().find("--token-file '" + dir.file("empty") + "' is empty") != std::string::npos);
+  }
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+  CHECK(read_store(db)->find_job("t1")->state == State::succeeded);
+
+  TempDir third;
+  Process empty_serve({"serve", "--db", third.file("jobs.db"), "--listen", "127.0.0.1:0", "--token-file", dir.file("empty")},
+                      third);
+  CHECK(empty_serve.wait() == 2);
+}
+
+TEST_CASE("exec: SIGTERM while 'started' is still being posted is handled; the command never runs", "[server]") {
+  // A server that takes connections and never answers: exec waits out its 3 s timeout there.
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(silent >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(bind(silent, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(listen(silent, 8) == 0);
+  REQUIRE(getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+  TempDir dir;
+  const std::string marker = dir.file("ran");
+  Process exec({"exec", "--server", url, "--job", "cron", "--", "touch", marker}, dir);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  exec.signal(SIGTERM);
+  CHECK(exec.wait(std::chrono::seconds(15)) == 128 + SIGTERM);
+  CHECK(!std::filesystem::exists(marker));
+  // Handled, not killed: exec lived on to say that this run was not tracked.
+  CHECK(exec.err().find("warning: not tracking this run") != std::string::npos);
+  close(silent);
 }

@@ -1,7 +1,12 @@
 // The HTTP server in-process, spoken to by a real HTTP client on an ephemeral loopback port.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <filesystem>
-#include <random>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -10,28 +15,14 @@
 
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
+#include "temp_dir.h"
 
 using namespace jobtrail;
 using nlohmann::json;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = std::filesystem::temp_directory_path() / ("jobtrail-server-" + std::to_string(random()) + std::to_string(random()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using jobtrail::testing::TempDir;
 
 /// A server on a free loopback port, serving on its own thread until the fixture ends.
 struct RunningServer {
@@ -66,6 +57,34 @@ struct RunningServer {
 };
 
 httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+/// Sends `request` as raw bytes and returns all the server answered until it closed the
+/// connection, or what came within 5 s: some requests no HTTP client library will send.
+std::string raw_exchange(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buffer[4096];
+  for (ssize_t got; (got = recv(fd, buffer, sizeof buffer, 0)) > 0;) answer.append(buffer, static_cast<std::size_t>(got));
+  close(fd);
+  return answer;
+}
+
+/// The status code and the JSON body of a raw HTTP answer.
+std::pair<int, json> parse_answer(const std::string& answer) {
+  REQUIRE(answer.starts_with("HTTP/1.1 "));
+  const auto body_at = answer.find("\r\n\r\n");
+  REQUIRE(body_at != std::string::npos);
+  return {std::stoi(answer.substr(9, 3)), json::parse(answer.substr(body_at + 4))};
+}
 
 }  // namespace
 
@@ -261,6 +280,10 @@ TEST_CASE("the read API answers a job, a trace and a filtered list as JSON", "[s
   CHECK(json::parse(result->body)["error"].get<std::string>().starts_with("unknown job state"));
   CHECK(client.Get("/v1/jobs?limit=0")->status == 400);
   CHECK(client.Get("/v1/jobs?colour=red")->status == 400);
+  CHECK(client.Get("/v1/jobs?anomalies=false")->status == 200);
+  result = client.Get("/v1/jobs?anomalies=yes");
+  CHECK(result->status == 400);
+  CHECK(json::parse(result->body)["error"] == "bad anomalies 'yes': expected true, false, 1 or 0");
   CHECK(client.Get("/v1/nothing")->status == 404);
 }
 
@@ -353,4 +376,108 @@ TEST_CASE("stop() under load: every event answered as accepted is committed", "[
   OpenOptions read_only;
   read_only.read_only = true;
   CHECK(open_store(options.store_url, read_only)->list_jobs(all).size() == accepted);
+}
+
+TEST_CASE("a chunked body is refused with 411 before it is read: it would escape --max-body", "[server]") {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  RunningServer running(options);
+  // Only the headers: the server must answer without waiting for the body, and close.
+  const std::string answer = raw_exchange(running.port,
+                                          "POST /v1/events?wait=commit HTTP/1.1\r\nHost: localhost\r\n"
+                                          "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const auto [status, body] = parse_answer(answer);
+  CHECK(status == 411);
+  CHECK(body["error"].get<std::string>().find("Content-Length") != std::string::npos);
+  CHECK(answer.find("Connection: close") != std::string::npos);
+  // Header names and the value in any case, as HTTP allows.
+  CHECK(parse_answer(raw_exchange(running.port, "POST /v1/events HTTP/1.1\r\nHost: localhost\r\n"
+                                                "transfer-encoding: Chunked\r\n\r\n"))
+            .first == 411);
+
+  // The same for a complete chunked request from a real client.
+  auto client = running.client();
+  const std::string event = R"({"job_id":"chunked","state":"enqueued"})" "\n";
+  const auto result = client.Post(
+      "/v1/events?wait=commit",
+      [&event](std::size_t, httplib::DataSink& sink) {
+        sink.write(event.data(), event.size());
+        sink.done();
+        return true;
+      },
+      "application/x-ndjson");
+  if (result) CHECK(result->status == 411);  // or the connection closed while it still wrote
+  CHECK(!running.store()->find_job("chunked"));
+}
+
+TEST_CASE("a compressed body is refused with 415: inflating it could pass any --max-body", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const std::string event = R"({"job_id":"zipped","state":"enqueued"})";
+  auto result = client.Post("/v1/events?wait=commit", {{"Content-Encoding", "gzip"}}, event, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 415);
+  CHECK(json::parse(result->body)["error"] == "Content-Encoding 'gzip' is not accepted: send the body uncompressed");
+  result = client.Post("/v1/events?wait=commit", {{"Content-Encoding", "br"}}, event, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 415);
+  CHECK(!running.store()->find_job("zipped"));
+
+  result = client.Post("/v1/events?wait=commit", {{"Content-Encoding", "identity"}}, event, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(running.store()->find_job("zipped"));
+}
+
+TEST_CASE("with a token, an unauthorized write is refused before its body is read", "[server]") {
+  ServerOptions options;
+  options.token = "s3cret";
+  RunningServer running(options);
+  // Headers announcing a large body that never comes: the 401 must not wait for it.
+  for (const std::string request_line : {"POST /v1/events", "PUT /v1/schedules/nightly"}) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string answer = raw_exchange(running.port, request_line + " HTTP/1.1\r\nHost: localhost\r\n"
+                                                          "Content-Type: application/json\r\n"
+                                                          "Content-Length: 1000000\r\n\r\n");
+    const auto [status, body] = parse_answer(answer);
+    CHECK(status == 401);
+    CHECK(body["error"] == "a bearer token is required (Authorization: Bearer TOKEN)");
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
+  }
+  const std::string answer = raw_exchange(running.port, "POST /v1/events HTTP/1.1\r\nHost: localhost\r\n"
+                                                        "Authorization: Bearer wrong!\r\n"
+                                                        "Content-Length: 1000000\r\n\r\n");
+  CHECK(parse_answer(answer).first == 401);
+}
+
+TEST_CASE("stop() right after run() started is never lost", "[server]") {
+  // stop() may come while run() is still on its way into httplib's listen; it must wait for
+  // that (a loaded machine takes its time) rather than give up and leave listen running.
+  for (int round = 0; round < 20; ++round) {
+    TempDir dir;
+    ServerOptions options;
+    options.store_url = dir.file("jobs.db");
+    options.port = 0;
+    Server server(options);
+    server.bind();
+    std::thread serving([&server] { server.run(); });
+    if (round % 2 == 1) std::this_thread::sleep_for(std::chrono::microseconds(100 * round));
+    server.stop();
+    serving.join();  // hangs (and ctest times out) if the stop was lost
+  }
+}
+
+TEST_CASE("a re-sent batch is stored once when its events carry at, twice when they do not", "[server]") {
+  // The contract docs/events.md states, and the reason the clients always send `at`.
+  RunningServer running;
+  auto client = running.client();
+  const std::string with_at = R"({"job_id":"a","state":"succeeded","attempt":1,"at":"2026-01-01T00:00:00Z"})";
+  const std::string without_at = R"({"job_id":"b","state":"succeeded","attempt":1})";
+  for (int delivery = 0; delivery < 2; ++delivery) {
+    REQUIRE(client.Post("/v1/events?wait=commit", with_at + "\n" + without_at + "\n", "application/x-ndjson")->status == 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a later arrival, a later stamp
+  }
+  auto store = running.store();
+  CHECK(store->events_of("a").size() == 1);
+  CHECK(store->events_of("b").size() == 2);
 }

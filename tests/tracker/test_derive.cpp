@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "jobtrail/store.h"
-#include "temp_store.h"
+#include "temp_dir.h"
 
 using namespace jobtrail;
 

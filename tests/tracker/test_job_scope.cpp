@@ -5,7 +5,7 @@
 #include "jobtrail/job_scope.h"
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
-#include "temp_store.h"
+#include "temp_dir.h"
 
 using namespace jobtrail;
 using namespace std::chrono_literals;

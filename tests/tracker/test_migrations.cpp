@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "jobtrail/store.h"
-#include "temp_store.h"
+#include "temp_dir.h"
 
 using namespace jobtrail;
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "jobtrail/store.h"
-#include "temp_store.h"
+#include "temp_dir.h"
 
 extern char** environ;
 

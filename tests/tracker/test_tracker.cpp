@@ -12,7 +12,7 @@
 #include "fake_store.h"
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
-#include "temp_store.h"
+#include "temp_dir.h"
 #include "tracker_metrics.h"
 
 using namespace jobtrail;

@@ -86,7 +86,9 @@ class Client:
             with self._lock:
                 self._suppressed += 1
             return False
-        body = "".join(json.dumps(event) + "\n" for event in events).encode()
+        # Always with `at`: the server recognises a re-sent event by it (see docs/events.md).
+        now = time.time_ns() // 1000
+        body = "".join(json.dumps(dict(event, at=event.get("at") or now)) + "\n" for event in events).encode()
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/x-ndjson"})
         if self.token:
@@ -130,6 +132,24 @@ def _job_fields(job):
             "parent_job_id": job.meta.get(META_PARENT)}
 
 
+# The server's limits, in bytes of UTF-8: a longer field gets the whole event refused.
+MAX_CLASS_BYTES = 200
+MAX_MESSAGE_BYTES = 8 * 1024
+MAX_BACKTRACE_BYTES = 64 * 1024
+
+
+def _utf8_head(text, limit):
+    """The start of ``text`` in at most ``limit`` bytes of UTF-8, cut between characters."""
+    # "replace": a lone surrogate (from a surrogateescape'd file name) cannot be sent as JSON.
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+
+
+def _utf8_tail(text, limit):
+    """The end of ``text`` in at most ``limit`` bytes of UTF-8, cut between characters."""
+    data = text.encode("utf-8", "replace")
+    return data[max(len(data) - limit, 0):].decode("utf-8", "ignore")
+
+
 def _error_fields(exc_string):
     # RQ hands over the formatted traceback; its last line reads "ValueError: card declined".
     lines = [line for line in (exc_string or "").strip().splitlines() if line.strip()]
@@ -137,7 +157,9 @@ def _error_fields(exc_string):
     error_class, _, message = last.partition(": ")
     if not message and " " in error_class:
         error_class, message = "", last
-    return {"class": error_class[:200], "message": message[-8000:], "backtrace": (exc_string or "")[-60000:]}
+    # The end of a message and of a traceback is where the cause is.
+    return {"class": _utf8_head(error_class, MAX_CLASS_BYTES), "message": _utf8_tail(message, MAX_MESSAGE_BYTES),
+            "backtrace": _utf8_tail(exc_string or "", MAX_BACKTRACE_BYTES)}
 
 
 class TrackedQueue(rq.Queue):

@@ -15,6 +15,10 @@ module JobTrail
   PAYLOAD_CORRELATION = "jobtrail_correlation_id"
   PAYLOAD_PARENT = "jobtrail_parent_job_id"
   TRACEPARENT = /\A[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\z/.freeze
+  # The server's limits, in bytes of UTF-8: a longer field gets the whole event refused.
+  MAX_CLASS_BYTES = 200
+  MAX_MESSAGE_BYTES = 8 * 1024
+  MAX_BACKTRACE_BYTES = 64 * 1024
 
   # Posts events to `jobtrail serve`. Thread-safe: a connection per call.
   class Client
@@ -45,9 +49,12 @@ module JobTrail
         @mutex.synchronize { @suppressed += 1 }
         return false
       end
+      body = encode(events)
+      return false unless body
+
       request = Net::HTTP::Post.new(@uri, "Content-Type" => "application/x-ndjson")
       request["Authorization"] = "Bearer #{@token}" if @token && !@token.empty?
-      request.body = events.map { |event| JSON.generate(event) }.join("\n") + "\n"
+      request.body = body
       response = Net::HTTP.start(@uri.host, @uri.port, use_ssl: @uri.scheme == "https",
                                  open_timeout: @timeout, read_timeout: @timeout, write_timeout: @timeout) do |http|
         http.request(request)
@@ -63,6 +70,21 @@ module JobTrail
     end
 
     private
+
+    # NDJSON, or nil (with a warning) for events that cannot be JSON: their problem, not the
+    # server's, so it must not mark the server as down. Strings are scrubbed to valid UTF-8 first:
+    # an exception message in ASCII-8BIT or with stray bytes is common, and JSON refuses it.
+    def encode(events)
+      # Always with `at`: the server recognises a re-sent event by it (see docs/events.md).
+      now = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
+      events.map do |event|
+        event = event.merge(at: now) unless event.key?(:at) || event.key?("at")
+        JSON.generate(JobTrail.scrub(event))
+      end.join("\n") + "\n"
+    rescue StandardError => e
+      warn_once("cannot encode an event as JSON: #{e.class}: #{e.message}")
+      nil
+    end
 
     # At most one line a minute, with a count: a dead server must not flood the worker's log.
     def warn_once(message)
@@ -92,6 +114,40 @@ module JobTrail
     def new_correlation_id
       SecureRandom.hex(16)
     end
+
+    # `value` with every string in it made valid UTF-8 (bad bytes become U+FFFD).
+    def scrub(value)
+      case value
+      when Hash then value.transform_values { |item| scrub(item) }
+      when Array then value.map { |item| scrub(item) }
+      when String then utf8(value)
+      else value
+      end
+    end
+
+    # The start of `text` in at most `limit` bytes of UTF-8, cut between characters.
+    def utf8_head(text, limit)
+      text = utf8(text)
+      text.bytesize <= limit ? text : text.byteslice(0, limit).scrub("")
+    end
+
+    # The end of `text` in at most `limit` bytes of UTF-8, cut between characters.
+    def utf8_tail(text, limit)
+      text = utf8(text)
+      text.bytesize <= limit ? text : text.byteslice(text.bytesize - limit, limit).scrub("")
+    end
+
+    private
+
+    def utf8(text)
+      text = text.to_s
+      # Binary strings (from C extensions, sockets) are most often UTF-8 that was never labelled.
+      text = text.dup.force_encoding(Encoding::UTF_8) if text.encoding == Encoding::BINARY
+      text = text.encode(Encoding::UTF_8, invalid: :replace, undef: :replace) unless text.encoding == Encoding::UTF_8
+      text.valid_encoding? ? text : text.scrub
+    end
+
+    public
 
     # The correlation ID jobs enqueued on this thread will carry, or nil.
     def current_correlation_id
@@ -159,8 +215,9 @@ module JobTrail
         JobTrail.with_context(job[PAYLOAD_CORRELATION] || JobTrail.new_correlation_id, job["jid"]) { yield }
         JobTrail.client.record(job["jid"], "succeeded", attempt: attempt, **fields)
       rescue Exception => e # rubocop:disable Lint/RescueException -- recorded, then re-raised
-        error = { class: e.class.name, message: e.message.to_s[0, 8000],
-                  backtrace: Array(e.backtrace).first(50).join("\n")[0, 60_000] }
+        error = { class: JobTrail.utf8_head(e.class.name, MAX_CLASS_BYTES),
+                  message: JobTrail.utf8_head(e.message, MAX_MESSAGE_BYTES),
+                  backtrace: JobTrail.utf8_head(Array(e.backtrace).first(50).join("\n"), MAX_BACKTRACE_BYTES) }
         JobTrail.client.record(job["jid"], "failed", attempt: attempt, error: error, **fields)
         JobTrail.client.record(job["jid"], "dead", attempt: attempt, **fields) unless retries_left?(job, attempt, e)
         raise
