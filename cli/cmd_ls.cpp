@@ -18,20 +18,11 @@
 namespace jobtrail::cli {
 namespace {
 
-std::string job_state_names() {
-  std::vector<std::string_view> names;
-  for (const State state : all_states()) {
-    if (state != State::heartbeat) names.push_back(to_string(state));
-  }
-  return fmt::format("{}", fmt::join(names, ", "));
-}
-
 JobFilter filter_from(const LsOptions& options, Micros now) {
   JobFilter filter;
   if (!options.state.empty()) {
-    const std::optional<State> state = parse_state(options.state);
-    // heartbeat is only ever an event, so no job is ever in it: asking for it is a mistake.
-    if (!state || *state == State::heartbeat) {
+    const std::optional<State> state = parse_job_state(options.state);
+    if (!state) {
       throw CliError(exit_bad_input,
                      fmt::format("unknown job state '{}' for --state (valid: {})", options.state, job_state_names()));
     }

@@ -8,6 +8,20 @@
 
 namespace jobtrail::cli {
 
+std::string job_state_names() {
+  std::vector<std::string_view> names;
+  for (const State state : all_states()) {
+    if (state != State::heartbeat) names.push_back(to_string(state));
+  }
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+std::optional<State> parse_job_state(std::string_view name) {
+  const std::optional<State> state = parse_state(name);
+  if (state == State::heartbeat) return std::nullopt;
+  return state;
+}
+
 Span wait_span(const JobRecord& job, Micros now) {
   if (!job.enqueued_at) return {};
   if (job.started_at) return {*job.started_at - *job.enqueued_at, false};

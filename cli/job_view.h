@@ -31,6 +31,12 @@ std::vector<std::string> anomaly_names(std::uint32_t bits);
 /// The FLAGS cell of trace and ls: anomaly names, comma-separated.
 std::string anomaly_flags(const JobRecord& job);
 
+/// The states a job can be in (every State but heartbeat, which is only ever an event),
+/// comma-separated, for help texts and error messages.
+std::string job_state_names();
+/// The job state called `name`; nothing for an unknown name or for "heartbeat".
+std::optional<State> parse_job_state(std::string_view name);
+
 /// `text`, or "-" when it is empty, for table cells.
 std::string or_dash(const std::string& text);
 

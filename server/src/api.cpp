@@ -94,23 +94,13 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
           std::move(silence)};
 }
 
-std::string state_names_for_jobs() {
-  std::string names;
-  for (const State state : all_states()) {
-    if (state == State::heartbeat) continue;
-    if (!names.empty()) names += ", ";
-    names += to_string(state);
-  }
-  return names;
-}
-
 /// The same filter as `jobtrail ls`, from query parameters. Returns a reason on bad input.
 std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter) {
   for (const auto& [key, value] : params) {
     if (key == "state") {
-      const std::optional<State> state = parse_state(value);
-      if (!state || *state == State::heartbeat) {
-        return fmt::format("unknown job state '{}' (valid: {})", value, state_names_for_jobs());
+      const std::optional<State> state = cli::parse_job_state(value);
+      if (!state) {
+        return fmt::format("unknown job state '{}' (valid: {})", value, cli::job_state_names());
       }
       filter.state = state;
     } else if (key == "job") {
