@@ -40,6 +40,41 @@ prometheus::ClientMetric gauge_sample(const std::string& job, const std::string&
   return metric;
 }
 
+// The expected schedules of cron-like jobs (`exec --every`) with their last run, so that a
+// missed run alerts within minutes instead of at the next nightly check. Schedules are
+// registered by operators, so there are few; the cap only guards against a runaway script.
+std::vector<prometheus::MetricFamily> schedule_families(const std::vector<Schedule>& schedules) {
+  const auto family = [](const char* name, const char* help) {
+    prometheus::MetricFamily result;
+    result.name = name;
+    result.help = help;
+    result.type = prometheus::MetricType::Gauge;
+    return result;
+  };
+  prometheus::MetricFamily interval = family("jobtrail_cron_expected_interval_seconds",
+                                             "How often a job registered with exec --every should run");
+  prometheus::MetricFamily grace =
+      family("jobtrail_cron_grace_seconds", "How late such a run may start before it counts as missed");
+  prometheus::MetricFamily last_run = family("jobtrail_cron_last_run_timestamp_seconds",
+                                             "When the newest job of the class was first seen; absent if none ran");
+  const auto sample = [](const std::string& job, double value) {
+    prometheus::ClientMetric metric;
+    metric.label = {{"job_class", job}};
+    metric.gauge.value = value;
+    return metric;
+  };
+  const std::size_t count = std::min(schedules.size(), max_gauge_pairs);
+  for (std::size_t i = 0; i < count; ++i) {
+    const Schedule& schedule = schedules[i];
+    interval.metric.push_back(sample(schedule.job, static_cast<double>(schedule.every) / 1e6));
+    grace.metric.push_back(sample(schedule.job, static_cast<double>(schedule.grace) / 1e6));
+    if (schedule.last_run_at) {
+      last_run.metric.push_back(sample(schedule.job, static_cast<double>(*schedule.last_run_at) / 1e6));
+    }
+  }
+  return {std::move(interval), std::move(grace), std::move(last_run)};
+}
+
 std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs> active, Micros now) {
   if (active.size() > max_gauge_pairs) {
     ActiveJobs other;
@@ -330,6 +365,8 @@ Response Api::metrics() {
     Lease store(*this);
     std::vector<prometheus::MetricFamily> gauges = active_job_families(store->active_jobs(), now_micros());
     families.insert(families.end(), std::make_move_iterator(gauges.begin()), std::make_move_iterator(gauges.end()));
+    std::vector<prometheus::MetricFamily> cron = schedule_families(store->schedules());
+    families.insert(families.end(), std::make_move_iterator(cron.begin()), std::make_move_iterator(cron.end()));
   }
   return {200, prometheus::TextSerializer().Serialize(families), "text/plain; version=0.0.4; charset=utf-8"};
 }

@@ -309,7 +309,24 @@ TEST_CASE("GET /metrics has the tracker's metrics and the store's gauges", "[ser
   REQUIRE(age_at != std::string::npos);
   CHECK(std::stod(text.substr(text.find("} ", age_at) + 2)) > 86400.0 * 365);
   CHECK(text.find("jobtrail_oldest_waiting_job_age_seconds{job_class=\"Mail\"") != std::string::npos);
+  CHECK(text.find("jobtrail_running_job_silence_seconds{job_class=\"Report\",queue=\"slow\"} ") != std::string::npos);
   CHECK(text.find("jobtrail_serve_requests_total{code=\"200\",endpoint=\"events\"} 1") != std::string::npos);
+}
+
+TEST_CASE("GET /metrics has each cron schedule with its last run", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  REQUIRE(client.Put("/v1/schedules/Report", R"({"every":"1h","grace":"10m"})", "application/json")->status == 200);
+  REQUIRE(client.Put("/v1/schedules/Never", R"({"every":"24h"})", "application/json")->status == 200);
+  REQUIRE(client.Post("/v1/events?wait=commit", R"({"job_id":"r","state":"succeeded","job":"Report","at":1767225600000000})",
+                      "application/json")->status == 200);
+  const std::string text = client.Get("/metrics")->body;
+  CHECK(text.find("jobtrail_cron_expected_interval_seconds{job_class=\"Report\"} 3600") != std::string::npos);
+  CHECK(text.find("jobtrail_cron_grace_seconds{job_class=\"Report\"} 600") != std::string::npos);
+  CHECK(text.find("jobtrail_cron_last_run_timestamp_seconds{job_class=\"Report\"} 1767225600") != std::string::npos);
+  // Registered but never run: interval and grace, no last run (the nightly check reports it).
+  CHECK(text.find("jobtrail_cron_expected_interval_seconds{job_class=\"Never\"} 86400") != std::string::npos);
+  CHECK(text.find("jobtrail_cron_last_run_timestamp_seconds{job_class=\"Never\"}") == std::string::npos);
 }
 
 TEST_CASE("GET /healthz says whether the store can be read", "[server]") {
