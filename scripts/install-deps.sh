@@ -7,6 +7,7 @@ set -euo pipefail
 build_packages=(
   cmake g++ make pkg-config
   libsqlite3-dev sqlite3
+  libpq-dev
   prometheus-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libyaml-cpp-dev
   catch2

@@ -1,0 +1,277 @@
+#include "postgres/pg_connection.h"
+
+#include <charconv>
+#include <cstring>
+
+namespace jobtrail::pg {
+
+std::string redact(const std::string& url) {
+  // postgresql://user:secret@host/db -> postgresql://user:***@host/db
+  auto scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    auto authority_end = url.find_first_of("/?", scheme + 3);
+    auto at = url.rfind('@', authority_end == std::string::npos ? url.size() : authority_end);
+    if (at != std::string::npos && at > scheme) {
+      auto colon = url.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at) {
+        return url.substr(0, colon + 1) + "***" + url.substr(at);
+      }
+    }
+  }
+  // A password=... parameter, in a URL's query or a key=value string.
+  std::string out = url;
+  for (std::size_t from = 0; (from = out.find("password=", from)) != std::string::npos;) {
+    if (from > 0 && std::strchr("?& ", out[from - 1]) == nullptr) {
+      from += 9;
+      continue;
+    }
+    auto start = from + 9;
+    auto end = out.find_first_of("& ", start);
+    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "***");
+    from = start + 3;
+  }
+  return out;
+}
+
+namespace {
+
+std::string trimmed(const char* message) {
+  std::string text = message ? message : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+StoreError::Kind kind_of_sqlstate(std::string_view state) {
+  auto starts = [&](std::string_view prefix) { return state.substr(0, prefix.size()) == prefix; };
+  if (starts("08") || state == "57P01" || state == "57P02" || state == "57P03" || starts("53")) {
+    return StoreError::Kind::io;  // connection lost, server shutting down or out of resources
+  }
+  if (state == "40001" || state == "40P01" || state == "55P03" || state == "57014") {
+    return StoreError::Kind::busy;  // serialization failure, deadlock, lock or statement timeout
+  }
+  if (state == "25006") return StoreError::Kind::read_only;
+  if (state == "42501" || starts("28")) return StoreError::Kind::cannot_open;
+  if (state == "3D000") return StoreError::Kind::not_found;
+  return StoreError::Kind::other;
+}
+
+// A failed connection attempt has no SQLSTATE to read; its message tells a refused login or a
+// missing database (permanent) from a server that is down or unreachable (worth retrying).
+StoreError::Kind kind_of_connect_failure(const std::string& message) {
+  if (message.find("does not exist") != std::string::npos &&
+      message.find("database \"") != std::string::npos) {
+    return StoreError::Kind::not_found;
+  }
+  for (const char* refused : {"authentication failed", "no pg_hba.conf entry", "password is required",
+                              "permission denied", "role \"", "invalid", "unrecognized"}) {
+    if (message.find(refused) != std::string::npos) return StoreError::Kind::cannot_open;
+  }
+  return StoreError::Kind::io;
+}
+
+}  // namespace
+
+StoreError error_of(PGconn* connection, const PGresult* result, std::string_view what) {
+  std::string message = result ? trimmed(PQresultErrorMessage(result)) : "";
+  if (message.empty() && connection) message = trimmed(PQerrorMessage(connection));
+  if (message.rfind("ERROR:  ", 0) == 0) message = message.substr(8);
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  StoreError::Kind kind;
+  if (connection && PQstatus(connection) != CONNECTION_OK) {
+    kind = StoreError::Kind::io;
+  } else if (state) {
+    kind = kind_of_sqlstate(state);
+  } else {
+    kind = StoreError::Kind::io;  // no result at all: the connection failed mid-call
+  }
+  return StoreError(kind, std::string(what) + ": " + message);
+}
+
+std::string_view Result::text(int row, int column) const noexcept {
+  return std::string_view(PQgetvalue(result_.get(), row, column),
+                          static_cast<std::size_t>(PQgetlength(result_.get(), row, column)));
+}
+
+std::int64_t Result::integer(int row, int column) const noexcept {
+  auto value = text(row, column);
+  std::int64_t number = 0;
+  std::from_chars(value.data(), value.data() + value.size(), number);
+  return number;
+}
+
+std::optional<std::int64_t> Result::optional_integer(int row, int column) const noexcept {
+  if (is_null(row, column)) return std::nullopt;
+  return integer(row, column);
+}
+
+std::string Result::bytes(int row, int column) const {
+  auto value = text(row, column);
+  if (value.substr(0, 2) != "\\x") return std::string(value);
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  std::string out((value.size() - 2) / 2, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>(nibble(value[2 + 2 * i]) << 4 | nibble(value[3 + 2 * i]));
+  }
+  return out;
+}
+
+std::int64_t Result::affected() const noexcept {
+  const char* count = PQcmdTuples(result_.get());
+  std::int64_t number = 0;
+  std::from_chars(count, count + std::strlen(count), number);
+  return number;
+}
+
+Params& Params::add(std::int64_t value) {
+  values_.emplace_back(std::to_string(value));
+  return *this;
+}
+
+Params& Params::add(std::string_view text) {
+  values_.emplace_back(std::string(text));
+  return *this;
+}
+
+Params& Params::add(std::optional<std::int64_t> value) {
+  if (value) return add(*value);
+  return add_null();
+}
+
+Params& Params::add_null() {
+  values_.emplace_back(std::nullopt);
+  return *this;
+}
+
+Params& Params::add_text_or_null(std::string_view text) {
+  if (text.empty()) return add_null();
+  return add(text);
+}
+
+Params& Params::add_array(const std::vector<std::string>& elements) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i) literal += ',';
+    literal += '"';
+    for (char c : elements[i]) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  literal += '}';
+  values_.emplace_back(std::move(literal));
+  return *this;
+}
+
+Params& Params::add_array(const std::vector<std::int64_t>& elements) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i) literal += ',';
+    literal += std::to_string(elements[i]);
+  }
+  literal += '}';
+  values_.emplace_back(std::move(literal));
+  return *this;
+}
+
+Connection::Connection(const std::string& url) : url_(url) {
+  // Defaults first, so that the URL's own settings override them (libpq: later entries win,
+  // and the expanded dbname sits after these). A dead network must not hang the writer.
+  const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
+  const char* values[] = {"10", "jobtrail", url.c_str(), nullptr};
+  connection_ = PQconnectdbParams(keywords, values, 1);
+  if (!connection_) throw StoreError(StoreError::Kind::io, "cannot connect to " + redact(url) + ": out of memory");
+  if (PQstatus(connection_) != CONNECTION_OK) {
+    std::string message = trimmed(PQerrorMessage(connection_));
+    PQfinish(connection_);
+    connection_ = nullptr;
+    throw StoreError(kind_of_connect_failure(message), "cannot connect to " + redact(url) + ": " + message);
+  }
+  // Results and errors in a known language and format, whatever the server's defaults.
+  execute("SET client_min_messages = warning; SET datestyle = 'ISO'; SET bytea_output = 'hex'");
+}
+
+Connection::~Connection() {
+  if (connection_) PQfinish(connection_);
+}
+
+Result Connection::checked(PGresult* raw, std::string_view what) {
+  Result result(raw);
+  auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE) return result;
+  throw error_of(connection_, raw, what);
+}
+
+Result Connection::execute(std::string_view sql) {
+  std::string text(sql);
+  return checked(PQexec(connection_, text.c_str()), "query failed");
+}
+
+Result Connection::exec(const std::string& sql, const Params& params) {
+  std::vector<const char*> values;
+  values.reserve(params.values_.size());
+  for (const auto& value : params.values_) values.push_back(value ? value->c_str() : nullptr);
+  return checked(PQexecParams(connection_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                              nullptr, nullptr, 0),
+                 "query failed");
+}
+
+std::int64_t Connection::copy_in(const std::string& copy_sql, std::string_view data) {
+  Result start(PQexec(connection_, copy_sql.c_str()));
+  if (!start.get() || PQresultStatus(start.get()) != PGRES_COPY_IN) throw error_of(connection_, start.get(), "COPY failed");
+  // Large buffers go in slices: libpq takes an int length.
+  constexpr std::size_t slice = 1 << 20;
+  for (std::size_t offset = 0; offset < data.size(); offset += slice) {
+    auto part = data.substr(offset, slice);
+    if (PQputCopyData(connection_, part.data(), static_cast<int>(part.size())) != 1) {
+      throw error_of(connection_, nullptr, "COPY failed");
+    }
+  }
+  if (PQputCopyEnd(connection_, nullptr) != 1) throw error_of(connection_, nullptr, "COPY failed");
+  std::int64_t copied = 0;
+  std::optional<StoreError> failure;
+  // Drain every result, so the connection is ready for the next command.
+  while (PGresult* raw = PQgetResult(connection_)) {
+    Result result(raw);
+    if (PQresultStatus(raw) == PGRES_COMMAND_OK) {
+      copied = result.affected();
+    } else if (!failure) {
+      failure = error_of(connection_, raw, "COPY failed");
+    }
+  }
+  if (failure) throw *failure;
+  return copied;
+}
+
+bool Connection::in_transaction() const noexcept {
+  auto status = PQtransactionStatus(connection_);
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+Transaction::Transaction(Connection& connection, std::string_view begin) : connection_(connection) {
+  connection_.execute(begin);
+}
+
+Transaction::~Transaction() {
+  if (done_ || !connection_.ok() || !connection_.in_transaction()) return;
+  PQclear(PQexec(connection_.handle(), "ROLLBACK"));
+}
+
+void Transaction::commit() {
+  connection_.execute("COMMIT");
+  done_ = true;
+}
+
+void append_copy_text(std::string& out, std::string_view value) {
+  for (char c : value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+}  // namespace jobtrail::pg
