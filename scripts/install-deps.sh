@@ -19,6 +19,7 @@ test_packages=(
   redis-server python3-rq python3-redis ruby-sidekiq  # the RQ and Sidekiq end-to-end test
   prometheus  # promtool and the server, for the alert rules
   prometheus-pushgateway
+  postgresql  # initdb and the server for tests/pg/pg_cluster.sh's throw-away clusters
 )
 
 packages=("${build_packages[@]}")

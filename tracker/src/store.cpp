@@ -1,5 +1,6 @@
 #include "jobtrail/store.h"
 
+#include "postgres/pg_store.h"
 #include "sqlite/sqlite_schema.h"
 #include "sqlite/sqlite_store.h"
 
@@ -20,8 +21,7 @@ std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& opt
     throw StoreError(StoreError::Kind::invalid_url, "no store given (use --db or JOBTRAIL_DB)");
   }
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-    throw StoreError(StoreError::Kind::invalid_url,
-                     "PostgreSQL stores are not supported by this build yet: " + url);
+    return std::make_unique<PostgresStore>(url, options);
   }
   std::string path = url;
   if (url.rfind("sqlite:", 0) == 0) {

@@ -122,6 +122,39 @@ std::int64_t Result::affected() const noexcept {
   return number;
 }
 
+ArrayLiteral& ArrayLiteral::add(std::int64_t value) {
+  separate();
+  text_ += std::to_string(value);
+  return *this;
+}
+
+ArrayLiteral& ArrayLiteral::add(std::optional<std::int64_t> value) {
+  if (value) return add(*value);
+  return add_null();
+}
+
+ArrayLiteral& ArrayLiteral::add(std::string_view text) {
+  separate();
+  text_ += '"';
+  for (char c : text) {
+    if (c == '"' || c == '\\') text_ += '\\';
+    text_ += c;
+  }
+  text_ += '"';
+  return *this;
+}
+
+ArrayLiteral& ArrayLiteral::add_text_or_null(std::string_view text) {
+  if (text.empty()) return add_null();
+  return add(text);
+}
+
+ArrayLiteral& ArrayLiteral::add_null() {
+  separate();
+  text_ += "NULL";
+  return *this;
+}
+
 Params& Params::add(std::int64_t value) {
   values_.emplace_back(std::to_string(value));
   return *this;

@@ -51,6 +51,24 @@ class Result {
   std::unique_ptr<PGresult, Clear> result_;
 };
 
+/// A PostgreSQL array literal ("{1,NULL,\"text\"}") built element by element, for passing a
+/// whole batch as one parameter (INSERT ... SELECT FROM unnest($1::bigint[], $2::text[], ...)).
+class ArrayLiteral {
+ public:
+  ArrayLiteral& add(std::int64_t value);
+  ArrayLiteral& add(std::optional<std::int64_t> value);
+  ArrayLiteral& add(std::string_view text);  ///< quoted and escaped; "" stays an empty string
+  ArrayLiteral& add_text_or_null(std::string_view text);
+  ArrayLiteral& add_null();
+  std::string finish() const { return text_ + "}"; }
+
+ private:
+  void separate() {
+    if (text_.size() > 1) text_ += ',';
+  }
+  std::string text_ = "{";
+};
+
 /// Text-format parameters $1, $2, ... for Connection::exec. Empty optionals are NULL.
 class Params {
  public:
@@ -64,6 +82,7 @@ class Params {
   /// A text[] or bigint[] array literal of the elements, each quoted and escaped.
   Params& add_array(const std::vector<std::string>& elements);
   Params& add_array(const std::vector<std::int64_t>& elements);
+  Params& add(const ArrayLiteral& array) { return add(std::string_view(array.finish())); }
   std::size_t size() const noexcept { return values_.size(); }
 
  private:

@@ -1,0 +1,1104 @@
+#include "postgres/pg_store.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <unordered_set>
+
+#include "job_stats.h"
+#include "postgres/pg_schema.h"
+
+namespace jobtrail {
+
+using detail::Lifecycle;
+using detail::lifecycle_key;
+using pg::ArrayLiteral;
+using pg::Params;
+
+namespace {
+
+constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast<unsigned>(kind); }
+
+// How often an append starts over when another writer created one of its new jobs at the same
+// moment (each retry finds the job and locks it, so one retry nearly always settles it).
+constexpr int max_create_conflicts = 5;
+
+// The columns every job query returns, in the order read_jobs() reads them, and their tables.
+constexpr std::string_view job_select = R"SQL(
+  j.job_id, c.text, q.text, j.correlation_id, j.parent_job_id, j.idempotency_key, j.state,
+  j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
+  j.attempts, j.events, w.text, e.error_class, e.error_message, e.error_backtrace, j.anomalies)SQL";
+constexpr std::string_view job_from = R"SQL(
+FROM job j
+LEFT JOIN label c ON c.id = j.job
+LEFT JOIN label q ON q.id = j.queue
+LEFT JOIN label w ON w.id = j.worker
+LEFT JOIN event e ON e.job = j.id AND e.seq = j.last_error_seq
+)SQL";
+const std::string job_columns = std::string(job_select) + std::string(job_from);
+
+std::optional<Micros> optional_time(const pg::Result& rows, int row, int column) {
+  return rows.optional_integer(row, column);
+}
+
+}  // namespace
+
+/// One append's working set: the rows it touches and what it writes besides them.
+struct PostgresStore::Batch {
+  std::unordered_map<std::string, JobRow> rows;  ///< by job ID
+  std::vector<JobRow*> order;                    ///< in order of first appearance
+  /// Stored jobs that already succeeded, by idempotency key (read under the key lock).
+  std::unordered_map<std::string, std::vector<std::int64_t>> stored_successes_by_key;
+  std::unordered_map<std::string, std::int64_t> batch_successes_by_key;
+  std::unordered_map<std::string, std::int64_t> new_labels;  ///< committed with the batch
+  struct Anomaly {
+    std::int64_t job = 0;
+    AnomalyKind kind = AnomalyKind::duplicate_success;
+    std::int64_t other_job = 0;
+    std::string detail;
+    Micros at = 0;
+  };
+  std::vector<Anomaly> anomalies;
+  std::vector<std::int64_t> flag_others;  ///< jobs outside the batch that join an anomaly
+};
+
+PostgresStore::PostgresStore(const std::string& url, const OpenOptions& options, EventInsert method)
+    : url_(url), where_(pg::redact(url)), options_(options), method_(method) {
+  try {
+    auto& db = connection();
+    if (options.read_only || !options.create) {
+      pg::read_schema_version(db, where_);
+    }
+    if (!options.read_only) pg::migrate(db, where_);
+  } catch (const StoreError& error) {
+    if (error.kind() == StoreError::Kind::not_a_store || error.kind() == StoreError::Kind::schema_too_new ||
+        error.kind() == StoreError::Kind::not_found) {
+      throw;
+    }
+    throw StoreError(error.kind(), "cannot open store " + where_ + ": " + error.what());
+  }
+}
+
+PostgresStore::~PostgresStore() = default;
+
+std::string PostgresStore::location() const { return where_; }
+
+pg::Connection& PostgresStore::connection() {
+  if (db_ && db_->ok()) return *db_;
+  db_.reset();
+  auto fresh = std::make_unique<pg::Connection>(url_);
+  // Unqualified names are the store's; a read-only store cannot write even by mistake.
+  fresh->execute("SET search_path = jobtrail, pg_catalog");
+  if (options_.read_only) fresh->execute("SET default_transaction_read_only = on");
+  // A writer waiting on a lock longer than the busy timeout gives up and retries later.
+  fresh->exec("SELECT set_config('lock_timeout', $1, false)",
+              Params().add(std::to_string(options_.busy_timeout_ms) + "ms"));
+  db_ = std::move(fresh);
+  return *db_;
+}
+
+template <typename Work>
+auto PostgresStore::guarded(Work&& work) -> decltype(work(std::declval<pg::Connection&>())) {
+  try {
+    return work(connection());
+  } catch (const StoreError&) {
+    // A lost connection is closed here; the next call opens a new one.
+    if (db_ && !db_->ok()) db_.reset();
+    throw;
+  }
+}
+
+void PostgresStore::require_writable() const {
+  if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
+}
+
+int PostgresStore::schema_version() {
+  return guarded([&](pg::Connection& db) { return pg::read_schema_version(db, where_); });
+}
+
+// ---- Writing -----------------------------------------------------------------------------
+
+AppendResult PostgresStore::append(const std::vector<Event>& events) {
+  require_writable();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (auto problem = validation_error(events[i]); !problem.empty()) {
+      throw StoreError(StoreError::Kind::invalid_event,
+                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
+    }
+  }
+  if (events.empty()) return {};
+  // Events without a time happen now; stamped once, so a retry sends the same times.
+  const std::vector<Event>* input = &events;
+  std::vector<Event> stamped;
+  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0; })) {
+    stamped = events;
+    const Micros now = now_micros();
+    for (auto& event : stamped) {
+      if (event.at == 0) event.at = now;
+    }
+    input = &stamped;
+  }
+  for (int attempt = 0;; ++attempt) {
+    bool conflict = false;
+    auto result = guarded([&](pg::Connection& db) { return append_once(db, *input, conflict); });
+    if (!conflict) return result;
+    if (attempt == max_create_conflicts) {
+      throw StoreError(StoreError::Kind::busy, "other writers kept creating the same jobs at the same time");
+    }
+  }
+}
+
+AppendResult PostgresStore::append_once(pg::Connection& db, const std::vector<Event>& events, bool& conflict) {
+  pg::Transaction transaction(db);
+  Batch batch;
+  // Two hosts finishing jobs under one idempotency key at the same moment must not both miss
+  // the other's success: batches that record such a success take turns.
+  const bool keyed_success = std::any_of(events.begin(), events.end(), [](const Event& e) {
+    return e.state == State::succeeded && !e.idempotency_key.empty();
+  });
+  if (keyed_success) db.exec("SELECT pg_advisory_xact_lock($1, 1)", Params().add(std::int64_t{pg::lock_space}));
+  // Labels before rows: a new label's INSERT may wait for another writer's, and holding no row
+  // locks yet keeps that wait free of deadlocks.
+  intern_labels(db, events, batch);
+  load_rows(db, events, batch);
+  load_stored_successes(db, events, batch);
+
+  AppendResult result;
+  for (const auto& event : events) apply_event(db, batch, batch.rows.at(event.job_id), event, result);
+  for (auto* row : batch.order) {
+    if (row->needs_refold) refold(db, *row);
+  }
+  if (!write_batch(db, batch)) {
+    conflict = true;
+    return {};  // the transaction rolls back; append() starts over
+  }
+  transaction.commit();
+  labels_.insert(batch.new_labels.begin(), batch.new_labels.end());
+  return result;
+}
+
+void PostgresStore::intern_labels(pg::Connection& db, const std::vector<Event>& events, Batch& batch) {
+  std::vector<std::string> unknown;
+  for (const auto& event : events) {
+    for (const std::string* text : {&event.job, &event.queue, &event.worker}) {
+      if (!text->empty() && !labels_.count(*text)) unknown.push_back(*text);
+    }
+  }
+  if (unknown.empty()) return;
+  std::sort(unknown.begin(), unknown.end());
+  unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+  // Sorted, so two writers adding the same labels lock them in the same order.
+  auto rows = db.exec(R"SQL(
+    INSERT INTO label (text) SELECT t FROM unnest($1::text[]) AS t ORDER BY t COLLATE "C"
+    ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text RETURNING id, text)SQL",
+                      Params().add_array(unknown));
+  for (int r = 0; r < rows.rows(); ++r) batch.new_labels.emplace(rows.string(r, 1), rows.integer(r, 0));
+}
+
+std::int64_t PostgresStore::label_id(const Batch& batch, const std::string& text) const {
+  if (text.empty()) return 0;
+  if (auto it = labels_.find(text); it != labels_.end()) return it->second;
+  return batch.new_labels.at(text);
+}
+
+void PostgresStore::load_rows(pg::Connection& db, const std::vector<Event>& events, Batch& batch) {
+  std::vector<std::string> job_ids;
+  for (const auto& event : events) {
+    auto [it, fresh] = batch.rows.try_emplace(event.job_id);
+    if (!fresh) continue;
+    it->second.job_id = event.job_id;
+    batch.order.push_back(&it->second);
+    job_ids.push_back(event.job_id);
+  }
+  // Locked in id order, the same in every writer, so two batches never wait on each other in a
+  // circle. Other writers' changes to these jobs are committed before we read them.
+  auto rows = db.exec(R"SQL(
+    SELECT id, job_id, job, queue, correlation_id, parent_job_id, idempotency_key, state,
+           enqueued_at, started_at, finished_at, heartbeat_at, first_at, last_at, attempts, events,
+           successes, worker, last_error_seq, tail_state, tail_attempt, tail_at, anomalies
+    FROM job WHERE job_id = ANY($1::text[]) ORDER BY id FOR UPDATE)SQL",
+                      Params().add_array(job_ids));
+  for (int r = 0; r < rows.rows(); ++r) {
+    auto& row = batch.rows.at(rows.string(r, 1));
+    row.id = rows.integer(r, 0);
+    row.stored = true;
+    row.job = rows.integer(r, 2);
+    row.queue = rows.integer(r, 3);
+    row.correlation_id = rows.string(r, 4);
+    row.parent_job_id = rows.string(r, 5);
+    row.idempotency_key = rows.string(r, 6);
+    auto& life = row.life;
+    life.empty = false;
+    life.state = static_cast<State>(rows.integer(r, 7));
+    life.enqueued_at = optional_time(rows, r, 8);
+    life.started_at = optional_time(rows, r, 9);
+    life.finished_at = optional_time(rows, r, 10);
+    life.heartbeat_at = optional_time(rows, r, 11);
+    life.first_event_at = rows.integer(r, 12);
+    life.last_event_at = rows.integer(r, 13);
+    life.attempts = static_cast<std::int32_t>(rows.integer(r, 14));
+    life.event_count = static_cast<std::int32_t>(rows.integer(r, 15));
+    life.successes = static_cast<std::int32_t>(rows.integer(r, 16));
+    row.worker = rows.integer(r, 17);
+    if (!rows.is_null(r, 18)) row.last_error_seq = static_cast<std::int32_t>(rows.integer(r, 18));
+    life.tail = lifecycle_key(static_cast<State>(rows.integer(r, 19)), static_cast<std::int32_t>(rows.integer(r, 20)),
+                              rows.integer(r, 21));
+    row.anomalies = row.anomalies_stored = static_cast<std::uint32_t>(rows.integer(r, 22));
+  }
+  const auto missing = static_cast<std::int64_t>(job_ids.size()) - rows.rows();
+  if (missing == 0) return;
+  auto ids = db.exec("SELECT nextval('job_id_seq') FROM generate_series(1, $1)", Params().add(missing));
+  int next = 0;
+  for (auto* row : batch.order) {
+    if (!row->stored) row->id = ids.integer(next++, 0);
+  }
+}
+
+void PostgresStore::load_stored_successes(pg::Connection& db, const std::vector<Event>& events, Batch& batch) {
+  std::vector<std::string> keys;
+  for (const auto& event : events) {
+    if (event.state != State::succeeded) continue;
+    const auto& row = batch.rows.at(event.job_id);
+    const std::string& key = row.idempotency_key.empty() ? event.idempotency_key : row.idempotency_key;
+    if (!key.empty()) keys.push_back(key);
+  }
+  if (keys.empty()) return;
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  auto rows = db.exec(
+      "SELECT idempotency_key, id FROM job WHERE idempotency_key = ANY($1::text[]) AND successes > 0 ORDER BY id",
+      Params().add_array(keys));
+  for (int r = 0; r < rows.rows(); ++r) batch.stored_successes_by_key[rows.string(r, 0)].push_back(rows.integer(r, 1));
+}
+
+bool PostgresStore::is_duplicate(pg::Connection& db, const JobRow& row, State state, std::int32_t attempt, Micros at) {
+  for (const auto& pending : row.pending) {
+    if (pending.state == state && pending.attempt == attempt && pending.at == at) return true;
+  }
+  if (!row.stored) return false;
+  return db.exec("SELECT 1 FROM event WHERE job = $1 AND state = $2 AND attempt = $3 AND at = $4",
+                 Params().add(row.id).add(std::int64_t{static_cast<int>(state)}).add(std::int64_t{attempt}).add(at))
+             .rows() > 0;
+}
+
+void PostgresStore::apply_event(pg::Connection& db, Batch& batch, JobRow& row, const Event& event,
+                                AppendResult& result) {
+  const Micros at = event.at;
+  const auto attempt = detail::resolve_attempt(row.life, event.state, event.attempt, at);
+  const auto key = lifecycle_key(event.state, attempt, at);
+  const bool in_order = row.life.empty || key > row.life.tail;
+  if (!in_order) {
+    // Equal to the last event in lifecycle order, or to any stored one: a redelivery.
+    if (key == row.life.tail || is_duplicate(db, row, event.state, attempt, at)) {
+      result.duplicates += 1;
+      return;
+    }
+    row.needs_refold = true;
+  }
+
+  // Identity fields keep their first value; where the job runs may change with the attempt.
+  if (row.job == 0) row.job = label_id(batch, event.job);
+  if (row.correlation_id.empty()) row.correlation_id = event.correlation_id;
+  if (row.parent_job_id.empty()) row.parent_job_id = event.parent_job_id;
+  if (row.idempotency_key.empty()) row.idempotency_key = event.idempotency_key;
+  if (!event.queue.empty() && (in_order || row.queue == 0)) row.queue = label_id(batch, event.queue);
+  const std::int64_t worker = label_id(batch, event.worker);
+  if (worker != 0 && (in_order || row.worker == 0)) row.worker = worker;
+
+  PendingEvent pending;
+  pending.seq = row.life.event_count;
+  pending.state = event.state;
+  pending.attempt = attempt;
+  pending.at = at;
+  pending.worker = worker;
+  if (!event.error.empty()) {
+    pending.error = &event.error;
+    if (in_order) row.last_error_seq = pending.seq;
+  }
+  row.pending.push_back(pending);
+  result.stored += 1;
+  for (const auto& entity : event.entities) row.entities.push_back(entity);
+
+  const std::int32_t successes_before = row.life.successes;
+  if (in_order) {
+    Transition transition;
+    if (event.state == State::started && row.life.enqueued_at) transition.wait = at - *row.life.enqueued_at;
+    if (ends_attempt(event.state) && row.life.started_at && row.life.tail.attempt == attempt) {
+      transition.run = at - *row.life.started_at;
+    }
+    detail::apply(row.life, event.state, attempt, at);
+    if (event.state != State::heartbeat && event.state != State::enqueued) {
+      transition.job = event.job;
+      transition.queue = event.queue;
+      transition.state = event.state;
+      result.transitions.push_back(std::move(transition));
+    }
+  } else {
+    // Counted now so that anomaly detection below sees it; refold() recounts everything.
+    row.life.event_count += 1;
+    if (event.state == State::succeeded) row.life.successes += 1;
+  }
+
+  if (event.state != State::succeeded) return;
+  auto flag = [&](JobRow& flagged, AnomalyKind kind, std::int64_t other, std::string detail) {
+    batch.anomalies.push_back({flagged.id, kind, other, std::move(detail), at});
+    flagged.anomalies |= anomaly_bit(kind);
+    result.anomalies += 1;
+  };
+  if (successes_before >= 1) {
+    flag(row, AnomalyKind::duplicate_success, 0, "succeeded " + std::to_string(successes_before + 1) + " times");
+    return;
+  }
+  if (row.idempotency_key.empty()) return;
+  std::int64_t other = 0;
+  if (auto it = batch.batch_successes_by_key.find(row.idempotency_key);
+      it != batch.batch_successes_by_key.end() && it->second != row.id) {
+    other = it->second;
+  } else if (auto stored = batch.stored_successes_by_key.find(row.idempotency_key);
+             stored != batch.stored_successes_by_key.end()) {
+    for (auto id : stored->second) {
+      if (id != row.id) {
+        other = id;
+        break;
+      }
+    }
+  }
+  if (other != 0) {
+    flag(row, AnomalyKind::duplicate_idempotency_key, other, row.idempotency_key);
+    // The first job is half of the anomaly too: mark it, in this batch or in the store.
+    bool in_batch = false;
+    for (auto* candidate : batch.order) {
+      if (candidate->id == other) {
+        candidate->anomalies |= anomaly_bit(AnomalyKind::duplicate_idempotency_key);
+        in_batch = true;
+      }
+    }
+    if (!in_batch) batch.flag_others.push_back(other);
+  }
+  batch.batch_successes_by_key.emplace(row.idempotency_key, row.id);
+}
+
+void PostgresStore::refold(pg::Connection& db, JobRow& row) {
+  struct Folded {
+    detail::LifecycleKey key;
+    State state;
+    std::int32_t seq;
+    bool has_error;
+  };
+  std::vector<Folded> events;
+  if (row.stored) {
+    auto stored = db.exec("SELECT seq, state, attempt, at, num_nonnulls(error_class, error_message, error_backtrace) > 0 "
+                          "FROM event WHERE job = $1",
+                          Params().add(row.id));
+    for (int r = 0; r < stored.rows(); ++r) {
+      auto state = static_cast<State>(stored.integer(r, 1));
+      events.push_back({lifecycle_key(state, static_cast<std::int32_t>(stored.integer(r, 2)), stored.integer(r, 3)),
+                        state, static_cast<std::int32_t>(stored.integer(r, 0)), stored.text(r, 4) == "t"});
+    }
+  }
+  for (const auto& pending : row.pending) {
+    events.push_back({lifecycle_key(pending.state, pending.attempt, pending.at), pending.state, pending.seq,
+                      pending.error != nullptr});
+  }
+  std::sort(events.begin(), events.end(), [](const Folded& a, const Folded& b) {
+    return a.key < b.key || (a.key == b.key && a.seq < b.seq);
+  });
+  Lifecycle life;
+  row.last_error_seq.reset();
+  for (const auto& event : events) {
+    detail::apply(life, event.state, event.key.attempt, event.key.at);
+    if (event.has_error) row.last_error_seq = event.seq;
+  }
+  row.life = life;
+  row.needs_refold = false;
+}
+
+bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
+  // Job rows: new ones inserted (refusing job IDs another writer created meanwhile), the
+  // others updated in place. Each column travels as one array.
+  constexpr int job_columns_count = 23;
+  ArrayLiteral fresh[job_columns_count], changed[job_columns_count];
+  std::int64_t fresh_rows = 0, changed_rows = 0;
+  for (const auto* row : batch.order) {
+    if (row->pending.empty() && row->anomalies == row->anomalies_stored) continue;  // only redeliveries
+    auto* columns = row->stored ? changed : fresh;
+    (row->stored ? changed_rows : fresh_rows) += 1;
+    const auto& life = row->life;
+    auto id_or_null = [](std::int64_t id) { return id ? std::optional<std::int64_t>(id) : std::nullopt; };
+    columns[0].add(row->id);
+    columns[1].add(std::string_view(row->job_id));
+    columns[2].add(id_or_null(row->job));
+    columns[3].add(id_or_null(row->queue));
+    columns[4].add_text_or_null(row->correlation_id);
+    columns[5].add_text_or_null(row->parent_job_id);
+    columns[6].add_text_or_null(row->idempotency_key);
+    columns[7].add(std::int64_t{static_cast<int>(life.state)});
+    columns[8].add(life.enqueued_at);
+    columns[9].add(life.started_at);
+    columns[10].add(life.finished_at);
+    columns[11].add(life.heartbeat_at);
+    columns[12].add(life.first_event_at);
+    columns[13].add(life.last_event_at);
+    columns[14].add(std::int64_t{life.attempts});
+    columns[15].add(std::int64_t{life.event_count});
+    columns[16].add(std::int64_t{life.successes});
+    columns[17].add(id_or_null(row->worker));
+    columns[18].add(row->last_error_seq ? std::optional<std::int64_t>(*row->last_error_seq) : std::nullopt);
+    columns[19].add(std::int64_t{life.tail.state});
+    columns[20].add(std::int64_t{life.tail.attempt});
+    columns[21].add(life.tail.at);
+    columns[22].add(std::int64_t{row->anomalies});
+  }
+  static const std::string unnest_jobs = R"SQL(
+    unnest($1::bigint[], $2::text[], $3::integer[], $4::integer[], $5::text[], $6::text[], $7::text[],
+           $8::smallint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+           $14::bigint[], $15::integer[], $16::integer[], $17::integer[], $18::integer[], $19::integer[],
+           $20::smallint[], $21::integer[], $22::bigint[], $23::integer[])
+      AS u (id, job_id, job, queue, correlation_id, parent_job_id, idempotency_key, state, enqueued_at,
+            started_at, finished_at, heartbeat_at, first_at, last_at, attempts, events, successes, worker,
+            last_error_seq, tail_state, tail_attempt, tail_at, anomalies))SQL";
+  auto params_of = [&](ArrayLiteral* columns) {
+    Params params;
+    for (int c = 0; c < job_columns_count; ++c) params.add(columns[c]);
+    return params;
+  };
+  if (fresh_rows > 0) {
+    auto inserted = db.exec("INSERT INTO job SELECT * FROM " + unnest_jobs + " ON CONFLICT (job_id) DO NOTHING",
+                            params_of(fresh));
+    if (inserted.affected() != fresh_rows) return false;
+  }
+  if (changed_rows > 0) {
+    // anomalies: OR-ed, so a flag another batch set on this job since we read it stays.
+    db.exec(R"SQL(
+      UPDATE job j SET job = u.job, queue = u.queue, correlation_id = u.correlation_id,
+             parent_job_id = u.parent_job_id, idempotency_key = u.idempotency_key, state = u.state,
+             enqueued_at = u.enqueued_at, started_at = u.started_at, finished_at = u.finished_at,
+             heartbeat_at = u.heartbeat_at, first_at = u.first_at, last_at = u.last_at,
+             attempts = u.attempts, events = u.events, successes = u.successes, worker = u.worker,
+             last_error_seq = u.last_error_seq, tail_state = u.tail_state, tail_attempt = u.tail_attempt,
+             tail_at = u.tail_at, anomalies = j.anomalies | u.anomalies
+      FROM )SQL" + unnest_jobs + " WHERE j.id = u.id",
+            params_of(changed));
+  }
+  if (!batch.flag_others.empty()) {
+    db.exec("UPDATE job SET anomalies = anomalies | $2 WHERE id = ANY($1::bigint[])",
+            Params()
+                .add_array(batch.flag_others)
+                .add(std::int64_t{anomaly_bit(AnomalyKind::duplicate_idempotency_key)}));
+  }
+  write_events(db, batch);
+
+  ArrayLiteral entity_names, entity_jobs;
+  bool tagged = false;
+  for (const auto* row : batch.order) {
+    for (const auto& entity : row->entities) {
+      entity_names.add(std::string_view(entity));
+      entity_jobs.add(row->id);
+      tagged = true;
+    }
+  }
+  if (tagged) {
+    db.exec("INSERT INTO job_entity (entity, job) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+            Params().add(entity_names).add(entity_jobs));
+  }
+  if (!batch.anomalies.empty()) {
+    ArrayLiteral jobs, kinds, others, details, times;
+    for (const auto& anomaly : batch.anomalies) {
+      jobs.add(anomaly.job);
+      kinds.add(std::int64_t{static_cast<int>(anomaly.kind)});
+      others.add(anomaly.other_job ? std::optional<std::int64_t>(anomaly.other_job) : std::nullopt);
+      details.add(std::string_view(anomaly.detail));
+      times.add(anomaly.at);
+    }
+    db.exec(R"SQL(
+      INSERT INTO anomaly (job, kind, other_job, detail, at)
+      SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::bigint[]))SQL",
+            Params().add(jobs).add(kinds).add(others).add(details).add(times));
+  }
+  return true;
+}
+
+void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
+  if (method_ == EventInsert::copy) {
+    std::string data;
+    for (const auto* row : batch.order) {
+      for (const auto& event : row->pending) {
+        data += std::to_string(row->id);
+        data += '\t';
+        data += std::to_string(event.seq);
+        data += '\t';
+        data += std::to_string(static_cast<int>(event.state));
+        data += '\t';
+        data += std::to_string(event.at);
+        data += '\t';
+        data += std::to_string(event.attempt);
+        data += '\t';
+        if (event.worker) {
+          data += std::to_string(event.worker);
+        } else {
+          data += "\\N";
+        }
+        for (const std::string* part : {event.error ? &event.error->error_class : nullptr,
+                                        event.error ? &event.error->message : nullptr,
+                                        event.error ? &event.error->backtrace : nullptr}) {
+          data += '\t';
+          if (part && !part->empty()) {
+            pg::append_copy_text(data, *part);
+          } else {
+            data += "\\N";
+          }
+        }
+        data += '\n';
+      }
+    }
+    if (!data.empty()) {
+      db.copy_in("COPY event (job, seq, state, at, attempt, worker, error_class, error_message, error_backtrace) "
+                 "FROM STDIN",
+                 data);
+    }
+    return;
+  }
+  ArrayLiteral columns[9];
+  bool any = false;
+  for (const auto* row : batch.order) {
+    for (const auto& event : row->pending) {
+      any = true;
+      columns[0].add(row->id);
+      columns[1].add(std::int64_t{event.seq});
+      columns[2].add(std::int64_t{static_cast<int>(event.state)});
+      columns[3].add(event.at);
+      columns[4].add(std::int64_t{event.attempt});
+      columns[5].add(event.worker ? std::optional<std::int64_t>(event.worker) : std::nullopt);
+      columns[6].add_text_or_null(event.error ? std::string_view(event.error->error_class) : std::string_view());
+      columns[7].add_text_or_null(event.error ? std::string_view(event.error->message) : std::string_view());
+      columns[8].add_text_or_null(event.error ? std::string_view(event.error->backtrace) : std::string_view());
+    }
+  }
+  if (!any) return;
+  Params params;
+  for (auto& column : columns) params.add(column);
+  db.exec(R"SQL(
+    INSERT INTO event (job, seq, state, at, attempt, worker, error_class, error_message, error_backtrace)
+    SELECT * FROM unnest($1::bigint[], $2::integer[], $3::smallint[], $4::bigint[], $5::integer[],
+                         $6::integer[], $7::text[], $8::text[], $9::text[]))SQL",
+          params);
+}
+
+// ---- Reading -----------------------------------------------------------------------------
+
+std::vector<JobRecord> PostgresStore::read_jobs(const pg::Result& rows) {
+  std::vector<JobRecord> jobs;
+  jobs.reserve(static_cast<std::size_t>(rows.rows()));
+  for (int r = 0; r < rows.rows(); ++r) {
+    JobRecord job;
+    job.job_id = rows.string(r, 0);
+    job.job = rows.string(r, 1);
+    job.queue = rows.string(r, 2);
+    job.correlation_id = rows.string(r, 3);
+    job.parent_job_id = rows.string(r, 4);
+    job.idempotency_key = rows.string(r, 5);
+    job.state = static_cast<State>(rows.integer(r, 6));
+    job.enqueued_at = optional_time(rows, r, 7);
+    job.started_at = optional_time(rows, r, 8);
+    job.finished_at = optional_time(rows, r, 9);
+    job.heartbeat_at = optional_time(rows, r, 10);
+    job.first_event_at = rows.integer(r, 11);
+    job.last_event_at = rows.integer(r, 12);
+    job.attempts = static_cast<std::int32_t>(rows.integer(r, 13));
+    job.event_count = static_cast<std::int32_t>(rows.integer(r, 14));
+    job.worker = rows.string(r, 15);
+    job.last_error = {rows.string(r, 16), rows.string(r, 17), rows.string(r, 18)};
+    job.anomalies = static_cast<std::uint32_t>(rows.integer(r, 19));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+std::optional<JobRecord> PostgresStore::find_job(const std::string& job_id) {
+  return guarded([&](pg::Connection& db) -> std::optional<JobRecord> {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    auto jobs = read_jobs(db.exec("SELECT " + job_columns + " WHERE j.job_id = $1", Params().add(job_id)));
+    if (jobs.empty()) return std::nullopt;
+    auto tags = db.exec(R"SQL(
+      SELECT entity FROM job_entity WHERE job = (SELECT id FROM job WHERE job_id = $1) ORDER BY entity COLLATE "C")SQL",
+                        Params().add(job_id));
+    for (int r = 0; r < tags.rows(); ++r) jobs.front().entities.push_back(tags.string(r, 0));
+    snapshot.commit();
+    return std::move(jobs.front());
+  });
+}
+
+std::vector<EventRecord> PostgresStore::events_of(const std::string& job_id) {
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(R"SQL(
+      SELECT ev.state, ev.attempt, ev.at, w.text, ev.error_class, ev.error_message, ev.error_backtrace
+      FROM event ev LEFT JOIN label w ON w.id = ev.worker
+      WHERE ev.job = (SELECT id FROM job WHERE job_id = $1) ORDER BY ev.seq)SQL",
+                        Params().add(job_id));
+    std::vector<std::pair<detail::LifecycleKey, EventRecord>> keyed;
+    for (int r = 0; r < rows.rows(); ++r) {
+      EventRecord event;
+      event.state = static_cast<State>(rows.integer(r, 0));
+      event.attempt = static_cast<std::int32_t>(rows.integer(r, 1));
+      event.at = rows.integer(r, 2);
+      event.worker = rows.string(r, 3);
+      event.error = {rows.string(r, 4), rows.string(r, 5), rows.string(r, 6)};
+      keyed.emplace_back(lifecycle_key(event.state, event.attempt, event.at), std::move(event));
+    }
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<EventRecord> result;
+    result.reserve(keyed.size());
+    for (auto& [key, event] : keyed) result.push_back(std::move(event));
+    return result;
+  });
+}
+
+std::vector<JobRecord> PostgresStore::jobs_in_trace(const std::string& correlation_id) {
+  return guarded([&](pg::Connection& db) {
+    return read_jobs(db.exec("SELECT " + job_columns + " WHERE j.correlation_id = $1 ORDER BY j.first_at, j.id",
+                             Params().add(correlation_id)));
+  });
+}
+
+std::vector<JobRecord> PostgresStore::list_jobs(const JobFilter& filter) {
+  // Only fixed SQL text is concatenated; every caller value is a bound parameter.
+  Params params;
+  auto next = [&]() { return "$" + std::to_string(params.size()); };
+  std::string sql = "SELECT " + std::string(job_columns);
+  std::vector<std::string> conditions;
+  if (!filter.entity.empty()) {
+    params.add(filter.entity);
+    sql += " JOIN job_entity je ON je.job = j.id AND je.entity = " + next();
+  }
+  if (filter.state) {
+    params.add(std::int64_t{static_cast<int>(*filter.state)});
+    conditions.push_back("j.state = " + next());
+    // Lets the planner use the partial index job_by_state (WHERE state <> 4) with a parameter.
+    if (*filter.state != State::succeeded) conditions.push_back("j.state <> 4");
+  }
+  if (!filter.job.empty()) {
+    params.add(filter.job);
+    conditions.push_back("j.job = (SELECT id FROM label WHERE text = " + next() + ")");
+  }
+  if (!filter.queue.empty()) {
+    params.add(filter.queue);
+    conditions.push_back("j.queue = (SELECT id FROM label WHERE text = " + next() + ")");
+  }
+  if (filter.since) {
+    params.add(*filter.since);
+    conditions.push_back("j.first_at >= " + next());
+  }
+  if (filter.until) {
+    params.add(*filter.until);
+    conditions.push_back("j.first_at < " + next());
+  }
+  if (filter.anomalies_only) conditions.push_back("j.anomalies <> 0");
+  for (std::size_t i = 0; i < conditions.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + conditions[i];
+  params.add(static_cast<std::int64_t>(filter.limit));
+  sql += " ORDER BY j.first_at DESC, j.id DESC LIMIT " + next();
+  return guarded([&](pg::Connection& db) { return read_jobs(db.exec(sql, params)); });
+}
+
+std::vector<JobStats> PostgresStore::stats(std::optional<Micros> since) {
+  // Nearest-rank percentiles, as the SQLite store computes them: percentile_disc. Negative
+  // spans come from clocks that disagree between hosts and are left out.
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(R"SQL(
+      SELECT coalesce(c.text, ''), count(*),
+             count(*) FILTER (WHERE j.state = 1), count(*) FILTER (WHERE j.state IN (2, 3)),
+             count(*) FILTER (WHERE j.state = 4), count(*) FILTER (WHERE j.state = 5),
+             count(*) FILTER (WHERE j.state = 6), count(*) FILTER (WHERE j.state = 7),
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY w.wait) FILTER (WHERE w.wait >= 0),
+             percentile_disc(0.95) WITHIN GROUP (ORDER BY w.wait) FILTER (WHERE w.wait >= 0),
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY w.run) FILTER (WHERE w.run >= 0),
+             percentile_disc(0.95) WITHIN GROUP (ORDER BY w.run) FILTER (WHERE w.run >= 0)
+      FROM job j LEFT JOIN label c ON c.id = j.job,
+           LATERAL (SELECT j.started_at - j.enqueued_at AS wait, j.finished_at - j.started_at AS run) w
+      WHERE j.first_at >= $1
+      GROUP BY coalesce(c.text, '') ORDER BY coalesce(c.text, '') COLLATE "C")SQL",
+                        Params().add(since ? *since : std::numeric_limits<std::int64_t>::min()));
+    std::vector<JobStats> result;
+    for (int r = 0; r < rows.rows(); ++r) {
+      JobStats stats;
+      stats.job = rows.string(r, 0);
+      stats.total = rows.integer(r, 1);
+      stats.enqueued = rows.integer(r, 2);
+      stats.running = rows.integer(r, 3);
+      stats.succeeded = rows.integer(r, 4);
+      stats.failed = rows.integer(r, 5);
+      stats.dead = rows.integer(r, 6);
+      stats.cancelled = rows.integer(r, 7);
+      const auto finished = stats.succeeded + stats.failed + stats.dead;
+      stats.failure_rate =
+          finished > 0 ? static_cast<double>(stats.failed + stats.dead) / static_cast<double>(finished) : 0.0;
+      stats.wait_p50 = rows.optional_integer(r, 8);
+      stats.wait_p95 = rows.optional_integer(r, 9);
+      stats.run_p50 = rows.optional_integer(r, 10);
+      stats.run_p95 = rows.optional_integer(r, 11);
+      result.push_back(std::move(stats));
+    }
+    // The SQLite store orders by name byte by byte; so does COLLATE "C", but sort to be sure.
+    std::stable_sort(result.begin(), result.end(), [](const JobStats& a, const JobStats& b) { return a.job < b.job; });
+    return result;
+  });
+}
+
+std::vector<AnomalyRecord> PostgresStore::anomalies(const std::string& job_id, std::size_t limit) {
+  Params params;
+  std::string sql = R"SQL(
+    SELECT j.job_id, a.kind, o.job_id, a.detail, a.at
+    FROM anomaly a JOIN job j ON j.id = a.job LEFT JOIN job o ON o.id = a.other_job)SQL";
+  if (!job_id.empty()) {
+    params.add(job_id);
+    sql += " WHERE a.job = (SELECT id FROM job WHERE job_id = $1)";
+  }
+  params.add(static_cast<std::int64_t>(limit));
+  sql += " ORDER BY a.at DESC, a.id DESC LIMIT $" + std::to_string(params.size());
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(sql, params);
+    std::vector<AnomalyRecord> result;
+    for (int r = 0; r < rows.rows(); ++r) {
+      result.push_back({rows.string(r, 0), static_cast<AnomalyKind>(rows.integer(r, 1)), rows.string(r, 2),
+                        rows.string(r, 3), rows.integer(r, 4)});
+    }
+    return result;
+  });
+}
+
+PruneResult PostgresStore::prune(Micros cutoff) {
+  require_writable();
+  PruneResult result;
+  // Chunks keep each transaction short. SKIP LOCKED: a job a writer is updating right now is not
+  // waited for; it is recent anyway, or the next prune takes it.
+  constexpr std::int64_t chunk = 5000;
+  for (;;) {
+    auto counts = guarded([&](pg::Connection& db) {
+      return db.exec(R"SQL(
+        WITH picked AS (
+          SELECT id FROM job WHERE first_at < $1 AND last_at < $1 AND state NOT IN (1, 2)
+          LIMIT $2 FOR UPDATE SKIP LOCKED),
+        events AS (DELETE FROM event WHERE job IN (SELECT id FROM picked) RETURNING 1),
+        tags AS (DELETE FROM job_entity WHERE job IN (SELECT id FROM picked)),
+        flags AS (DELETE FROM anomaly WHERE job IN (SELECT id FROM picked)),
+        jobs AS (DELETE FROM job WHERE id IN (SELECT id FROM picked) RETURNING 1)
+        SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM events))SQL",
+                     Params().add(cutoff).add(chunk));
+    });
+    result.jobs += counts.integer(0, 0);
+    result.events += counts.integer(0, 1);
+    if (counts.integer(0, 0) < chunk) break;
+  }
+  return result;
+}
+
+void PostgresStore::register_schedule(const Schedule& schedule) {
+  require_writable();
+  if (schedule.job.empty() || schedule.job.size() > EventLimits::max_name_length) {
+    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a job class of 1 to 200 bytes");
+  }
+  if (schedule.every <= 0 || schedule.grace < 0) {
+    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a positive interval and a grace of 0 or more");
+  }
+  guarded([&](pg::Connection& db) {
+    db.exec(R"SQL(
+      WITH l AS (INSERT INTO label (text) VALUES ($1) ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text
+                 RETURNING id)
+      INSERT INTO schedule (job, every_us, grace_us, updated_at) SELECT id, $2, $3, $4 FROM l
+      ON CONFLICT (job) DO UPDATE SET every_us = EXCLUDED.every_us, grace_us = EXCLUDED.grace_us,
+                                      updated_at = EXCLUDED.updated_at)SQL",
+            Params()
+                .add(schedule.job)
+                .add(schedule.every)
+                .add(schedule.grace)
+                .add(schedule.updated_at ? schedule.updated_at : now_micros()));
+    return 0;
+  });
+}
+
+std::vector<Schedule> PostgresStore::schedules() {
+  return guarded([&](pg::Connection& db) {
+    // The newest job of a class is the last entry of its range in job_by_class.
+    auto rows = db.execute(R"SQL(
+      SELECT l.text, s.every_us, s.grace_us, s.updated_at,
+             (SELECT max(j.first_at) FROM job j WHERE j.job = s.job)
+      FROM schedule s JOIN label l ON l.id = s.job ORDER BY l.text COLLATE "C")SQL");
+    std::vector<Schedule> result;
+    for (int r = 0; r < rows.rows(); ++r) {
+      Schedule schedule;
+      schedule.job = rows.string(r, 0);
+      schedule.every = rows.integer(r, 1);
+      schedule.grace = rows.integer(r, 2);
+      schedule.updated_at = rows.integer(r, 3);
+      schedule.last_run_at = rows.optional_integer(r, 4);
+      result.push_back(std::move(schedule));
+    }
+    return result;
+  });
+}
+
+std::vector<ActiveJobs> PostgresStore::active_jobs() {
+  // Two ranges of the partial index job_by_state, one per state: the cost does not grow with
+  // the succeeded jobs the store holds. greatest() skips NULLs.
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.execute(R"SQL(
+      SELECT c.text, qu.text, a.state, a.n, a.oldest, a.silent FROM (
+        SELECT job, queue, 1 AS state, count(*) AS n, min(coalesce(enqueued_at, first_at)) AS oldest,
+               NULL::bigint AS silent
+        FROM job WHERE state = 1 GROUP BY job, queue
+        UNION ALL
+        SELECT job, queue, 2 AS state, count(*) AS n, min(coalesce(started_at, first_at)) AS oldest,
+               min(greatest(started_at, heartbeat_at, first_at)) AS silent
+        FROM job WHERE state = 2 GROUP BY job, queue) a
+      LEFT JOIN label c ON c.id = a.job LEFT JOIN label qu ON qu.id = a.queue
+      ORDER BY c.text COLLATE "C" NULLS FIRST, qu.text COLLATE "C" NULLS FIRST, a.state)SQL");
+    std::vector<ActiveJobs> result;
+    for (int r = 0; r < rows.rows(); ++r) {
+      std::string job = rows.string(r, 0);
+      std::string queue = rows.string(r, 1);
+      if (result.empty() || result.back().job != job || result.back().queue != queue) {
+        ActiveJobs fresh;
+        fresh.job = std::move(job);
+        fresh.queue = std::move(queue);
+        result.push_back(std::move(fresh));
+      }
+      ActiveJobs& active = result.back();
+      if (rows.integer(r, 2) == 1) {
+        active.waiting = rows.integer(r, 3);
+        active.oldest_waiting_since = rows.integer(r, 4);
+      } else {
+        active.running = rows.integer(r, 3);
+        active.oldest_running_since = rows.integer(r, 4);
+        active.longest_silent_since = rows.integer(r, 5);
+      }
+    }
+    return result;
+  });
+}
+
+// ---- Built-in checks over the job history -------------------------------------------------
+// Each selects candidate ids through one index range, then reads full records only for the
+// jobs it returns.
+
+namespace {
+Micros loosest_cutoff(const JobDeadlines& deadlines, Micros now) {
+  Micros shortest = deadlines.deadline;
+  for (const auto& [job_class, deadline] : deadlines.per_class) shortest = std::min(shortest, deadline);
+  return now - shortest;
+}
+}  // namespace
+
+// candidates: (id, job class, time of interest[, anomaly bits]); with `deadlines`, a job is kept
+// when its time is before now minus its class's deadline.
+JobFindings PostgresStore::findings_of(pg::Connection& db, const pg::Result& candidates,
+                                       const JobDeadlines* deadlines, Micros now, std::size_t limit) {
+  JobFindings findings;
+  std::vector<std::int64_t> ids;
+  std::vector<std::string> reasons;
+  const bool by_anomaly = candidates.columns() == 4;
+  for (int r = 0; r < candidates.rows(); ++r) {
+    if (deadlines && candidates.integer(r, 2) >= now - deadlines->for_class(candidates.string(r, 1))) continue;
+    if (!by_anomaly) {
+      findings.total += 1;
+      if (ids.size() < limit) {
+        ids.push_back(candidates.integer(r, 0));
+        reasons.emplace_back();
+      }
+      continue;
+    }
+    // One finding per kind: a job may have succeeded twice and also under a used key.
+    const auto bits = static_cast<std::uint32_t>(candidates.integer(r, 3));
+    for (auto kind : {AnomalyKind::duplicate_success, AnomalyKind::duplicate_idempotency_key}) {
+      if ((bits & anomaly_bit(kind)) == 0) continue;
+      findings.total += 1;
+      if (ids.size() < limit) {
+        ids.push_back(candidates.integer(r, 0));
+        reasons.emplace_back(to_string(kind));
+      }
+    }
+  }
+  if (ids.empty()) return findings;
+  // The id comes last: read_jobs reads the columns before it.
+  auto rows = db.exec("SELECT " + std::string(job_select) + ", j.id " + std::string(job_from) +
+                          " WHERE j.id = ANY($1::bigint[])",
+                      Params().add_array(ids));
+  auto records = read_jobs(rows);
+  std::map<std::int64_t, std::size_t> index_of;
+  for (int r = 0; r < rows.rows(); ++r) index_of[rows.integer(r, 20)] = static_cast<std::size_t>(r);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto it = index_of.find(ids[i]);
+    if (it == index_of.end()) continue;  // pruned meanwhile
+    findings.jobs.push_back(records[it->second]);
+    findings.reasons.push_back(reasons[i]);
+  }
+  return findings;
+}
+
+JobFindings PostgresStore::stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // The expression is exactly that of the index job_started_by_activity: a range of it.
+    auto candidates = db.exec(R"SQL(
+      SELECT j.id, c.text, greatest(j.started_at, j.heartbeat_at, j.first_at)
+      FROM job j LEFT JOIN label c ON c.id = j.job
+      WHERE j.state = 2 AND greatest(j.started_at, j.heartbeat_at, j.first_at) < $1
+      ORDER BY greatest(j.started_at, j.heartbeat_at, j.first_at), j.id)SQL",
+                              Params().add(loosest_cutoff(deadlines, now)));
+    auto findings = findings_of(db, candidates, &deadlines, now, limit);
+    snapshot.commit();
+    return findings;
+  });
+}
+
+JobFindings PostgresStore::lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // An enqueued job's first event is (nearly always) its enqueue: first_at bounds the range of
+    // job_by_state and the enqueue time decides.
+    auto candidates = db.exec(R"SQL(
+      SELECT j.id, c.text, coalesce(j.enqueued_at, j.first_at)
+      FROM job j LEFT JOIN label c ON c.id = j.job
+      WHERE j.state = 1 AND j.first_at < $1
+      ORDER BY j.first_at, j.id)SQL",
+                              Params().add(loosest_cutoff(deadlines, now)));
+    auto findings = findings_of(db, candidates, &deadlines, now, limit);
+    snapshot.commit();
+    return findings;
+  });
+}
+
+JobFindings PostgresStore::duplicate_executions(Micros since, std::size_t limit) {
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // The partial index job_with_anomalies holds only flagged jobs.
+    auto candidates = db.exec(
+        "SELECT j.id, '', 0, j.anomalies FROM job j WHERE j.anomalies <> 0 AND j.first_at >= $1 "
+        "ORDER BY j.first_at, j.id",
+        Params().add(since));
+    auto findings = findings_of(db, candidates, nullptr, 0, limit);
+    snapshot.commit();
+    return findings;
+  });
+}
+
+JobFindings PostgresStore::dead_jobs(Micros since, std::size_t limit) {
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // job_dead_by_last_at: dead jobs by the time of their last event.
+    auto candidates = db.exec(
+        "SELECT j.id, '', j.last_at FROM job j WHERE j.state = 6 AND j.last_at >= $1 ORDER BY j.last_at, j.id",
+        Params().add(since));
+    auto findings = findings_of(db, candidates, nullptr, 0, limit);
+    snapshot.commit();
+    return findings;
+  });
+}
+
+// ---- The check history -------------------------------------------------------------------
+
+namespace {
+// Runs per check whose failing-row fingerprints and samples are kept (as on SQLite).
+constexpr int kept_violation_runs = 30;
+
+constexpr std::string_view check_result_columns =
+    "SELECT run, check_name, status, severity, violations, new_violations, resolved, complete, "
+    "started_at, duration_us, error FROM check_result ";
+}  // namespace
+
+std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
+  require_writable();
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction transaction(db);
+    auto inserted = db.exec("INSERT INTO check_run (started_at, finished_at, config) VALUES ($1, $2, $3) RETURNING id",
+                            Params().add(run.started_at).add(run.finished_at).add_text_or_null(run.config));
+    const std::int64_t run_id = inserted.integer(0, 0);
+    for (const auto& result : run.results) {
+      db.exec(R"SQL(
+        INSERT INTO check_result (check_name, run, status, severity, violations, new_violations, resolved,
+                                  complete, started_at, duration_us, error)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11))SQL",
+              Params()
+                  .add(result.check)
+                  .add(run_id)
+                  .add(std::int64_t{static_cast<int>(result.status)})
+                  .add(result.severity.empty() ? std::string_view("error") : std::string_view(result.severity))
+                  .add(result.violations)
+                  .add(result.new_violations)
+                  .add(result.resolved)
+                  .add(result.fingerprints_complete ? "true" : "false")
+                  .add(result.started_at)
+                  .add(result.duration)
+                  .add_text_or_null(result.error));
+      if (!result.failing.empty()) {
+        ArrayLiteral fingerprints, first_seen, samples;
+        for (const auto& violation : result.failing) {
+          fingerprints.add(std::string_view(violation.fingerprint));
+          first_seen.add(violation.first_seen_at);
+          samples.add_text_or_null(violation.sample);
+        }
+        db.exec(R"SQL(
+          INSERT INTO check_violation (check_name, run, fingerprint, first_seen_at, sample)
+          SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::text[]) ON CONFLICT DO NOTHING)SQL",
+                Params().add(result.check).add(run_id).add(fingerprints).add(first_seen).add(samples));
+      }
+      // Only the newest run's fingerprints are compared with; older ones are kept a while for
+      // forensics, then dropped so a nightly cron does not grow the store forever.
+      db.exec(R"SQL(
+        DELETE FROM check_violation WHERE check_name = $1 AND run < (
+          SELECT min(run) FROM (SELECT run FROM check_result WHERE check_name = $1 ORDER BY run DESC LIMIT $2) s))SQL",
+              Params().add(result.check).add(std::int64_t{kept_violation_runs}));
+    }
+    transaction.commit();
+    return run_id;
+  });
+}
+
+std::optional<CheckResultRecord> PostgresStore::last_check_result(const std::string& check) {
+  auto results = check_history(check, 1);
+  if (results.empty()) return std::nullopt;
+  guarded([&](pg::Connection& db) {
+    auto rows = db.exec("SELECT fingerprint, first_seen_at, sample FROM check_violation WHERE check_name = $1 AND run = $2",
+                        Params().add(check).add(results.front().run_id));
+    for (int r = 0; r < rows.rows(); ++r) {
+      results.front().failing.push_back({rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2)});
+    }
+    return 0;
+  });
+  return std::move(results.front());
+}
+
+std::vector<CheckResultRecord> PostgresStore::check_history(const std::string& check, std::size_t limit) {
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(std::string(check_result_columns) + "WHERE check_name = $1 ORDER BY run DESC LIMIT $2",
+                        Params().add(check).add(static_cast<std::int64_t>(limit)));
+    std::vector<CheckResultRecord> results;
+    for (int r = 0; r < rows.rows(); ++r) {
+      CheckResultRecord result;
+      result.run_id = rows.integer(r, 0);
+      result.check = rows.string(r, 1);
+      result.status = static_cast<CheckStatus>(rows.integer(r, 2));
+      result.severity = rows.string(r, 3);
+      result.violations = rows.integer(r, 4);
+      result.new_violations = rows.integer(r, 5);
+      result.resolved = rows.integer(r, 6);
+      result.fingerprints_complete = rows.text(r, 7) == "t";
+      result.started_at = rows.integer(r, 8);
+      result.duration = rows.integer(r, 9);
+      result.error = rows.string(r, 10);
+      results.push_back(std::move(result));
+    }
+    return results;
+  });
+}
+
+std::optional<Micros> PostgresStore::last_check_success(const std::string& check) {
+  return guarded([&](pg::Connection& db) -> std::optional<Micros> {
+    // The newest entry of check_result_passed.
+    auto rows = db.exec(
+        "SELECT started_at FROM check_result WHERE check_name = $1 AND status = 0 ORDER BY run DESC LIMIT 1",
+        Params().add(check));
+    if (rows.rows() == 0) return std::nullopt;
+    return rows.integer(0, 0);
+  });
+}
+
+}  // namespace jobtrail

@@ -1,0 +1,114 @@
+#pragma once
+// The fleet store: one PostgreSQL database shared by the workers of many hosts.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "derive.h"
+#include "jobtrail/store.h"
+#include "postgres/pg_connection.h"
+
+namespace jobtrail {
+
+/// The PostgreSQL implementation of Store. Not thread-safe: one per thread. Many of them, in
+/// many processes on many hosts, may write one store at once: each append locks the rows of the
+/// jobs it touches, so a job enqueued on one host and run on another folds correctly.
+/// A lost connection is a transient StoreError; the next call connects again.
+class PostgresStore final : public Store {
+ public:
+  /// How an append sends its events: COPY, or one INSERT of unnest()ed array parameters.
+  /// tracker_bench measures both; open_store uses the faster (see BENCHMARKS.md).
+  enum class EventInsert { copy, unnest };
+
+  PostgresStore(const std::string& url, const OpenOptions& options, EventInsert method = EventInsert::copy);
+  ~PostgresStore() override;
+
+  AppendResult append(const std::vector<Event>& events) override;
+  std::optional<JobRecord> find_job(const std::string& job_id) override;
+  std::vector<EventRecord> events_of(const std::string& job_id) override;
+  std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
+  std::vector<JobRecord> list_jobs(const JobFilter& filter) override;
+  std::vector<JobStats> stats(std::optional<Micros> since) override;
+  std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) override;
+  PruneResult prune(Micros cutoff) override;
+  void register_schedule(const Schedule& schedule) override;
+  std::vector<Schedule> schedules() override;
+  std::vector<ActiveJobs> active_jobs() override;
+  JobFindings stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
+  JobFindings lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
+  JobFindings duplicate_executions(Micros since, std::size_t limit) override;
+  JobFindings dead_jobs(Micros since, std::size_t limit) override;
+  std::int64_t record_check_run(const CheckRunRecord& run) override;
+  std::optional<CheckResultRecord> last_check_result(const std::string& check) override;
+  std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) override;
+  std::optional<Micros> last_check_success(const std::string& check) override;
+  int schema_version() override;
+  /// The URL with its password, if any, replaced by "***".
+  std::string location() const override;
+
+ private:
+  /// An event of the current append, not yet written.
+  struct PendingEvent {
+    std::int32_t seq = 0;
+    State state = State::enqueued;
+    std::int32_t attempt = 0;
+    Micros at = 0;
+    std::int64_t worker = 0;
+    const ErrorInfo* error = nullptr;  ///< points into the append's events; null when none
+  };
+  /// A job's row while one append folds its events.
+  struct JobRow {
+    std::string job_id;
+    std::int64_t id = 0;
+    bool stored = false;        ///< the row exists in the database
+    bool needs_refold = false;  ///< an event arrived out of lifecycle order
+    detail::Lifecycle life;
+    std::int64_t job = 0, queue = 0, worker = 0;  ///< label ids, 0 = none
+    std::string correlation_id, parent_job_id, idempotency_key;
+    std::optional<std::int32_t> last_error_seq;
+    std::uint32_t anomalies = 0;
+    std::uint32_t anomalies_stored = 0;  ///< as loaded: other writers' flags are kept
+    std::vector<PendingEvent> pending;
+    std::vector<std::string> entities;
+  };
+  struct Batch;
+
+  /// The open connection, connecting again if the last one was lost. Throws StoreError.
+  pg::Connection& connection();
+  /// Runs `work` and turns a lost connection into a transient error for the caller, after
+  /// which the next call reconnects.
+  template <typename Work>
+  auto guarded(Work&& work) -> decltype(work(std::declval<pg::Connection&>()));
+  void require_writable() const;
+
+  AppendResult append_once(pg::Connection& db, const std::vector<Event>& events, bool& conflict);
+  /// Adds the labels of `events` that are not known yet (ids stay in the batch until commit).
+  void intern_labels(pg::Connection& db, const std::vector<Event>& events, Batch& batch);
+  std::int64_t label_id(const Batch& batch, const std::string& text) const;
+  /// Locks the rows of the batch's jobs (loading those that exist), gives the others ids.
+  void load_rows(pg::Connection& db, const std::vector<Event>& events, Batch& batch);
+  /// Reads which stored jobs already succeeded under the keys of the batch's successes.
+  void load_stored_successes(pg::Connection& db, const std::vector<Event>& events, Batch& batch);
+  bool is_duplicate(pg::Connection& db, const JobRow& row, State state, std::int32_t attempt, Micros at);
+  void apply_event(pg::Connection& db, Batch& batch, JobRow& row, const Event& event, AppendResult& result);
+  void refold(pg::Connection& db, JobRow& row);
+  /// Writes the batch; false when another writer created one of its new jobs meanwhile.
+  bool write_batch(pg::Connection& db, Batch& batch);
+  void write_events(pg::Connection& db, const Batch& batch);
+
+  std::vector<JobRecord> read_jobs(const pg::Result& rows);
+  JobFindings findings_of(pg::Connection& db, const pg::Result& candidates, const JobDeadlines* deadlines,
+                          Micros now, std::size_t limit);
+
+  std::string url_;
+  std::string where_;  ///< the redacted URL, for messages
+  OpenOptions options_;
+  EventInsert method_;
+  std::unique_ptr<pg::Connection> db_;
+  /// Label ids: labels are never deleted, so ids stay true across transactions and writers.
+  std::unordered_map<std::string, std::int64_t> labels_;
+};
+
+}  // namespace jobtrail
