@@ -296,6 +296,9 @@ int run_check(const GlobalOptions& global_options, const CheckOptions& options, 
     run_options.now = global.now.empty() ? 0 : current_time(global);
     run_options.record_history = !options.no_record;
     run_options.only = options.only;
+    // The URL the store was opened with: checks on a PostgreSQL store's database need its
+    // password, which the store's location() hides.
+    run_options.store_url = store_url(global);
     const RunReport report = check::run_checks(config, *store, run_options);
 
     if (global.format == OutputFormat::json) {

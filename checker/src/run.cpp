@@ -252,12 +252,40 @@ std::string row_json(const std::vector<std::string>& columns, const std::vector<
   return object.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-std::string sqlite_path_of(const Store& store) {
+/// The store as a SQL check reaches it: a PostgreSQL URL (to connect to), or a SQLite path
+/// (to attach).
+struct StoreDatabase {
+  std::string postgres_url;
+  std::string sqlite_path;
+};
+
+StoreDatabase store_database(const Store& store, const RunOptions& options) {
+  // location() redacts a PostgreSQL password: connect with the URL the store was opened with.
+  if (is_postgres_url(options.store_url)) return {options.store_url, {}};
   auto location = store.location();
+  if (is_postgres_url(location)) return {location, {}};
   if (location.rfind("sqlite:", 0) != 0) {
-    throw CheckFailure("SQL checks need a SQLite jobtrail store to attach; this store is " + location);
+    throw CheckFailure("SQL checks cannot reach a jobtrail store at " + location);
   }
-  return location.substr(7);
+  return {{}, location.substr(7)};
+}
+
+/// Runs a SQL check where its database is. The store joins in as `jobtrail` when both are
+/// SQLite (attached) or when the application's PostgreSQL database holds the store's schema;
+/// an application database of the other kind runs alone.
+QueryRows sql_rows(const Config& config, const CheckDefinition& check, const Store& store, const RunOptions& options,
+                   std::size_t keep) {
+  const auto jobtrail = store_database(store, options);
+  if (check.database == "jobtrail") {
+    if (!jobtrail.postgres_url.empty()) {
+      // The PostgreSQL store keeps its tables and views in the schema `jobtrail`.
+      return run_postgres_check(jobtrail.postgres_url, "jobtrail", check.query, check.timeout, keep);
+    }
+    return run_sql_check(std::string(), jobtrail.sqlite_path, check.query, check.timeout, keep);
+  }
+  const auto& database = config.databases.at(check.database);
+  if (is_postgres_url(database)) return run_postgres_check(database, std::string(), check.query, check.timeout, keep);
+  return run_sql_check(database, jobtrail.sqlite_path, check.query, check.timeout, keep);
 }
 
 /// Runs one check; fills result and the record for the history.
@@ -283,8 +311,7 @@ void run_one(const Config& config, const CheckDefinition& check, Store& store, c
     if (check.builtin) {
       rows = builtin_rows(check, store, now, keep);
     } else {
-      const std::string database = check.database == "jobtrail" ? std::string() : config.databases.at(check.database);
-      rows = run_sql_check(database, sqlite_path_of(store), check.query, check.timeout, keep);
+      rows = sql_rows(config, check, store, options, keep);
     }
     const auto key = key_columns(check, rows);
     std::size_t entity_index = 0;

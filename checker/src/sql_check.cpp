@@ -139,7 +139,8 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
   sqlite3_busy_handler(db.get(), wait_for_lock, &guard);
   sqlite3_extended_result_codes(db.get(), 1);
   exec(db.get(), "PRAGMA query_only = 1", "cannot make the connection read-only");
-  {
+  // No SQLite store (it lives in PostgreSQL): the application database alone.
+  if (!store_path.empty()) {
     sqlite3_stmt* attach_raw = nullptr;
     if (sqlite3_prepare_v2(db.get(), "ATTACH DATABASE ?1 AS jobtrail", -1, &attach_raw, nullptr) != SQLITE_OK) {
       throw CheckFailure(std::string("cannot attach the jobtrail store: ") + sqlite3_errmsg(db.get()));

@@ -113,6 +113,36 @@ TEST_CASE("config mistakes name the file, the line and what is wrong", "[checker
   CHECK(broken.find("not valid YAML") != std::string::npos);
 }
 
+TEST_CASE("PostgreSQL databases are URLs, kept as written", "[checker][config]") {
+  auto config = check::parse_config(R"(
+store: postgresql://jobtrail@db.internal/shop
+databases:
+  shop: "postgresql://checker:secret@db.internal:5432/shop?sslmode=verify-full&connect_timeout=5"
+  billing: postgres:///billing?host=/run/postgresql
+  local: app.db
+checks:
+  - name: a
+    database: shop
+    query: SELECT 1
+)", "/etc/jobtrail/checks.yaml");
+  CHECK(config.store == "postgresql://jobtrail@db.internal/shop");
+  CHECK(config.databases.at("shop") == "postgresql://checker:secret@db.internal:5432/shop?sslmode=verify-full&connect_timeout=5");
+  CHECK(config.databases.at("billing") == "postgres:///billing?host=/run/postgresql");
+  CHECK(config.databases.at("local") == "/etc/jobtrail/app.db");
+
+  // A URL libpq cannot read is found now, with its line, and without its password.
+  const auto bad = config_error("databases:\n  shop: \"postgresql://checker:secret@db/shop?sslmod=require\"\n");
+  CHECK(bad.rfind("/etc/jobtrail/checks.yaml:2: database shop: not a valid PostgreSQL URL "
+                  "(postgresql://checker:***@db/shop?sslmod=require): invalid URI query parameter: \"sslmod\"", 0) == 0);
+  CHECK(bad.find("secret") == std::string::npos);
+  CHECK(config_error("databases:\n  shop: postgresql:shop\n") ==
+        "/etc/jobtrail/checks.yaml:2: database shop: a PostgreSQL database is a URL such as "
+        "postgresql://USER@HOST:5432/DBNAME (got \"postgresql:shop\")");
+  CHECK(config_error("databases:\n  shop: host=db dbname=shop\n") ==
+        "/etc/jobtrail/checks.yaml:2: database shop: write a PostgreSQL database as a URL, such as "
+        "postgresql://USER@HOST:5432/DBNAME, not as key=value settings");
+}
+
 TEST_CASE("a missing config file is a clear error", "[checker][config]") {
   TempDir dir;
   try {

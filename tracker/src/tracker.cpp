@@ -579,7 +579,11 @@ void Tracker::Impl::drop_everything_left(std::string_view why) noexcept {
 Tracker::Tracker(const std::string& store_url, TrackerOptions options) {
   // Options first: a bad option is the caller's mistake whatever the URL.
   check_options(options);
-  impl_ = std::make_unique<Impl>(open_store(store_url), std::move(options));
+  // A PostgreSQL server that is down now must not stop the worker from starting: the writer
+  // connects when it first commits, retrying with backoff while events wait in the queue.
+  OpenOptions open_options;
+  open_options.wait_for_server = true;
+  impl_ = std::make_unique<Impl>(open_store(store_url, open_options), std::move(options));
 }
 
 Tracker::Tracker(std::unique_ptr<Store> store, TrackerOptions options) {

@@ -68,7 +68,8 @@ struct CheckDefinition {
 struct Config {
   std::string path;   ///< the file it was read from
   std::string store;  ///< `store:` (a store URL), empty if not given
-  std::map<std::string, std::string> databases;  ///< name -> SQLite path (absolute)
+  std::map<std::string, std::string> databases;  ///< name -> SQLite path (absolute) or
+                                                 ///< postgresql:// URL (as written)
   std::vector<CheckDefinition> checks;           ///< in file order, then the built-in ones
 };
 
@@ -85,7 +86,7 @@ class ConfigError : public std::runtime_error {
 };
 
 /// Reads and validates a config file. Relative database paths are relative to the file's
-/// folder (a crontab runs in $HOME). Throws ConfigError.
+/// folder (a crontab runs in $HOME); postgresql:// URLs are kept as written. Throws ConfigError.
 Config load_config(const std::string& path);
 /// The same for config text; `path` names it in messages and anchors relative paths.
 Config parse_config(const std::string& text, const std::string& path);
@@ -139,10 +140,15 @@ struct RunOptions {
   std::vector<std::string> only;   ///< run only these checks (empty: all)
   std::size_t linked_jobs = 5;     ///< jobs listed per entity of a sample row
   std::size_t fingerprint_limit = 10000;  ///< failing rows fingerprinted per check
+  /// The URL `store` was opened with, password included: SQL checks with `database: jobtrail`
+  /// connect to a PostgreSQL store's database with it (Store::location() redacts the
+  /// password). Empty, or a SQLite URL: the store's location() is used.
+  std::string store_url;
 };
 
 /// Runs the checks of `config` against `store` (opened for writing unless record_history is
-/// off) and the application databases, each opened read-only. Never throws for one check's
+/// off) and the application databases, each opened read-only (a PostgreSQL one in a read-only
+/// transaction). Never throws for one check's
 /// failure: that check is `error` and the others run. Throws StoreError when the store itself
 /// cannot be read. Not thread-safe (it uses `store`).
 RunReport run_checks(const Config& config, Store& store, const RunOptions& options = {});

@@ -225,9 +225,13 @@ struct OpenOptions {
   bool read_only = false;    ///< queries only; never creates or migrates
   bool create = true;        ///< create the store if it does not exist (ignored when read_only)
   int busy_timeout_ms = 10000;
+  /// PostgreSQL: a server that cannot be reached yet is no error here; every call tries to
+  /// connect (and to create the store) until one succeeds, and fails transiently until then.
+  /// The tracker opens its store this way, so a worker starts while the database is down.
+  bool wait_for_server = false;
 };
 
-/// The history of jobs. Implementations: SQLite (embedded default) and, later, PostgreSQL.
+/// The history of jobs. Implementations: SQLite (embedded default) and PostgreSQL (a fleet).
 /// Not thread-safe: one Store per thread (the tracker's writer owns its own).
 class Store {
  public:
@@ -284,14 +288,15 @@ class Store {
 
   /// The schema version of the open store.
   virtual int schema_version() = 0;
-  /// "sqlite:/path/to/file.db"
+  /// "sqlite:/path/to/file.db", or the PostgreSQL URL with its password replaced by "***"
   virtual std::string location() const = 0;
 };
 
 /// The newest schema version this build understands.
 int latest_schema_version() noexcept;
 
-/// Opens the store named by `url`: "sqlite:PATH", a bare PATH, or (later) "postgresql://...".
+/// Opens the store named by `url`: "sqlite:PATH", a bare PATH, or a libpq URL
+/// ("postgresql://user@host/db", "postgres://..."; the store lives in the schema "jobtrail").
 /// A SQLite URL may end in "?sync=full": every commit is then fsynced and survives a power
 /// loss, not only a crash of the process (the default, "?sync=normal"). Throws StoreError.
 std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& options = {});

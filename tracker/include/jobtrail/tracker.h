@@ -70,7 +70,8 @@ struct TrackerOptions {
 class Tracker {
  public:
   /// Opens the store at `store_url` (see open_store) in the writer. Throws StoreError
-  /// or std::invalid_argument: setup is the one place jobtrail may throw.
+  /// or std::invalid_argument: setup is the one place jobtrail may throw. A PostgreSQL server
+  /// that cannot be reached yet is no error: events queue up and the writer keeps trying.
   explicit Tracker(const std::string& store_url, TrackerOptions options = {});
   /// Uses an already open store; the tracker takes it over for its writer thread.
   explicit Tracker(std::unique_ptr<Store> store, TrackerOptions options = {});

@@ -65,12 +65,9 @@ struct PostgresStore::Batch {
 PostgresStore::PostgresStore(const std::string& url, const OpenOptions& options, EventInsert method)
     : url_(url), where_(pg::redact(url)), options_(options), method_(method) {
   try {
-    auto& db = connection();
-    if (options.read_only || !options.create) {
-      pg::read_schema_version(db, where_);
-    }
-    if (!options.read_only) pg::migrate(db, where_);
+    connection();
   } catch (const StoreError& error) {
+    if (options.wait_for_server && error.transient()) return;  // a later call connects
     if (error.kind() == StoreError::Kind::not_a_store || error.kind() == StoreError::Kind::schema_too_new ||
         error.kind() == StoreError::Kind::not_found) {
       throw;
@@ -90,6 +87,13 @@ pg::Connection& PostgresStore::connection() {
   // Unqualified names are the store's; a read-only store cannot write even by mistake.
   fresh->execute("SET search_path = jobtrail, pg_catalog");
   if (options_.read_only) fresh->execute("SET default_transaction_read_only = on");
+  if (!prepared_) {
+    // Once per store, on its first connection: a read-only or must-exist store is never
+    // created; any other is created or upgraded.
+    if (options_.read_only || !options_.create) pg::read_schema_version(*fresh, where_);
+    if (!options_.read_only) pg::migrate(*fresh, where_);
+    prepared_ = true;
+  }
   // A writer waiting on a lock longer than the busy timeout gives up and retries later.
   fresh->exec("SELECT set_config('lock_timeout', $1, false)",
               Params().add(std::to_string(options_.busy_timeout_ms) + "ms"));

@@ -107,6 +107,7 @@ class PostgresStore final : public Store {
   OpenOptions options_;
   EventInsert method_;
   std::unique_ptr<pg::Connection> db_;
+  bool prepared_ = false;  ///< the store's schema was checked (and migrated) once
   /// Label ids: labels are never deleted, so ids stay true across transactions and writers.
   std::unordered_map<std::string, std::int64_t> labels_;
 };
