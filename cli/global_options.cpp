@@ -53,19 +53,21 @@ std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess 
   try {
     return open_store(url, open_options);
   } catch (const StoreError& error) {
+    // Never print a password that came in the URL.
+    const std::string shown = printable_url(url);
     switch (error.kind()) {
       case StoreError::Kind::invalid_url:
-        throw CliError(exit_bad_input, fmt::format("bad --db '{}': {}", url, error.what()));
+        throw CliError(exit_bad_input, fmt::format("bad --db '{}': {}", shown, error.what()));
       case StoreError::Kind::not_found:
         throw CliError(exit_store_unavailable,
-                       fmt::format("no jobtrail store at '{}' (check --db or JOBTRAIL_DB)", url));
+                       fmt::format("no jobtrail store at '{}' (check --db or JOBTRAIL_DB)", shown));
       default: {
         // Name the store once: the store's own message often names the file already.
         const std::string message = error.what();
-        const std::string path = url.rfind("sqlite:", 0) == 0 ? url.substr(7) : url;
+        const std::string path = shown.rfind("sqlite:", 0) == 0 ? shown.substr(7) : shown;
         throw CliError(exit_store_unavailable, message.find(path) != std::string::npos
                                                    ? fmt::format("cannot open store: {}", message)
-                                                   : fmt::format("cannot open store '{}': {}", url, message));
+                                                   : fmt::format("cannot open store '{}': {}", shown, message));
       }
     }
   }

@@ -6,6 +6,7 @@
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 using namespace jobtrail;
 using namespace std::chrono_literals;
@@ -243,9 +244,9 @@ TEST_CASE_METHOD(ScopeFixture, "an explicit correlation ID and parent win over t
   CHECK(events[0].parent_job_id == "enqueuer-7");
 }
 
-TEST_CASE("a failed job scope is in the store with its reason", "[tracker][job_scope]") {
-  testing::TempDir dir;
-  const std::string path = dir.file("jobs.db");
+TEST_CASE("a failed job scope is in the store with its reason", "[tracker][job_scope][store]") {
+  testing::TestStore test_store;
+  const std::string& path = test_store.url();
   {
     Tracker tracker(path);
     JobScope scope(tracker, job("job-1"));

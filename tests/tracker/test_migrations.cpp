@@ -1,10 +1,18 @@
+// Schema versions and migrations, on SQLite and (jobtrail_postgres_tests) on PostgreSQL.
+// Tags as in test_store.cpp: [store] both backends, [sqlite] SQLite only, [.postgres] PostgreSQL only.
+
 #include <sqlite3.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "jobtrail/store.h"
+#include "pg_test_database.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 using namespace jobtrail;
 
@@ -29,34 +37,51 @@ StoreError::Kind open_error(const std::string& path, OpenOptions options = {}) {
   FAIL("the store opened");
   return StoreError::Kind::other;
 }
-}  // namespace
 
-TEST_CASE("a new store is at the latest schema version", "[tracker][migrations]") {
-  testing::TempDir dir;
-  auto store = open_store(dir.file("jobs.db"));
-  CHECK(store->schema_version() == latest_schema_version());
-  // Reopening does not migrate again.
-  CHECK(open_store(dir.file("jobs.db"))->schema_version() == latest_schema_version());
-}
-
-TEST_CASE("a store from a newer jobtrail is a clear error", "[tracker][migrations]") {
-  testing::TempDir dir;
-  auto path = dir.file("jobs.db");
-  open_store(path);
-  exec(path, "PRAGMA user_version = 99");
-  CHECK(open_error(path) == StoreError::Kind::schema_too_new);
-  OpenOptions read_only;
-  read_only.read_only = true;
-  CHECK(open_error(path, read_only) == StoreError::Kind::schema_too_new);
-  try {
-    open_store(path);
-  } catch (const StoreError& error) {
-    CHECK(std::string(error.what()) ==
-          path + " has schema version 99, newer than this jobtrail understands (3); upgrade jobtrail to read it");
+// Makes the store at `store` claim schema version `version`, the way that backend records it.
+void set_schema_version(const testing::TestStore& store, int version) {
+  if (store.postgres()) {
+    testing::pg_rows(store.url(), "UPDATE jobtrail.meta SET value = '" + std::to_string(version) +
+                                      "' WHERE key = 'schema_version'");
+  } else {
+    exec(store.url(), "PRAGMA user_version = " + std::to_string(version));
   }
 }
 
-TEST_CASE("another application's database is refused, not migrated", "[tracker][migrations]") {
+OpenOptions read_only() {
+  OpenOptions options;
+  options.read_only = true;
+  return options;
+}
+}  // namespace
+
+TEST_CASE("a new store is at the latest schema version", "[tracker][migrations][store]") {
+  testing::TestStore test_store;
+  auto store = test_store.open();
+  CHECK(store->schema_version() == latest_schema_version());
+  // Reopening does not migrate again.
+  CHECK(test_store.open()->schema_version() == latest_schema_version());
+  CHECK(test_store.open(read_only())->schema_version() == latest_schema_version());
+}
+
+TEST_CASE("a store from a newer jobtrail is a clear error", "[tracker][migrations][store]") {
+  testing::TestStore test_store;
+  test_store.open();
+  set_schema_version(test_store, 99);
+  CHECK(open_error(test_store.url()) == StoreError::Kind::schema_too_new);
+  CHECK(open_error(test_store.url(), read_only()) == StoreError::Kind::schema_too_new);
+  try {
+    open_store(test_store.url());
+    FAIL("opened a store of a newer schema");
+  } catch (const StoreError& error) {
+    // Where: the path of a SQLite file, the URL (password hidden) of a PostgreSQL database.
+    CHECK(std::string(error.what()) == test_store.url() +
+                                           " has schema version 99, newer than this jobtrail understands (3); "
+                                           "upgrade jobtrail to read it");
+  }
+}
+
+TEST_CASE("another application's database is refused, not migrated", "[tracker][migrations][sqlite]") {
   testing::TempDir dir;
   auto path = dir.file("app.db");
   exec(path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)");
@@ -80,9 +105,9 @@ TEST_CASE("another application's database is refused, not migrated", "[tracker][
   CHECK(open_error(garbage) == StoreError::Kind::not_a_store);
 }
 
-TEST_CASE("processes opening a new store at once migrate it once", "[tracker][migrations]") {
-  testing::TempDir dir;
-  auto path = dir.file("jobs.db");
+TEST_CASE("processes opening a new store at once migrate it once", "[tracker][migrations][store]") {
+  testing::TestStore test_store;
+  const auto& path = test_store.url();
   std::vector<std::thread> openers;
   std::atomic<int> failures{0};
   for (int i = 0; i < 8; ++i) {
@@ -103,9 +128,9 @@ TEST_CASE("processes opening a new store at once migrate it once", "[tracker][mi
   for (int i = 0; i < 8; ++i) CHECK(store->find_job("job-" + std::to_string(i)));
 }
 
-TEST_CASE("the jobs view shows names and absolute times for SQL checks", "[tracker][migrations]") {
-  testing::TempDir dir;
-  auto path = dir.file("jobs.db");
+TEST_CASE("the jobs view shows names and absolute times for SQL checks", "[tracker][migrations][store]") {
+  testing::TestStore test_store;
+  const auto& path = test_store.url();
   Event event;
   event.job_id = "email-1";
   event.job = "WelcomeEmailJob";
@@ -115,13 +140,21 @@ TEST_CASE("the jobs view shows names and absolute times for SQL checks", "[track
   event.entities = {"user:42"};
   open_store(path)->append({event});
 
+  const std::string query =
+      "SELECT j.job, j.state, j.finished_at, j.error_class, e.entity_type, e.entity_id "
+      "FROM jobs j JOIN job_entities e USING (job_id)";
+  if (test_store.postgres()) {
+    // SQL checks on PostgreSQL find the views through search_path.
+    const auto rows = testing::pg_rows(path, "SET search_path = jobtrail; " + query);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0] == std::vector<std::string>{"WelcomeEmailJob", "failed", "1790000000123456", "Net::ReadTimeout",
+                                              "user", "42"});
+    return;
+  }
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
   sqlite3_stmt* statement = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db,
-                             "SELECT j.job, j.state, j.finished_at, j.error_class, e.entity_type, e.entity_id "
-                             "FROM jobs j JOIN job_entities e USING (job_id)",
-                             -1, &statement, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_prepare_v2(db, query.c_str(), -1, &statement, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
   auto text = [&](int column) { return std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, column))); };
   CHECK(text(0) == "WelcomeEmailJob");
@@ -134,17 +167,66 @@ TEST_CASE("the jobs view shows names and absolute times for SQL checks", "[track
   sqlite3_close(db);
 }
 
-TEST_CASE("a store of an older schema can be read without migrating it", "[tracker][migrations]") {
-  testing::TempDir dir;
-  auto path = dir.file("jobs.db");
+TEST_CASE("a store of an older schema can be read without migrating it", "[tracker][migrations][store]") {
+  testing::TestStore test_store;
   Event event;
   event.job_id = "job-1";
   event.state = State::started;
-  open_store(path)->append({event});
-  exec(path, "PRAGMA user_version = 1");
-  OpenOptions read_only;
-  read_only.read_only = true;
-  auto reader = open_store(path, read_only);
+  test_store.open()->append({event});
+  set_schema_version(test_store, 1);
+  auto reader = test_store.open(read_only());
   CHECK(reader->find_job("job-1"));
   CHECK(reader->schema_version() == 1);  // read as it is, not migrated
+}
+
+TEST_CASE("threads opening a new PostgreSQL store at once create one set of tables",
+          "[tracker][migrations][.postgres]") {
+  test::TempPgDatabase database;
+  constexpr int openers = 8;
+  // All threads connect first and then migrate together, so the migrations really overlap.
+  std::mutex mutex;
+  std::condition_variable all_ready;
+  int ready = 0;
+  std::atomic<int> failures{0};
+  std::vector<int> versions(openers, 0);
+  std::vector<std::string> errors(openers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < openers; ++i) {
+    threads.emplace_back([&, i] {
+      {
+        std::unique_lock lock(mutex);
+        if (++ready == openers) all_ready.notify_all();
+        all_ready.wait(lock, [&] { return ready == openers; });
+      }
+      try {
+        auto store = open_store(database.url());
+        versions[static_cast<std::size_t>(i)] = store->schema_version();
+        Event event;
+        event.job_id = "job-" + std::to_string(i);
+        event.state = State::started;
+        store->append({event});
+      } catch (const std::exception& error) {
+        errors[static_cast<std::size_t>(i)] = error.what();
+        failures += 1;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int i = 0; i < openers; ++i) {
+    INFO("thread " << i << ": " << errors[static_cast<std::size_t>(i)]);
+    CHECK(versions[static_cast<std::size_t>(i)] == latest_schema_version());
+  }
+  CHECK(failures == 0);
+  // One schema, one of each table, one version row.
+  CHECK(testing::pg_rows(database.url(), "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'jobtrail%'") ==
+        std::vector<std::vector<std::string>>{{"1"}});
+  CHECK(testing::pg_rows(database.url(),
+                         "SELECT count(*), count(DISTINCT c.relname) FROM pg_class c "
+                         "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         "WHERE n.nspname = 'jobtrail' AND c.relkind = 'r'") ==
+        std::vector<std::vector<std::string>>{{"10", "10"}});
+  CHECK(testing::pg_rows(database.url(), "SELECT value FROM jobtrail.meta WHERE key = 'schema_version'") ==
+        std::vector<std::vector<std::string>>{{std::to_string(latest_schema_version())}});
+  auto store = open_store(database.url());
+  for (int i = 0; i < openers; ++i) CHECK(store->find_job("job-" + std::to_string(i)));
 }

@@ -1,5 +1,5 @@
-// Several processes writing one SQLite store at once, and a process killed right after a
-// durable record: the situations a single-process test cannot show.
+// Several processes writing one store at once (SQLite, and PostgreSQL in the postgres: run), and
+// a process killed right after a durable record: the situations a single-process test cannot show.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +17,7 @@
 
 #include "jobtrail/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 extern char** environ;
 
@@ -107,10 +108,13 @@ std::string contents(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("four processes record into one SQLite store at once without losing anything",
-          "[tracker][processes]") {
-  testing::TempDir dir;
-  const std::string db = dir.file("jobs.db");
+// On PostgreSQL these are also the issue's "workers on different hosts": separate processes,
+// each with its own tracker and connection, writing one store.
+TEST_CASE("four processes record into one store at once without losing anything",
+          "[tracker][processes][store]") {
+  testing::TestStore test_store;
+  const auto& dir = test_store.dir();
+  const std::string& db = test_store.url();
   constexpr int processes = 4;
   constexpr int jobs_per_process = 2000;
 
@@ -148,9 +152,11 @@ TEST_CASE("four processes record into one SQLite store at once without losing an
   CHECK(events == processes * jobs_per_process * 3);
 }
 
-TEST_CASE("an event recorded durably survives the process being killed at once", "[tracker][processes]") {
-  testing::TempDir dir;
-  const std::string db = dir.file("jobs.db");
+TEST_CASE("an event recorded durably survives the process being killed at once",
+          "[tracker][processes][store]") {
+  testing::TestStore test_store;
+  const auto& dir = test_store.dir();
+  const std::string& db = test_store.url();
   RecordEventsProcess child({"--db", db, "--prefix", "payment", "--count", "50", "--durable-last", "--then-sleep"},
                             dir.file("stderr"), true);
   const std::string line = child.read_line(std::chrono::seconds(30));

@@ -1,9 +1,18 @@
+// The store's semantics, on SQLite and (registered again by jobtrail_postgres_tests) on a real
+// PostgreSQL server. Tags: [store] runs on the backend under test (TestStore); [sqlite] only on
+// SQLite; [.postgres] only on PostgreSQL (hidden from the plain, SQLite registration).
+
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <filesystem>
+#include <thread>
 
 #include "jobtrail/store.h"
+#include "pg_test_database.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 using namespace jobtrail;
 
@@ -30,10 +39,25 @@ std::vector<std::string> ids(const std::vector<JobRecord>& jobs) {
 }
 
 struct StoreFixture {
-  testing::TempDir dir;
-  std::string path = dir.file("jobs.db");
-  std::unique_ptr<Store> store = open_store(path);
+  testing::TestStore test_store;
+  std::unique_ptr<Store> store = test_store.open();
 };
+
+StoreError::Kind open_error(const std::string& url, const OpenOptions& options = {}) {
+  try {
+    open_store(url, options);
+  } catch (const StoreError& error) {
+    return error.kind();
+  }
+  FAIL("the store opened: " << url);
+  return StoreError::Kind::other;
+}
+
+OpenOptions read_only() {
+  OpenOptions options;
+  options.read_only = true;
+  return options;
+}
 
 }  // namespace
 
@@ -73,7 +97,7 @@ TEST_CASE_METHOD(StoreFixture, "two jobs succeeding under one idempotency key ar
   SECTION("in one batch") { store->append({first, second_job, unrelated}); }
   SECTION("across store connections") {
     store->append({first});
-    open_store(path)->append({second_job, unrelated});
+    test_store.open()->append({second_job, unrelated});
   }
 
   auto flagged = store->anomalies("", 10);
@@ -219,7 +243,7 @@ TEST_CASE_METHOD(StoreFixture, "prune deletes old finished jobs and keeps runnin
 }
 
 TEST_CASE_METHOD(StoreFixture, "two connections writing in turn keep each other's rows", "[tracker][store]") {
-  auto other = open_store(path);
+  auto other = test_store.open();
   store->append({event("job-1", State::enqueued, t0)});
   other->append({event("job-1", State::started, t0 + second), event("job-2", State::enqueued, t0)});
   store->append({event("job-1", State::succeeded, t0 + 2 * second), event("job-3", State::enqueued, t0)});
@@ -243,23 +267,93 @@ TEST_CASE_METHOD(StoreFixture, "an invalid event fails the whole append and stor
   CHECK_FALSE(store->find_job("good"));
 }
 
-TEST_CASE_METHOD(StoreFixture, "read-only stores refuse writes and are never created", "[tracker][store]") {
+TEST_CASE_METHOD(StoreFixture, "read-only stores refuse writes", "[tracker][store]") {
   store->append({event("job-1", State::started, t0)});
-  OpenOptions read_only;
-  read_only.read_only = true;
-  auto reader = open_store(path, read_only);
+  auto reader = test_store.open(read_only());
   CHECK(reader->find_job("job-1"));
-  CHECK_THROWS_AS(reader->append({event("job-2", State::started, t0)}), StoreError);
+  try {
+    reader->append({event("job-2", State::started, t0)});
+    FAIL("a read-only store took an append");
+  } catch (const StoreError& error) {
+    CHECK(error.kind() == StoreError::Kind::read_only);
+  }
+  CHECK_FALSE(store->find_job("job-2"));
+  auto refuses = [](auto&& write) {
+    try {
+      write();
+      return false;
+    } catch (const StoreError& error) {
+      return error.kind() == StoreError::Kind::read_only;
+    }
+  };
+  CHECK(refuses([&] { reader->prune(t0 + 1000 * second); }));
+  CHECK(refuses([&] { reader->register_schedule({"NightlyJob", second, 0, t0, std::nullopt}); }));
+  CHECK(refuses([&] { reader->record_check_run({t0, t0 + second, "checks.yml", {}}); }));
+  CHECK(store->find_job("job-1"));
+  CHECK(store->schedules().empty());
+}
 
+TEST_CASE("a read-only open never creates a SQLite store", "[tracker][store][sqlite]") {
+  testing::TempDir dir;
   auto missing = dir.file("missing.db");
   try {
-    open_store(missing, read_only);
+    open_store(missing, read_only());
     FAIL("opened a missing store");
   } catch (const StoreError& error) {
     CHECK(error.kind() == StoreError::Kind::not_found);
     CHECK(std::string(error.what()) == "no jobtrail store at " + missing);
   }
   CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE("a read-only open never creates a PostgreSQL store", "[tracker][.postgres]") {
+  test::TempPgDatabase database;
+  CHECK(open_error(database.url(), read_only()) == StoreError::Kind::not_found);
+  CHECK(testing::pg_rows(database.url(), "SELECT 1 FROM pg_namespace WHERE nspname = 'jobtrail'").empty());
+  // Nor does a writer that may not create one.
+  OpenOptions no_create;
+  no_create.create = false;
+  CHECK(open_error(database.url(), no_create) == StoreError::Kind::not_found);
+  CHECK(testing::pg_rows(database.url(), "SELECT 1 FROM pg_namespace WHERE nspname = 'jobtrail'").empty());
+  // A database that does not exist at all is not found either, and never created.
+  const auto absent = test::pg_url_with_database(test::test_pg_url(), database.name() + "_absent");
+  CHECK(open_error(absent, read_only()) == StoreError::Kind::not_found);
+  CHECK(open_error(absent) == StoreError::Kind::not_found);
+}
+
+TEST_CASE("a schema named jobtrail that is not a store is refused, not migrated", "[tracker][.postgres]") {
+  test::TempPgDatabase database;
+  testing::pg_rows(database.url(), "CREATE SCHEMA jobtrail; CREATE TABLE jobtrail.users (id integer, email text)");
+  CHECK(open_error(database.url()) == StoreError::Kind::not_a_store);
+  CHECK(open_error(database.url(), read_only()) == StoreError::Kind::not_a_store);
+  CHECK(testing::pg_rows(database.url(),
+                         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         "WHERE n.nspname = 'jobtrail'") == std::vector<std::vector<std::string>>{{"users"}});
+}
+
+TEST_CASE("an application's own tables beside the store are left alone", "[tracker][.postgres]") {
+  test::TempPgDatabase database;
+  testing::pg_rows(database.url(), "CREATE TABLE public.jobs (id integer); INSERT INTO public.jobs VALUES (7)");
+  auto store = open_store(database.url());
+  store->append({event("job-1", State::started, t0)});
+  CHECK(store->find_job("job-1"));
+  CHECK(testing::pg_rows(database.url(), "SELECT id FROM public.jobs") == std::vector<std::vector<std::string>>{{"7"}});
+}
+
+TEST_CASE("an unreachable PostgreSQL server is a transient error", "[tracker][.postgres]") {
+  testing::TempDir dir;
+  // A socket directory without a server in it: nothing listens, as when the server is down.
+  const std::string url = "postgresql:///jobtrail?host=" + dir.file("no-server") + "&port=5432&user=jobtrail";
+  for (const auto& options : {OpenOptions{}, read_only()}) {
+    try {
+      open_store(url, options);
+      FAIL("opened a store on a server that is not there");
+    } catch (const StoreError& error) {
+      INFO(error.what());
+      CHECK(error.transient());
+      CHECK(std::string(error.what()).find(url) != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE_METHOD(StoreFixture, "events come back in lifecycle order with their errors", "[tracker][store]") {
@@ -278,7 +372,7 @@ TEST_CASE_METHOD(StoreFixture, "events come back in lifecycle order with their e
   CHECK(store->events_of("nope").empty());
 }
 
-TEST_CASE("store URLs", "[tracker][store]") {
+TEST_CASE("store URLs", "[tracker][store][sqlite]") {
   testing::TempDir dir;
   auto path = dir.file("a.db");
   CHECK(open_store("sqlite:" + path)->location() == "sqlite:" + path);
@@ -296,7 +390,29 @@ TEST_CASE("store URLs", "[tracker][store]") {
   }
 }
 
-TEST_CASE_METHOD(StoreFixture, "hex IDs are stored compactly and read back unchanged", "[tracker][store]") {
+TEST_CASE("PostgreSQL store URLs", "[tracker][.postgres]") {
+  test::TempPgDatabase database;
+  const auto& url = database.url();  // postgresql:///NAME?host=DIR&port=5432&user=jobtrail
+  CHECK(open_store(url)->location() == url);
+  // The test server trusts its local users: a password is accepted, and never shown.
+  CHECK(open_store(url + "&password=s3cret")->location() == url + "&password=***");
+  const auto query = url.find('?');
+  const auto with_user = "postgresql://jobtrail:s3cret@/" + database.name() + url.substr(query);
+  const auto shown = open_store(with_user)->location();
+  CHECK(shown == "postgresql://jobtrail:***@/" + database.name() + url.substr(query));
+  CHECK(shown.find("s3cret") == std::string::npos);
+  CHECK(open_store("postgres:///" + database.name() + url.substr(query))->schema_version() == latest_schema_version());
+  try {
+    open_store(url + "&password=s3cret&nosuchoption=1");
+    FAIL("opened a URL with an unknown option");
+  } catch (const StoreError& error) {
+    CHECK_FALSE(error.transient());
+    CHECK(std::string(error.what()).find("s3cret") == std::string::npos);
+  }
+}
+
+TEST_CASE_METHOD(StoreFixture, "hex IDs read back unchanged, case and all, also through the jobs view",
+                 "[tracker][store]") {
   const std::vector<std::string> job_ids = {"0123456789abcdef01234567", "ABCDEF", "abc", "c0ffee-1", "00"};
   std::vector<Event> events;
   for (const auto& id : job_ids) {
@@ -319,19 +435,29 @@ TEST_CASE_METHOD(StoreFixture, "hex IDs are stored compactly and read back uncha
   CHECK_FALSE(store->find_job("abcdef"));  // hex case matters: ABCDEF is another job
   CHECK(store->jobs_in_trace("4BF92F3577B34DA6A3CE929D0E0E4736").empty());
 
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* statement = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT job_id, correlation_id, parent_job_id FROM jobs ORDER BY job_id", -1,
-                             &statement, nullptr) == SQLITE_OK);
+  // SQL checks read the IDs through the jobs view, as text, whatever the store keeps inside.
   std::vector<std::string> seen;
-  while (sqlite3_step(statement) == SQLITE_ROW) {
-    seen.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(statement, 0)));
-    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 1))) ==
-          "4bf92f3577b34da6a3ce929d0e0e4736");
+  if (test_store.postgres()) {
+    const auto rows = testing::pg_rows(
+        test_store.url(), "SELECT job_id, correlation_id FROM jobtrail.jobs ORDER BY job_id COLLATE \"C\"");
+    for (const auto& row : rows) {
+      seen.push_back(row[0]);
+      CHECK(row[1] == "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+  } else {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(test_store.url().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* statement = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT job_id, correlation_id, parent_job_id FROM jobs ORDER BY job_id", -1,
+                               &statement, nullptr) == SQLITE_OK);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      seen.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(statement, 0)));
+      CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 1))) ==
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
   }
-  sqlite3_finalize(statement);
-  sqlite3_close(db);
   CHECK(seen == std::vector<std::string>{"00", "0123456789abcdef01234567", "ABCDEF", "abc", "c0ffee-1"});
 }
 
@@ -386,4 +512,195 @@ TEST_CASE_METHOD(StoreFixture, "active jobs count waiting and running jobs and t
   CHECK(active[1].running == 2);
   CHECK(active[1].oldest_running_since == t0);               // export-1 started first
   CHECK(active[1].longest_silent_since == t0 + 20 * second);  // but export-2 went quiet first
+}
+
+TEST_CASE_METHOD(StoreFixture, "text with escapes, quotes and any language reads back unchanged", "[tracker][store]") {
+  auto failed = event("job-1", State::failed, t0, "Billing::\"Charge\"Job's");
+  failed.queue = "low\tpriority";
+  failed.worker = "host-ä:12";
+  failed.entities = {"user:O'Brien", "file:C:\\temp\\a b.csv"};
+  failed.error = {"Errno::ENOENT",
+                  "no file \\N at C:\\temp\\new\tfile\r\nbut 'quotes' and \"these\" and 日本語 and 🙂",
+                  "line 1\\nstill line 1\nline 2\\\\\n\\."};
+  store->append({failed});
+  auto job = store->find_job("job-1");
+  REQUIRE(job);
+  CHECK(job->job == failed.job);
+  CHECK(job->queue == failed.queue);
+  CHECK(job->worker == failed.worker);
+  CHECK(job->last_error.message == failed.error.message);
+  CHECK(job->last_error.backtrace == failed.error.backtrace);
+  CHECK(job->entities == std::vector<std::string>{"file:C:\\temp\\a b.csv", "user:O'Brien"});
+  auto events = store->events_of("job-1");
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].error.message == failed.error.message);
+  CHECK(events[0].error.backtrace == failed.error.backtrace);
+  JobFilter filter;
+  filter.entity = "user:O'Brien";
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-1"});
+  filter = {};
+  filter.job = failed.job;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-1"});
+}
+
+TEST_CASE_METHOD(StoreFixture, "filters match names exactly, never as patterns", "[tracker][store]") {
+  auto charge = event("job-1", State::succeeded, t0, "ChargeJob");
+  charge.entities = {"user:42"};
+  charge.queue = "billing";
+  store->append({charge});
+  for (const char* pattern : {"Charge%", "%", "_hargeJob", "chargejob", "ChargeJob "}) {
+    JobFilter filter;
+    filter.job = pattern;
+    INFO(pattern);
+    CHECK(store->list_jobs(filter).empty());
+  }
+  for (const char* pattern : {"user:%", "user:4_", "USER:42", "user:*"}) {
+    JobFilter filter;
+    filter.entity = pattern;
+    INFO(pattern);
+    CHECK(store->list_jobs(filter).empty());
+  }
+  JobFilter filter;
+  filter.queue = "bill%";
+  CHECK(store->list_jobs(filter).empty());
+  CHECK(store->jobs_in_trace("%").empty());
+  CHECK_FALSE(store->find_job("job-%"));
+}
+
+TEST_CASE_METHOD(StoreFixture, "an error message that is not valid UTF-8 does not lose its event",
+                 "[tracker][store]") {
+  // Exception texts come from anywhere: a Latin-1 file name, a cut multi-byte sequence, a NUL
+  // from a binary buffer. Validation lets them through, so the store must keep the event.
+  auto failed = event("job-1", State::failed, t0 + second);
+  SECTION("Latin-1 and a cut sequence") {
+    failed.error = {"IOError", std::string("cannot open caf\xe9.txt \xe6\x97"), ""};
+  }
+  SECTION("a NUL byte") {
+    failed.error = {"IOError", std::string("cannot open caf\0.txt", 20), ""};
+  }
+  store->append({event("job-1", State::started, t0), failed});
+  auto job = store->find_job("job-1");
+  REQUIRE(job);
+  CHECK(job->state == State::failed);
+  CHECK(job->event_count == 2);
+  CHECK(job->last_error.message.rfind("cannot open caf", 0) == 0);
+}
+
+TEST_CASE_METHOD(StoreFixture, "writers on many threads folding the same jobs lose nothing", "[tracker][store]") {
+  // As workers on several hosts do: one enqueues, another runs, a third heartbeats.
+  constexpr int jobs = 40;
+  constexpr int writers = 4;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  std::vector<std::string> errors(writers);
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      try {
+        auto own = test_store.open();
+        for (int i = 0; i < jobs; ++i) {
+          const auto id = "job-" + std::to_string(i);
+          const State states[] = {State::enqueued, State::started, State::heartbeat, State::succeeded};
+          own->append({event(id, states[w], t0 + w * second + i)});
+        }
+      } catch (const std::exception& error) {
+        errors[static_cast<std::size_t>(w)] = error.what();
+        failures += 1;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& error : errors) CHECK(error.empty());
+  CHECK(failures == 0);
+  for (int i = 0; i < jobs; ++i) {
+    auto job = store->find_job("job-" + std::to_string(i));
+    REQUIRE(job);
+    CHECK(job->state == State::succeeded);
+    CHECK(job->event_count == 4);
+    CHECK(job->enqueued_at == t0 + i);
+    CHECK(job->started_at == t0 + second + i);
+    CHECK(job->heartbeat_at == t0 + 2 * second + i);
+    CHECK(job->finished_at == t0 + 3 * second + i);
+  }
+}
+
+TEST_CASE_METHOD(StoreFixture, "prune takes the anomalies of pruned jobs with them", "[tracker][store]") {
+  auto first = event("old-charge", State::succeeded, t0);
+  first.idempotency_key = "k";
+  auto twice = event("old-charge", State::succeeded, t0 + second);
+  auto other = event("old-other", State::succeeded, t0 + 2 * second);
+  other.idempotency_key = "k";
+  store->append({first, twice, other});
+  REQUIRE(store->anomalies("", 10).size() == 2);
+  auto fresh = event("fresh", State::succeeded, t0 + 100 * second);
+  auto fresh_again = event("fresh", State::succeeded, t0 + 101 * second);
+  store->append({fresh, fresh_again});
+  auto pruned = store->prune(t0 + 50 * second);
+  CHECK(pruned.jobs == 2);
+  CHECK(pruned.events == 3);
+  auto left = store->anomalies("", 10);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].job_id == "fresh");
+  CHECK(store->anomalies("old-charge", 10).empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "a large batch goes in whole, once", "[tracker][store]") {
+  std::vector<Event> events;
+  for (int i = 0; i < 5000; ++i) {
+    auto id = "bulk-" + std::to_string(i / 2);
+    events.push_back(event(id, i % 2 ? State::succeeded : State::started, t0 + i));
+  }
+  auto result = store->append(events);
+  CHECK(result.stored == 5000);
+  auto again = test_store.open()->append(events);
+  CHECK(again.stored == 0);
+  CHECK(again.duplicates == 5000);
+  JobFilter filter;
+  filter.state = State::succeeded;
+  filter.limit = 10'000;
+  CHECK(store->list_jobs(filter).size() == 2500);
+}
+
+TEST_CASE("after a server restart the store connects again and writes nothing twice", "[tracker][.postgres]") {
+  test::PgCluster cluster;
+  test::TempPgDatabase database(cluster.url());
+  auto store = open_store(database.url());
+  OpenOptions read_only_options;
+  read_only_options.read_only = true;
+  auto reader = open_store(database.url(), read_only_options);
+  store->append({event("job-1", State::started, t0)});
+  cluster.restart();
+  // The first call after the restart may find its connection gone: a transient error, and the
+  // batch is not stored. The writer retries it, as the tracker does.
+  const std::vector<Event> batch = {event("job-1", State::succeeded, t0 + second), event("job-2", State::started, t0)};
+  int attempts = 0;
+  for (bool stored = false; !stored && attempts < 3; ++attempts) {
+    try {
+      store->append(batch);
+      stored = true;
+    } catch (const StoreError& error) {
+      INFO(error.what());
+      CHECK(error.transient());
+    }
+  }
+  CHECK(attempts <= 2);
+  // A retry of a batch that did go in (its answer lost with the connection) changes nothing.
+  auto again = store->append(batch);
+  CHECK(again.stored == 0);
+  CHECK(again.duplicates == 2);
+  std::optional<JobRecord> job;
+  for (int i = 0; i < 2 && !job; ++i) {
+    try {
+      job = reader->find_job("job-1");
+    } catch (const StoreError& error) {
+      INFO(error.what());
+      CHECK(error.transient());
+    }
+  }
+  REQUIRE(job);
+  CHECK(job->state == State::succeeded);
+  CHECK(job->event_count == 2);
+  CHECK(reader->events_of("job-2").size() == 1);
+  // Connected again, the reader is still read-only.
+  CHECK_THROWS_AS(reader->append({event("job-3", State::started, t0)}), StoreError);
+  CHECK_FALSE(store->find_job("job-3"));
 }

@@ -1,3 +1,4 @@
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
 #include "temp_dir.h"
+#include "test_store.h"
 #include "tracker_metrics.h"
 
 using namespace jobtrail;
@@ -47,34 +49,54 @@ bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
   return true;
 }
 
-/// Holds the SQLite write lock on a store file from a connection of its own, the way another
-/// process writing at length would. Not thread-safe.
+/// Keeps every other writer out of a store from a connection of its own, the way another
+/// process writing at length would: SQLite's write lock, or on PostgreSQL an EXCLUSIVE lock on
+/// the job table (readers go on reading). Not thread-safe.
 class WriteLock {
  public:
-  explicit WriteLock(const std::string& path) {
-    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  explicit WriteLock(const testing::TestStore& store) {
+    if (store.postgres()) {
+      postgres_ = PQconnectdb(store.url().c_str());
+      REQUIRE(PQstatus(postgres_) == CONNECTION_OK);
+      execute_postgres("BEGIN");
+      execute_postgres("LOCK TABLE jobtrail.job IN EXCLUSIVE MODE");
+    } else {
+      REQUIRE(sqlite3_open(store.url().c_str(), &sqlite_) == SQLITE_OK);
+      REQUIRE(sqlite3_exec(sqlite_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    }
   }
   ~WriteLock() {
     release();
-    sqlite3_close(db_);
+    if (sqlite_ != nullptr) sqlite3_close(sqlite_);
+    if (postgres_ != nullptr) PQfinish(postgres_);
   }
   WriteLock(const WriteLock&) = delete;
   WriteLock& operator=(const WriteLock&) = delete;
 
   void release() {
-    if (held_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (held_ && sqlite_ != nullptr) sqlite3_exec(sqlite_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (held_ && postgres_ != nullptr) PQclear(PQexec(postgres_, "ROLLBACK"));
     held_ = false;
   }
 
  private:
-  sqlite3* db_ = nullptr;
+  void execute_postgres(const char* sql) {
+    PGresult* result = PQexec(postgres_, sql);
+    INFO(sql << ": " << PQresultErrorMessage(result));
+    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    PQclear(result);
+    REQUIRE(ok);
+  }
+
+  sqlite3* sqlite_ = nullptr;
+  PGconn* postgres_ = nullptr;
   bool held_ = true;
 };
 
-struct SqliteFixture {
-  testing::TempDir dir;
-  std::string path = dir.file("jobs.db");
+/// A tracker over the store under test (tests/common/test_store.h): SQLite or PostgreSQL.
+struct StoreFixture {
+  testing::TestStore test_store;
+  const std::string& path = test_store.url();
   testing::CapturedMessages messages;
 
   TrackerOptions options() {
@@ -111,7 +133,7 @@ bool any_message_contains(const std::vector<std::string>& messages, const std::s
 
 }  // namespace
 
-TEST_CASE_METHOD(SqliteFixture, "every accepted event is in the store once the tracker is gone", "[tracker]") {
+TEST_CASE_METHOD(StoreFixture, "every accepted event is in the store once the tracker is gone", "[tracker][store]") {
   constexpr int jobs = 200;
   {
     Tracker tracker(path, options());
@@ -127,7 +149,7 @@ TEST_CASE_METHOD(SqliteFixture, "every accepted event is in the store once the t
   CHECK(messages.all().empty());
 }
 
-TEST_CASE_METHOD(SqliteFixture, "flush waits until everything accepted so far is committed", "[tracker]") {
+TEST_CASE_METHOD(StoreFixture, "flush waits until everything accepted so far is committed", "[tracker][store]") {
   auto tracker_options = options();
   tracker_options.flush_interval = 10s;  // only the flush can make the writer commit in time
   Tracker tracker(path, tracker_options);
@@ -142,8 +164,8 @@ TEST_CASE_METHOD(SqliteFixture, "flush waits until everything accepted so far is
   CHECK(tracker.flush(0ms));  // nothing left to wait for
 }
 
-TEST_CASE_METHOD(SqliteFixture, "record_durable returns once another connection can read the event",
-                 "[tracker]") {
+TEST_CASE_METHOD(StoreFixture, "record_durable returns once another connection can read the event",
+                 "[tracker][store]") {
   auto tracker_options = options();
   tracker_options.flush_interval = 10s;
   Tracker tracker(path, tracker_options);
@@ -160,13 +182,13 @@ TEST_CASE_METHOD(SqliteFixture, "record_durable returns once another connection 
   CHECK(reader->events_of("payment-1").size() == 2);
 }
 
-TEST_CASE_METHOD(SqliteFixture, "a store locked by another writer fills the queue, which drops and counts",
-                 "[tracker]") {
+TEST_CASE_METHOD(StoreFixture, "a store locked by another writer fills the queue, which drops and counts",
+                 "[tracker][store]") {
   auto tracker_options = options();
   tracker_options.queue_capacity = 16;
   tracker_options.flush_interval = 5ms;
   Tracker tracker(impatient_store(), tracker_options);
-  WriteLock lock(path);
+  WriteLock lock(test_store);
 
   for (int i = 0; i < 8; ++i) {
     REQUIRE(tracker.record(make_event("early-" + std::to_string(i), State::started)) == RecordStatus::queued);
@@ -201,10 +223,10 @@ TEST_CASE_METHOD(SqliteFixture, "a store locked by another writer fills the queu
   CHECK_FALSE(store->find_job("late-8"));
 }
 
-TEST_CASE_METHOD(SqliteFixture, "shutdown gives up at its timeout and counts what it could not commit",
-                 "[tracker]") {
+TEST_CASE_METHOD(StoreFixture, "shutdown gives up at its timeout and counts what it could not commit",
+                 "[tracker][store]") {
   Tracker tracker(impatient_store(), options());
-  WriteLock lock(path);
+  WriteLock lock(test_store);
   for (int i = 0; i < 5; ++i) record_lifecycle(tracker, "stuck-" + std::to_string(i));
 
   const auto started = Clock::now();
@@ -483,8 +505,8 @@ const prometheus::ClientMetric* series(const prometheus::MetricFamily* metrics,
 
 }  // namespace
 
-TEST_CASE_METHOD(SqliteFixture, "the tracker exports its metrics, labelled by job class, never by job",
-                 "[tracker][metrics]") {
+TEST_CASE_METHOD(StoreFixture, "the tracker exports its metrics, labelled by job class, never by job",
+                 "[tracker][store][metrics]") {
   auto registry = std::make_shared<prometheus::Registry>();
   auto tracker_options = options();
   tracker_options.registry = registry;

@@ -59,6 +59,62 @@ bool is_valid_entity(std::string_view entity) noexcept {
   return true;
 }
 
+namespace {
+// The length of the valid UTF-8 sequence (not NUL) at the start of `text`, or 0.
+std::size_t utf8_sequence(std::string_view text) noexcept {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  if (lead == 0) return 0;
+  if (lead < 0x80) return 1;
+  std::size_t length;
+  unsigned char low = 0x80, high = 0xBF;  // the range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // no overlong forms
+    if (lead == 0xED) high = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+}  // namespace
+
+bool is_utf8_text(std::string_view text) noexcept {
+  while (!text.empty()) {
+    const auto length = utf8_sequence(text);
+    if (length == 0) return false;
+    text.remove_prefix(length);
+  }
+  return true;
+}
+
+std::string to_utf8_text(std::string_view text) {
+  if (is_utf8_text(text)) return std::string(text);
+  std::string out;
+  out.reserve(text.size() + 8);
+  while (!text.empty()) {
+    const auto length = utf8_sequence(text);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      text.remove_prefix(1);
+    } else {
+      out.append(text.substr(0, length));
+      text.remove_prefix(length);
+    }
+  }
+  return out;
+}
+
 std::string validation_error(const Event& event) {
   using L = EventLimits;
   if (event.job_id.empty()) return "job_id is empty";
@@ -74,6 +130,7 @@ std::string validation_error(const Event& event) {
       {"idempotency_key", &event.idempotency_key}};
   for (const auto& [field, value] : ids) {
     if (value->size() > L::max_id_length) return too_long(field, value->size(), L::max_id_length);
+    if (!is_utf8_text(*value)) return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
   }
   const std::pair<std::string_view, const std::string*> names[] = {
       {"job", &event.job},
@@ -82,6 +139,10 @@ std::string validation_error(const Event& event) {
       {"error class", &event.error.error_class}};
   for (const auto& [field, value] : names) {
     if (value->size() > L::max_name_length) return too_long(field, value->size(), L::max_name_length);
+    // The error class is free text from the program: stores that need UTF-8 repair it.
+    if (value != &event.error.error_class && !is_utf8_text(*value)) {
+      return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
+    }
   }
   if (event.error.message.size() > L::max_message_length) {
     return too_long("error message", event.error.message.size(), L::max_message_length);
@@ -94,7 +155,7 @@ std::string validation_error(const Event& event) {
            std::to_string(L::max_entities);
   }
   for (const auto& entity : event.entities) {
-    if (!is_valid_entity(entity)) {
+    if (!is_valid_entity(entity) || !is_utf8_text(entity)) {
       return "entity \"" + entity.substr(0, 60) +
              "\" is not of the form type:id (type of a-z, 0-9, _ . -)";
     }

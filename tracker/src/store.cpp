@@ -14,6 +14,8 @@ std::string_view to_string(AnomalyKind kind) noexcept {
   return "unknown";
 }
 
+std::string printable_url(const std::string& url) { return pg::redact(url); }
+
 int latest_schema_version() noexcept { return sqlite::latest_version(); }
 
 std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& options) {

@@ -85,4 +85,11 @@ std::string validation_error(const Event& event);
 /// Checks an entity tag: "type:id" with a type of [a-z0-9_.-]+ and a non-empty id.
 bool is_valid_entity(std::string_view entity) noexcept;
 
+/// Whether `text` is valid UTF-8 without NUL bytes: what every store can keep as text (IDs,
+/// names and entities must be; PostgreSQL refuses anything else).
+bool is_utf8_text(std::string_view text) noexcept;
+/// `text` with every byte that is not part of valid UTF-8, and every NUL, replaced by U+FFFD:
+/// error messages and backtraces are kept whatever encoding the program wrote them in.
+std::string to_utf8_text(std::string_view text);
+
 }  // namespace jobtrail

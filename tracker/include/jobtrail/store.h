@@ -292,6 +292,9 @@ class Store {
   virtual std::string location() const = 0;
 };
 
+/// `url` as it may be printed: a password in a PostgreSQL URL is replaced by "***".
+std::string printable_url(const std::string& url);
+
 /// The newest schema version this build understands.
 int latest_schema_version() noexcept;
 

@@ -35,9 +35,19 @@ std::string redact(const std::string& url) {
 
 namespace {
 
+// libpq's messages span lines ("...failed: No such file\n\tIs the server running...?\n");
+// ours are one line.
 std::string trimmed(const char* message) {
-  std::string text = message ? message : "";
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::string text;
+  for (const char* c = message ? message : ""; *c; ++c) {
+    if (*c == '\n') {
+      if (c[1] == '\t') ++c;
+      if (c[1] != '\0') text += "; ";
+    } else {
+      text += *c;
+    }
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
   return text;
 }
 

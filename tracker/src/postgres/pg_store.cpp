@@ -72,7 +72,9 @@ PostgresStore::PostgresStore(const std::string& url, const OpenOptions& options,
         error.kind() == StoreError::Kind::not_found) {
       throw;
     }
-    throw StoreError(error.kind(), "cannot open store " + where_ + ": " + error.what());
+    const std::string message = error.what();
+    if (message.find(where_) != std::string::npos) throw;  // it names the store already
+    throw StoreError(error.kind(), where_ + ": " + message);
   }
 }
 
@@ -547,7 +549,8 @@ void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
                                         event.error ? &event.error->backtrace : nullptr}) {
           data += '\t';
           if (part && !part->empty()) {
-            pg::append_copy_text(data, *part);
+            // PostgreSQL keeps text only as UTF-8; a program may write its errors in anything.
+            pg::append_copy_text(data, to_utf8_text(*part));
           } else {
             data += "\\N";
           }
@@ -573,9 +576,10 @@ void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
       columns[3].add(event.at);
       columns[4].add(std::int64_t{event.attempt});
       columns[5].add(event.worker ? std::optional<std::int64_t>(event.worker) : std::nullopt);
-      columns[6].add_text_or_null(event.error ? std::string_view(event.error->error_class) : std::string_view());
-      columns[7].add_text_or_null(event.error ? std::string_view(event.error->message) : std::string_view());
-      columns[8].add_text_or_null(event.error ? std::string_view(event.error->backtrace) : std::string_view());
+      // PostgreSQL keeps text only as UTF-8; a program may write its errors in anything.
+      columns[6].add_text_or_null(event.error ? to_utf8_text(event.error->error_class) : std::string());
+      columns[7].add_text_or_null(event.error ? to_utf8_text(event.error->message) : std::string());
+      columns[8].add_text_or_null(event.error ? to_utf8_text(event.error->backtrace) : std::string());
     }
   }
   if (!any) return;
@@ -1013,7 +1017,7 @@ std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
   return guarded([&](pg::Connection& db) {
     pg::Transaction transaction(db);
     auto inserted = db.exec("INSERT INTO check_run (started_at, finished_at, config) VALUES ($1, $2, $3) RETURNING id",
-                            Params().add(run.started_at).add(run.finished_at).add_text_or_null(run.config));
+                            Params().add(run.started_at).add(run.finished_at).add_text_or_null(to_utf8_text(run.config)));
     const std::int64_t run_id = inserted.integer(0, 0);
     for (const auto& result : run.results) {
       db.exec(R"SQL(
@@ -1031,13 +1035,13 @@ std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
                   .add(result.fingerprints_complete ? "true" : "false")
                   .add(result.started_at)
                   .add(result.duration)
-                  .add_text_or_null(result.error));
+                  .add_text_or_null(to_utf8_text(result.error)));
       if (!result.failing.empty()) {
         ArrayLiteral fingerprints, first_seen, samples;
         for (const auto& violation : result.failing) {
           fingerprints.add(std::string_view(violation.fingerprint));
           first_seen.add(violation.first_seen_at);
-          samples.add_text_or_null(violation.sample);
+          samples.add_text_or_null(to_utf8_text(violation.sample));
         }
         db.exec(R"SQL(
           INSERT INTO check_violation (check_name, run, fingerprint, first_seen_at, sample)
