@@ -242,15 +242,18 @@ Result Connection::checked(PGresult* raw, std::string_view what) {
   Result result(raw);
   auto status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE) return result;
+  remember_sqlstate(raw);
   throw error_of(connection_, raw, what);
 }
 
 Result Connection::execute(std::string_view sql) {
+  last_sqlstate_.clear();
   std::string text(sql);
   return checked(PQexec(connection_, text.c_str()), "query failed");
 }
 
 Result Connection::exec(const std::string& sql, const Params& params) {
+  last_sqlstate_.clear();
   std::vector<const char*> values;
   values.reserve(params.values_.size());
   for (const auto& value : params.values_) values.push_back(value ? value->c_str() : nullptr);
@@ -260,6 +263,7 @@ Result Connection::exec(const std::string& sql, const Params& params) {
 }
 
 std::int64_t Connection::copy_in(const std::string& copy_sql, std::string_view data) {
+  last_sqlstate_.clear();
   Result start(PQexec(connection_, copy_sql.c_str()));
   if (!start.get() || PQresultStatus(start.get()) != PGRES_COPY_IN) throw error_of(connection_, start.get(), "COPY failed");
   // Large buffers go in slices: libpq takes an int length.
@@ -279,11 +283,17 @@ std::int64_t Connection::copy_in(const std::string& copy_sql, std::string_view d
     if (PQresultStatus(raw) == PGRES_COMMAND_OK) {
       copied = result.affected();
     } else if (!failure) {
+      remember_sqlstate(raw);
       failure = error_of(connection_, raw, "COPY failed");
     }
   }
   if (failure) throw *failure;
   return copied;
+}
+
+void Connection::remember_sqlstate(const PGresult* result) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  last_sqlstate_ = state ? state : "";
 }
 
 bool Connection::in_transaction() const noexcept {
@@ -315,6 +325,41 @@ void append_copy_text(std::string& out, std::string_view value) {
       default: out += c;
     }
   }
+}
+
+CopyBuffer& CopyBuffer::add(std::int64_t value) {
+  separate();
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  data_.append(digits, end);
+  return *this;
+}
+
+CopyBuffer& CopyBuffer::add(std::optional<std::int64_t> value) {
+  if (value) return add(*value);
+  return add_null();
+}
+
+CopyBuffer& CopyBuffer::add_text(std::string_view text) {
+  separate();
+  append_copy_text(data_, text);
+  return *this;
+}
+
+CopyBuffer& CopyBuffer::add_text_or_null(std::string_view text) {
+  if (text.empty()) return add_null();
+  return add_text(text);
+}
+
+CopyBuffer& CopyBuffer::add_null() {
+  separate();
+  data_ += "\\N";
+  return *this;
+}
+
+void CopyBuffer::end_row() {
+  data_ += '\n';
+  in_row_ = false;
 }
 
 }  // namespace jobtrail::pg

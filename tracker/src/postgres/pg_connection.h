@@ -113,9 +113,13 @@ class Connection {
   bool in_transaction() const noexcept;
   PGconn* handle() const noexcept { return connection_; }
   const std::string& url() const noexcept { return url_; }
+  /// The SQLSTATE of the last command's failure ("23505": a unique violation), "" if none.
+  const std::string& last_sqlstate() const noexcept { return last_sqlstate_; }
 
  private:
   Result checked(PGresult* result, std::string_view what);
+  void remember_sqlstate(const PGresult* result);
+  std::string last_sqlstate_;
   PGconn* connection_ = nullptr;
   std::string url_;
 };
@@ -138,5 +142,26 @@ class Transaction {
 
 /// Appends `value` to `out` escaped for COPY's text format (backslash, tab, newline, CR).
 void append_copy_text(std::string& out, std::string_view value);
+
+/// Rows for COPY ... FROM STDIN in its text format, built value by value.
+class CopyBuffer {
+ public:
+  CopyBuffer& add(std::int64_t value);
+  CopyBuffer& add(std::optional<std::int64_t> value);
+  CopyBuffer& add_text(std::string_view text);  ///< escaped; "" stays an empty string
+  CopyBuffer& add_text_or_null(std::string_view text);
+  CopyBuffer& add_null();
+  void end_row();
+  const std::string& data() const noexcept { return data_; }
+  bool empty() const noexcept { return data_.empty(); }
+
+ private:
+  void separate() {
+    if (in_row_) data_ += '\t';
+    in_row_ = true;
+  }
+  std::string data_;
+  bool in_row_ = false;
+};
 
 }  // namespace jobtrail::pg

@@ -5,7 +5,9 @@ namespace jobtrail::pg {
 
 namespace {
 
-// Times are bigint microseconds since the Unix epoch. Unlike the SQLite schema, rows keep
+// Times are bigint microseconds since the Unix epoch. IDs and names compare byte by byte
+// (COLLATE "C"): an index on them then costs the same whatever locale the database has, and
+// sorts the way the SQLite store does. Unlike the SQLite schema, rows keep
 // absolute times and IDs as text: PostgreSQL has no variable-length integers to save on, and
 // plain columns keep the views and ad-hoc queries simple. The views have the same names and
 // columns as SQLite's, so SQL checks read the same on both stores.
@@ -15,17 +17,17 @@ INSERT INTO jobtrail.meta (key, value) VALUES ('application', 'jobtrail');
 
 -- Low-cardinality names (job classes, queues, workers), stored once and referred to by id.
 -- Never deleted, so writers may cache their ids.
-CREATE TABLE jobtrail.label (id serial PRIMARY KEY, text text NOT NULL UNIQUE);
+CREATE TABLE jobtrail.label (id serial PRIMARY KEY, text text COLLATE "C" NOT NULL UNIQUE);
 
 -- One row per job, derived from its events.
 CREATE TABLE jobtrail.job (
   id bigint PRIMARY KEY,  -- from job_id_seq, taken by the writer before it writes events
-  job_id text NOT NULL UNIQUE,
+  job_id text COLLATE "C" NOT NULL UNIQUE,
   job integer,
   queue integer,
-  correlation_id text,
-  parent_job_id text,
-  idempotency_key text,
+  correlation_id text COLLATE "C",
+  parent_job_id text COLLATE "C",
+  idempotency_key text COLLATE "C",
   state smallint NOT NULL,
   enqueued_at bigint,
   started_at bigint,
@@ -68,7 +70,7 @@ CREATE TABLE jobtrail.event (
 );
 
 CREATE TABLE jobtrail.job_entity (
-  entity text NOT NULL,  -- "type:id"
+  entity text COLLATE "C" NOT NULL,  -- "type:id"
   job bigint NOT NULL,
   PRIMARY KEY (entity, job)
 );

@@ -420,60 +420,72 @@ void PostgresStore::refold(pg::Connection& db, JobRow& row) {
 }
 
 bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
-  // Job rows: new ones inserted (refusing job IDs another writer created meanwhile), the
-  // others updated in place. Each column travels as one array.
-  constexpr int job_columns_count = 23;
-  ArrayLiteral fresh[job_columns_count], changed[job_columns_count];
-  std::int64_t fresh_rows = 0, changed_rows = 0;
-  for (const auto* row : batch.order) {
+  // New jobs go in with COPY, the fastest way in. A job ID another writer created since
+  // load_rows() makes it fail on job_job_id_key: the append then starts over and finds the job.
+  // Changed jobs are updated in place, each column travelling as one array.
+  pg::CopyBuffer fresh;
+  constexpr int row_columns = 21;  // the job table's columns after id and job_id
+  ArrayLiteral changed_ids, changed[row_columns];
+  bool any_changed = false;
+  pg::CopyBuffer fresh_tags;
+  ArrayLiteral tag_entities, tag_jobs;  // tags of stored jobs, which may have them already
+  bool any_stored_tag = false;
+  for (auto* row : batch.order) {
     if (row->pending.empty() && row->anomalies == row->anomalies_stored) continue;  // only redeliveries
-    auto* columns = row->stored ? changed : fresh;
-    (row->stored ? changed_rows : fresh_rows) += 1;
     const auto& life = row->life;
     auto id_or_null = [](std::int64_t id) { return id ? std::optional<std::int64_t>(id) : std::nullopt; };
-    columns[0].add(row->id);
-    columns[1].add(std::string_view(row->job_id));
-    columns[2].add(id_or_null(row->job));
-    columns[3].add(id_or_null(row->queue));
-    columns[4].add_text_or_null(row->correlation_id);
-    columns[5].add_text_or_null(row->parent_job_id);
-    columns[6].add_text_or_null(row->idempotency_key);
-    columns[7].add(std::int64_t{static_cast<int>(life.state)});
-    columns[8].add(life.enqueued_at);
-    columns[9].add(life.started_at);
-    columns[10].add(life.finished_at);
-    columns[11].add(life.heartbeat_at);
-    columns[12].add(life.first_event_at);
-    columns[13].add(life.last_event_at);
-    columns[14].add(std::int64_t{life.attempts});
-    columns[15].add(std::int64_t{life.event_count});
-    columns[16].add(std::int64_t{life.successes});
-    columns[17].add(id_or_null(row->worker));
-    columns[18].add(row->last_error_seq ? std::optional<std::int64_t>(*row->last_error_seq) : std::nullopt);
-    columns[19].add(std::int64_t{life.tail.state});
-    columns[20].add(std::int64_t{life.tail.attempt});
-    columns[21].add(life.tail.at);
-    columns[22].add(std::int64_t{row->anomalies});
+    const std::optional<std::int64_t> values[] = {
+        id_or_null(row->job), id_or_null(row->queue), std::nullopt, std::nullopt, std::nullopt,
+        std::int64_t{static_cast<int>(life.state)}, life.enqueued_at, life.started_at, life.finished_at,
+        life.heartbeat_at, life.first_event_at, life.last_event_at, std::int64_t{life.attempts},
+        std::int64_t{life.event_count}, std::int64_t{life.successes}, id_or_null(row->worker),
+        row->last_error_seq ? std::optional<std::int64_t>(*row->last_error_seq) : std::nullopt,
+        std::int64_t{life.tail.state}, std::int64_t{life.tail.attempt}, life.tail.at, std::int64_t{row->anomalies}};
+    const std::string* texts[] = {&row->correlation_id, &row->parent_job_id, &row->idempotency_key};
+    // Columns 2..4 (correlation_id, parent_job_id, idempotency_key) are text; the rest numbers.
+    auto put = [&](auto& out, int column) {
+      if (column >= 2 && column <= 4) {
+        out.add_text_or_null(*texts[column - 2]);
+      } else {
+        out.add(values[column]);
+      }
+    };
+    std::sort(row->entities.begin(), row->entities.end());
+    row->entities.erase(std::unique(row->entities.begin(), row->entities.end()), row->entities.end());
+    if (!row->stored) {
+      fresh.add(row->id).add_text(row->job_id);
+      for (int column = 0; column < row_columns; ++column) put(fresh, column);
+      fresh.end_row();
+      for (const auto& entity : row->entities) {
+        fresh_tags.add_text(entity).add(row->id);
+        fresh_tags.end_row();
+      }
+      continue;
+    }
+    any_changed = true;
+    changed_ids.add(row->id);
+    for (int column = 0; column < row_columns; ++column) put(changed[column], column);
+    for (const auto& entity : row->entities) {
+      tag_entities.add(std::string_view(entity));
+      tag_jobs.add(row->id);
+      any_stored_tag = true;
+    }
   }
-  static const std::string unnest_jobs = R"SQL(
-    unnest($1::bigint[], $2::text[], $3::integer[], $4::integer[], $5::text[], $6::text[], $7::text[],
-           $8::smallint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
-           $14::bigint[], $15::integer[], $16::integer[], $17::integer[], $18::integer[], $19::integer[],
-           $20::smallint[], $21::integer[], $22::bigint[], $23::integer[])
-      AS u (id, job_id, job, queue, correlation_id, parent_job_id, idempotency_key, state, enqueued_at,
-            started_at, finished_at, heartbeat_at, first_at, last_at, attempts, events, successes, worker,
-            last_error_seq, tail_state, tail_attempt, tail_at, anomalies))SQL";
-  auto params_of = [&](ArrayLiteral* columns) {
+  if (!fresh.empty()) {
+    try {
+      db.copy_in(R"SQL(COPY job (id, job_id, job, queue, correlation_id, parent_job_id, idempotency_key, state,
+        enqueued_at, started_at, finished_at, heartbeat_at, first_at, last_at, attempts, events, successes,
+        worker, last_error_seq, tail_state, tail_attempt, tail_at, anomalies) FROM STDIN)SQL",
+                 fresh.data());
+    } catch (const StoreError&) {
+      if (db.last_sqlstate() == "23505") return false;  // unique violation: created meanwhile
+      throw;
+    }
+  }
+  if (any_changed) {
     Params params;
-    for (int c = 0; c < job_columns_count; ++c) params.add(columns[c]);
-    return params;
-  };
-  if (fresh_rows > 0) {
-    auto inserted = db.exec("INSERT INTO job SELECT * FROM " + unnest_jobs + " ON CONFLICT (job_id) DO NOTHING",
-                            params_of(fresh));
-    if (inserted.affected() != fresh_rows) return false;
-  }
-  if (changed_rows > 0) {
+    params.add(changed_ids);
+    for (int column = 0; column < row_columns; ++column) params.add(changed[column]);
     // anomalies: OR-ed, so a flag another batch set on this job since we read it stays.
     db.exec(R"SQL(
       UPDATE job j SET job = u.job, queue = u.queue, correlation_id = u.correlation_id,
@@ -483,8 +495,15 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
              attempts = u.attempts, events = u.events, successes = u.successes, worker = u.worker,
              last_error_seq = u.last_error_seq, tail_state = u.tail_state, tail_attempt = u.tail_attempt,
              tail_at = u.tail_at, anomalies = j.anomalies | u.anomalies
-      FROM )SQL" + unnest_jobs + " WHERE j.id = u.id",
-            params_of(changed));
+      FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::text[], $5::text[], $6::text[],
+                  $7::smallint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                  $13::bigint[], $14::integer[], $15::integer[], $16::integer[], $17::integer[],
+                  $18::integer[], $19::smallint[], $20::integer[], $21::bigint[], $22::integer[])
+        AS u (id, job, queue, correlation_id, parent_job_id, idempotency_key, state, enqueued_at,
+              started_at, finished_at, heartbeat_at, first_at, last_at, attempts, events, successes,
+              worker, last_error_seq, tail_state, tail_attempt, tail_at, anomalies)
+      WHERE j.id = u.id)SQL",
+            params);
   }
   if (!batch.flag_others.empty()) {
     db.exec("UPDATE job SET anomalies = anomalies | $2 WHERE id = ANY($1::bigint[])",
@@ -493,19 +512,11 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
                 .add(std::int64_t{anomaly_bit(AnomalyKind::duplicate_idempotency_key)}));
   }
   write_events(db, batch);
-
-  ArrayLiteral entity_names, entity_jobs;
-  bool tagged = false;
-  for (const auto* row : batch.order) {
-    for (const auto& entity : row->entities) {
-      entity_names.add(std::string_view(entity));
-      entity_jobs.add(row->id);
-      tagged = true;
-    }
-  }
-  if (tagged) {
+  // A new job's tags are new; a stored job may carry some of them already.
+  if (!fresh_tags.empty()) db.copy_in("COPY job_entity (entity, job) FROM STDIN", fresh_tags.data());
+  if (any_stored_tag) {
     db.exec("INSERT INTO job_entity (entity, job) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
-            Params().add(entity_names).add(entity_jobs));
+            Params().add(tag_entities).add(tag_jobs));
   }
   if (!batch.anomalies.empty()) {
     ArrayLiteral jobs, kinds, others, details, times;
@@ -525,43 +536,27 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
 }
 
 void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
+  // PostgreSQL keeps text only as UTF-8; a program may write its errors in anything.
+  auto error_text = [](const PendingEvent& event, const std::string ErrorInfo::*part) {
+    return event.error ? to_utf8_text(event.error->*part) : std::string();
+  };
   if (method_ == EventInsert::copy) {
-    std::string data;
+    pg::CopyBuffer rows;
     for (const auto* row : batch.order) {
       for (const auto& event : row->pending) {
-        data += std::to_string(row->id);
-        data += '\t';
-        data += std::to_string(event.seq);
-        data += '\t';
-        data += std::to_string(static_cast<int>(event.state));
-        data += '\t';
-        data += std::to_string(event.at);
-        data += '\t';
-        data += std::to_string(event.attempt);
-        data += '\t';
-        if (event.worker) {
-          data += std::to_string(event.worker);
-        } else {
-          data += "\\N";
-        }
-        for (const std::string* part : {event.error ? &event.error->error_class : nullptr,
-                                        event.error ? &event.error->message : nullptr,
-                                        event.error ? &event.error->backtrace : nullptr}) {
-          data += '\t';
-          if (part && !part->empty()) {
-            // PostgreSQL keeps text only as UTF-8; a program may write its errors in anything.
-            pg::append_copy_text(data, to_utf8_text(*part));
-          } else {
-            data += "\\N";
-          }
-        }
-        data += '\n';
+        rows.add(row->id).add(std::int64_t{event.seq}).add(std::int64_t{static_cast<int>(event.state)});
+        rows.add(event.at).add(std::int64_t{event.attempt});
+        rows.add(event.worker ? std::optional<std::int64_t>(event.worker) : std::nullopt);
+        rows.add_text_or_null(error_text(event, &ErrorInfo::error_class));
+        rows.add_text_or_null(error_text(event, &ErrorInfo::message));
+        rows.add_text_or_null(error_text(event, &ErrorInfo::backtrace));
+        rows.end_row();
       }
     }
-    if (!data.empty()) {
+    if (!rows.empty()) {
       db.copy_in("COPY event (job, seq, state, at, attempt, worker, error_class, error_message, error_backtrace) "
                  "FROM STDIN",
-                 data);
+                 rows.data());
     }
     return;
   }
@@ -576,10 +571,9 @@ void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
       columns[3].add(event.at);
       columns[4].add(std::int64_t{event.attempt});
       columns[5].add(event.worker ? std::optional<std::int64_t>(event.worker) : std::nullopt);
-      // PostgreSQL keeps text only as UTF-8; a program may write its errors in anything.
-      columns[6].add_text_or_null(event.error ? to_utf8_text(event.error->error_class) : std::string());
-      columns[7].add_text_or_null(event.error ? to_utf8_text(event.error->message) : std::string());
-      columns[8].add_text_or_null(event.error ? to_utf8_text(event.error->backtrace) : std::string());
+      columns[6].add_text_or_null(error_text(event, &ErrorInfo::error_class));
+      columns[7].add_text_or_null(error_text(event, &ErrorInfo::message));
+      columns[8].add_text_or_null(error_text(event, &ErrorInfo::backtrace));
     }
   }
   if (!any) return;
