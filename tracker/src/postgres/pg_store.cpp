@@ -24,18 +24,17 @@ constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast
 constexpr int max_create_conflicts = 5;
 
 // The columns every job query returns, in the order read_jobs() reads them, and their tables.
+// Names come from scalar subqueries rather than joins with label: planning a join of five
+// tables took 8 ms on every look-up, more than running it (0.1 ms); this plans in 0.3 ms.
 constexpr std::string_view job_select = R"SQL(
-  j.job_id, c.text, q.text, j.correlation_id, j.parent_job_id, j.idempotency_key, j.state,
+  j.job_id, (SELECT text FROM label WHERE id = j.job), (SELECT text FROM label WHERE id = j.queue),
+  j.correlation_id, j.parent_job_id, j.idempotency_key, j.state,
   j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
-  j.attempts, j.events, w.text, e.error_class, e.error_message, e.error_backtrace, j.anomalies)SQL";
-constexpr std::string_view job_from = R"SQL(
-FROM job j
-LEFT JOIN label c ON c.id = j.job
-LEFT JOIN label q ON q.id = j.queue
-LEFT JOIN label w ON w.id = j.worker
-LEFT JOIN event e ON e.job = j.id AND e.seq = j.last_error_seq
-)SQL";
-const std::string job_columns = std::string(job_select) + std::string(job_from);
+  j.attempts, j.events, (SELECT text FROM label WHERE id = j.worker),
+  e.error_class, e.error_message, e.error_backtrace, j.anomalies)SQL";
+constexpr std::string_view error_join = " LEFT JOIN event e ON e.job = j.id AND e.seq = j.last_error_seq ";
+const std::string job_from = " FROM job j" + std::string(error_join);
+const std::string job_columns = std::string(job_select) + job_from;
 
 std::optional<Micros> optional_time(const pg::Result& rows, int row, int column) {
   return rows.optional_integer(row, column);
@@ -666,11 +665,14 @@ std::vector<JobRecord> PostgresStore::list_jobs(const JobFilter& filter) {
   // Only fixed SQL text is concatenated; every caller value is a bound parameter.
   Params params;
   auto next = [&]() { return "$" + std::to_string(params.size()); };
-  std::string sql = "SELECT " + std::string(job_columns);
+  std::string sql = "SELECT " + job_columns;
   std::vector<std::string> conditions;
   if (!filter.entity.empty()) {
+    // The entity's jobs first, always: without statistics (a store not yet analyzed) the
+    // planner would rather walk every job newest first and probe each for the tag.
     params.add(filter.entity);
-    sql += " JOIN job_entity je ON je.job = j.id AND je.entity = " + next();
+    sql = "WITH tagged AS MATERIALIZED (SELECT job FROM job_entity WHERE entity = " + next() + ") SELECT " +
+          std::string(job_select) + " FROM tagged JOIN job j ON j.id = tagged.job" + std::string(error_join);
   }
   if (filter.state) {
     params.add(std::int64_t{static_cast<int>(*filter.state)});
@@ -920,7 +922,7 @@ JobFindings PostgresStore::findings_of(pg::Connection& db, const pg::Result& can
   }
   if (ids.empty()) return findings;
   // The id comes last: read_jobs reads the columns before it.
-  auto rows = db.exec("SELECT " + std::string(job_select) + ", j.id " + std::string(job_from) +
+  auto rows = db.exec("SELECT " + std::string(job_select) + ", j.id " + job_from +
                           " WHERE j.id = ANY($1::bigint[])",
                       Params().add_array(ids));
   auto records = read_jobs(rows);
