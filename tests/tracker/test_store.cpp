@@ -110,6 +110,47 @@ TEST_CASE_METHOD(StoreFixture, "two jobs succeeding under one idempotency key ar
   CHECK(store->find_job("charge-c")->anomalies == 0);
 }
 
+TEST_CASE_METHOD(StoreFixture, "a key that came with the enqueue flags a second success under it",
+                 "[tracker][store]") {
+  // Senders often give the key once, at the enqueue, and not again on the outcome.
+  auto first = event("refund-a", State::succeeded, t0);
+  first.idempotency_key = "refund-77";
+  auto enqueued = event("refund-b", State::enqueued, t0 + second);
+  enqueued.idempotency_key = "refund-77";
+  const auto succeeded = event("refund-b", State::succeeded, t0 + 2 * second);
+  store->append({first});
+  SECTION("with the enqueue in the same batch") { CHECK(store->append({enqueued, succeeded}).anomalies == 1); }
+  SECTION("with the enqueue stored before") {
+    store->append({enqueued});
+    CHECK(test_store.open()->append({succeeded}).anomalies == 1);
+  }
+  CHECK(store->find_job("refund-a")->anomalies != 0);
+  CHECK(store->find_job("refund-b")->anomalies != 0);
+}
+
+TEST_CASE_METHOD(StoreFixture, "a batch sent again is all duplicates, also when it did not name attempts",
+                 "[tracker][store]") {
+  // What a writer does when a commit's outcome is unknown (the connection broke on COMMIT): it
+  // sends the batch again. Events without an attempt resolve to a later attempt once the job
+  // moved on; they must still be recognized.
+  std::vector<Event> batch;
+  for (auto [state, offset] : {std::pair{State::started, 1}, {State::failed, 2}, {State::started, 3},
+                               {State::succeeded, 4}}) {
+    auto e = event("retried", state, t0 + offset * second);
+    e.attempt = 0;
+    batch.push_back(e);
+  }
+  CHECK(store->append(batch).stored == 4);
+  const auto again = store->append(batch);
+  CHECK(again.stored == 0);
+  CHECK(again.duplicates == 4);
+  CHECK(again.anomalies == 0);
+  auto job = store->find_job("retried");
+  CHECK(job->event_count == 4);
+  CHECK(job->attempts == 2);
+  CHECK(job->state == State::succeeded);
+}
+
 TEST_CASE_METHOD(StoreFixture, "a failed attempt under an idempotency key is no duplicate", "[tracker][store]") {
   auto failed = event("charge-a", State::failed, t0);
   failed.idempotency_key = "k";
@@ -396,6 +437,7 @@ TEST_CASE("PostgreSQL store URLs", "[tracker][.postgres]") {
   CHECK(open_store(url)->location() == url);
   // The test server trusts its local users: a password is accepted, and never shown.
   CHECK(open_store(url + "&password=s3cret")->location() == url + "&password=***");
+  CHECK(printable_url(url + "&sslpassword=k3y&password=s3cret") == url + "&sslpassword=***&password=***");
   const auto query = url.find('?');
   const auto with_user = "postgresql://jobtrail:s3cret@/" + database.name() + url.substr(query);
   const auto shown = open_store(with_user)->location();

@@ -46,6 +46,14 @@ struct Lifecycle {
 /// failure). Events that give their attempt keep it.
 std::int32_t resolve_attempt(const Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept;
 
+/// Whether an event that did not say its attempt (0) may be a resend of one already folded:
+/// it is no later than the job's last event. Its attempt would resolve differently now that the
+/// job has moved on, so stores look for a stored event of the same state and time, whatever its
+/// attempt (a batch sent again after a commit whose outcome was unknown).
+inline bool may_be_resend(const Lifecycle& life, std::int32_t attempt, Micros at) noexcept {
+  return attempt == 0 && !life.empty && at <= life.last_event_at;
+}
+
 /// Folds one event into `life`. The caller guarantees that events come in lifecycle order
 /// (key >= life.tail) or refolds from scratch.
 void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept;

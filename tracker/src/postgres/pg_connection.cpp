@@ -18,10 +18,11 @@ std::string redact(const std::string& url) {
       }
     }
   }
-  // A password=... parameter, in a URL's query or a key=value string.
+  // A password=... (or sslpassword=...) parameter, in a URL's query or a key=value string.
   std::string out = url;
   for (std::size_t from = 0; (from = out.find("password=", from)) != std::string::npos;) {
-    if (from > 0 && std::strchr("?& ", out[from - 1]) == nullptr) {
+    const std::size_t name = from >= 3 && out.compare(from - 3, 3, "ssl") == 0 ? from - 3 : from;
+    if (name > 0 && std::strchr("?& ", out[name - 1]) == nullptr) {
       from += 9;
       continue;
     }
@@ -230,8 +231,15 @@ Connection::Connection(const std::string& url) : url_(url) {
     connection_ = nullptr;
     throw StoreError(kind_of_connect_failure(message), "cannot connect to " + redact(url) + ": " + message);
   }
-  // Results and errors in a known language and format, whatever the server's defaults.
-  execute("SET client_min_messages = warning; SET datestyle = 'ISO'; SET bytea_output = 'hex'");
+  // Results and errors in a known encoding and format, whatever the server's defaults.
+  try {
+    execute("SET client_encoding = 'UTF8'; SET client_min_messages = warning; SET datestyle = 'ISO'; "
+            "SET bytea_output = 'hex'");
+  } catch (...) {
+    PQfinish(connection_);  // the destructor does not run for a constructor that throws
+    connection_ = nullptr;
+    throw;
+  }
 }
 
 Connection::~Connection() {

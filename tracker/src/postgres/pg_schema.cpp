@@ -212,6 +212,12 @@ void migrate(Connection& connection, const std::string& where) {
   // Processes starting together queue here; each finds the work done by the one before it.
   connection.exec("SELECT pg_advisory_xact_lock($1, 0)", Params().add(std::int64_t{lock_space}));
   int version = 0;
+  // IDs and messages are UTF-8 text; a database in another encoding would change or refuse them.
+  const auto encoding = connection.execute("SHOW server_encoding").string(0, 0);
+  if (encoding != "UTF8" && encoding != "SQL_ASCII") {
+    throw StoreError(StoreError::Kind::cannot_open,
+                     where + " has the encoding " + encoding + "; jobtrail needs a UTF8 database");
+  }
   if (!schema_exists(connection)) {
     connection.execute("CREATE SCHEMA jobtrail");
   } else if (version_in_schema(connection) != 0) {

@@ -84,7 +84,15 @@ std::string PostgresStore::location() const { return where_; }
 pg::Connection& PostgresStore::connection() {
   if (db_ && db_->ok()) return *db_;
   db_.reset();
-  auto fresh = std::make_unique<pg::Connection>(url_);
+  std::unique_ptr<pg::Connection> fresh;
+  try {
+    fresh = std::make_unique<pg::Connection>(url_);
+  } catch (const StoreError& error) {
+    // Once the store has worked, any failure to reconnect (a password being rotated, a
+    // pg_hba.conf reload) is worth retrying: the tracker keeps its queue meanwhile.
+    if (prepared_ && error.kind() != StoreError::Kind::io) throw StoreError(StoreError::Kind::io, error.what());
+    throw;
+  }
   // Unqualified names are the store's; a read-only store cannot write even by mistake.
   fresh->execute("SET search_path = jobtrail, pg_catalog");
   if (options_.read_only) fresh->execute("SET default_transaction_read_only = on");
@@ -106,9 +114,15 @@ template <typename Work>
 auto PostgresStore::guarded(Work&& work) -> decltype(work(std::declval<pg::Connection&>())) {
   try {
     return work(connection());
-  } catch (const StoreError&) {
+  } catch (const StoreError& error) {
     // A lost connection is closed here; the next call opens a new one.
     if (db_ && !db_->ok()) db_.reset();
+    if (error.kind() == StoreError::Kind::read_only && !options_.read_only) {
+      // A store we write to refusing writes: a failover landed us on a standby, or the server
+      // was made read-only for a while. Worth retrying, on a new connection.
+      db_.reset();
+      throw StoreError(StoreError::Kind::io, where_ + " refuses writes for now: " + error.what());
+    }
     throw;
   }
 }
@@ -157,16 +171,24 @@ AppendResult PostgresStore::append_once(pg::Connection& db, const std::vector<Ev
   pg::Transaction transaction(db);
   Batch batch;
   // Two hosts finishing jobs under one idempotency key at the same moment must not both miss
-  // the other's success: batches that record such a success take turns.
-  const bool keyed_success = std::any_of(events.begin(), events.end(), [](const Event& e) {
-    return e.state == State::succeeded && !e.idempotency_key.empty();
-  });
-  if (keyed_success) db.exec("SELECT pg_advisory_xact_lock($1, 1)", Params().add(std::int64_t{pg::lock_space}));
+  // the other's success: batches that record a success of a job with a key take turns. The key
+  // may have come with an earlier event, stored: once a batch finds such a success without the
+  // lock, it starts over with it, and this store takes it from then on.
+  const bool keyed = lock_keyed_successes_ || std::any_of(events.begin(), events.end(), [](const Event& e) {
+                       return e.state == State::succeeded && !e.idempotency_key.empty();
+                     });
+  if (keyed) db.exec("SELECT pg_advisory_xact_lock($1, 1)", Params().add(std::int64_t{pg::lock_space}));
   // Labels before rows: a new label's INSERT may wait for another writer's, and holding no row
   // locks yet keeps that wait free of deadlocks.
   intern_labels(db, events, batch);
   load_rows(db, events, batch);
-  load_stored_successes(db, events, batch);
+  const auto keys = keys_of_successes(events, batch);
+  if (!keys.empty() && !keyed) {
+    lock_keyed_successes_ = true;
+    conflict = true;
+    return {};  // the transaction rolls back; append() starts over, taking the lock
+  }
+  load_stored_successes(db, keys, batch);
 
   AppendResult result;
   for (const auto& event : events) apply_event(db, batch, batch.rows.at(event.job_id), event, result);
@@ -192,12 +214,16 @@ void PostgresStore::intern_labels(pg::Connection& db, const std::vector<Event>& 
   if (unknown.empty()) return;
   std::sort(unknown.begin(), unknown.end());
   unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
-  // Sorted, so two writers adding the same labels lock them in the same order.
-  auto rows = db.exec(R"SQL(
-    INSERT INTO label (text) SELECT t FROM unnest($1::text[]) AS t ORDER BY t COLLATE "C"
-    ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text RETURNING id, text)SQL",
-                      Params().add_array(unknown));
-  for (int r = 0; r < rows.rows(); ++r) batch.new_labels.emplace(rows.string(r, 1), rows.integer(r, 0));
+  // Sorted, so two writers adding the same new labels wait for each other in one order. Labels
+  // that exist are read, not upserted: an upsert would lock them until this batch commits.
+  auto inserted = db.exec(R"SQL(
+    INSERT INTO label (text) SELECT t FROM unnest($1::text[]) AS t ORDER BY t
+    ON CONFLICT (text) DO NOTHING RETURNING id, text)SQL",
+                          Params().add_array(unknown));
+  for (int r = 0; r < inserted.rows(); ++r) batch.new_labels.emplace(inserted.string(r, 1), inserted.integer(r, 0));
+  if (static_cast<std::size_t>(inserted.rows()) == unknown.size()) return;
+  auto existing = db.exec("SELECT id, text FROM label WHERE text = ANY($1::text[])", Params().add_array(unknown));
+  for (int r = 0; r < existing.rows(); ++r) batch.new_labels.emplace(existing.string(r, 1), existing.integer(r, 0));
 }
 
 std::int64_t PostgresStore::label_id(const Batch& batch, const std::string& text) const {
@@ -259,17 +285,31 @@ void PostgresStore::load_rows(pg::Connection& db, const std::vector<Event>& even
   }
 }
 
-void PostgresStore::load_stored_successes(pg::Connection& db, const std::vector<Event>& events, Batch& batch) {
+std::vector<std::string> PostgresStore::keys_of_successes(const std::vector<Event>& events, const Batch& batch) {
+  // A job's key is its stored one, else the first its events in this batch carry.
+  std::unordered_map<std::string, std::string> key_of;
+  for (const auto& event : events) {
+    if (event.idempotency_key.empty()) continue;
+    const auto& row = batch.rows.at(event.job_id);
+    key_of.try_emplace(event.job_id, row.idempotency_key.empty() ? event.idempotency_key : row.idempotency_key);
+  }
   std::vector<std::string> keys;
   for (const auto& event : events) {
     if (event.state != State::succeeded) continue;
     const auto& row = batch.rows.at(event.job_id);
-    const std::string& key = row.idempotency_key.empty() ? event.idempotency_key : row.idempotency_key;
-    if (!key.empty()) keys.push_back(key);
+    if (!row.idempotency_key.empty()) {
+      keys.push_back(row.idempotency_key);
+    } else if (auto it = key_of.find(event.job_id); it != key_of.end()) {
+      keys.push_back(it->second);
+    }
   }
-  if (keys.empty()) return;
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+void PostgresStore::load_stored_successes(pg::Connection& db, const std::vector<std::string>& keys, Batch& batch) {
+  if (keys.empty()) return;
   auto rows = db.exec(
       "SELECT idempotency_key, id FROM job WHERE idempotency_key = ANY($1::text[]) AND successes > 0 ORDER BY id",
       Params().add_array(keys));
@@ -286,9 +326,23 @@ bool PostgresStore::is_duplicate(pg::Connection& db, const JobRow& row, State st
              .rows() > 0;
 }
 
+bool PostgresStore::is_resend(pg::Connection& db, const JobRow& row, State state, Micros at) {
+  for (const auto& pending : row.pending) {
+    if (pending.state == state && pending.at == at) return true;
+  }
+  if (!row.stored) return false;
+  return db.exec("SELECT 1 FROM event WHERE job = $1 AND state = $2 AND at = $3",
+                 Params().add(row.id).add(std::int64_t{static_cast<int>(state)}).add(at))
+             .rows() > 0;
+}
+
 void PostgresStore::apply_event(pg::Connection& db, Batch& batch, JobRow& row, const Event& event,
                                 AppendResult& result) {
   const Micros at = event.at;
+  if (detail::may_be_resend(row.life, event.attempt, at) && is_resend(db, row, event.state, at)) {
+    result.duplicates += 1;
+    return;
+  }
   const auto attempt = detail::resolve_attempt(row.life, event.state, event.attempt, at);
   const auto key = lifecycle_key(event.state, attempt, at);
   const bool in_order = row.life.empty || key > row.life.tail;
@@ -773,24 +827,31 @@ PruneResult PostgresStore::prune(Micros cutoff) {
   require_writable();
   PruneResult result;
   // Chunks keep each transaction short. SKIP LOCKED: a job a writer is updating right now is not
-  // waited for; it is recent anyway, or the next prune takes it.
+  // waited for; it is recent anyway, or the next prune takes it. The jobs are locked first and
+  // their rows deleted by separate statements, so each DELETE sees whatever a writer committed
+  // to those jobs before the lock: nothing of a pruned job stays behind.
   constexpr std::int64_t chunk = 5000;
   for (;;) {
-    auto counts = guarded([&](pg::Connection& db) {
-      return db.exec(R"SQL(
-        WITH picked AS (
+    const auto [jobs, events] = guarded([&](pg::Connection& db) {
+      pg::Transaction transaction(db);
+      auto picked = db.exec(R"SQL(
+        SELECT coalesce(array_agg(id), '{}') FROM (
           SELECT id FROM job WHERE first_at < $1 AND last_at < $1 AND state NOT IN (1, 2)
-          LIMIT $2 FOR UPDATE SKIP LOCKED),
-        events AS (DELETE FROM event WHERE job IN (SELECT id FROM picked) RETURNING 1),
-        tags AS (DELETE FROM job_entity WHERE job IN (SELECT id FROM picked)),
-        flags AS (DELETE FROM anomaly WHERE job IN (SELECT id FROM picked)),
-        jobs AS (DELETE FROM job WHERE id IN (SELECT id FROM picked) RETURNING 1)
-        SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM events))SQL",
-                     Params().add(cutoff).add(chunk));
+          LIMIT $2 FOR UPDATE SKIP LOCKED) p)SQL",
+                            Params().add(cutoff).add(chunk));
+      const std::string ids = picked.string(0, 0);
+      Params batch;
+      batch.add(std::string_view(ids));
+      const auto events_deleted = db.exec("DELETE FROM event WHERE job = ANY($1::bigint[])", batch).affected();
+      db.exec("DELETE FROM job_entity WHERE job = ANY($1::bigint[])", batch);
+      db.exec("DELETE FROM anomaly WHERE job = ANY($1::bigint[])", batch);
+      const auto deleted = db.exec("DELETE FROM job WHERE id = ANY($1::bigint[])", batch).affected();
+      transaction.commit();
+      return std::pair{deleted, events_deleted};
     });
-    result.jobs += counts.integer(0, 0);
-    result.events += counts.integer(0, 1);
-    if (counts.integer(0, 0) < chunk) break;
+    result.jobs += jobs;
+    result.events += events;
+    if (jobs < chunk) break;
   }
   return result;
 }

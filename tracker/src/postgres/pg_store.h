@@ -89,9 +89,13 @@ class PostgresStore final : public Store {
   std::int64_t label_id(const Batch& batch, const std::string& text) const;
   /// Locks the rows of the batch's jobs (loading those that exist), gives the others ids.
   void load_rows(pg::Connection& db, const std::vector<Event>& events, Batch& batch);
-  /// Reads which stored jobs already succeeded under the keys of the batch's successes.
-  void load_stored_successes(pg::Connection& db, const std::vector<Event>& events, Batch& batch);
+  /// The idempotency keys of the jobs the batch's successes belong to (stored or sent with it).
+  static std::vector<std::string> keys_of_successes(const std::vector<Event>& events, const Batch& batch);
+  /// Reads which stored jobs already succeeded under `keys`.
+  void load_stored_successes(pg::Connection& db, const std::vector<std::string>& keys, Batch& batch);
   bool is_duplicate(pg::Connection& db, const JobRow& row, State state, std::int32_t attempt, Micros at);
+  /// Whether an event of `state` at `at` is stored or pending, whatever its attempt.
+  bool is_resend(pg::Connection& db, const JobRow& row, State state, Micros at);
   void apply_event(pg::Connection& db, Batch& batch, JobRow& row, const Event& event, AppendResult& result);
   void refold(pg::Connection& db, JobRow& row);
   /// Writes the batch; false when another writer created one of its new jobs meanwhile.
@@ -108,6 +112,7 @@ class PostgresStore final : public Store {
   EventInsert method_;
   std::unique_ptr<pg::Connection> db_;
   bool prepared_ = false;  ///< the store's schema was checked (and migrated) once
+  bool lock_keyed_successes_ = false;  ///< jobs here have idempotency keys: always take the lock
   /// Label ids: labels are never deleted, so ids stay true across transactions and writers.
   std::unordered_map<std::string, std::int64_t> labels_;
 };

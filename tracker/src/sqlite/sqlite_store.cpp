@@ -103,6 +103,7 @@ struct SqliteStore::Statements {
         insert_event(db, "INSERT INTO event (job, seq, state, at, attempt, worker, error) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
         find_event(db, "SELECT 1 FROM event WHERE job = ?1 AND state = ?2 AND attempt = ?3 AND at = ?4"),
+        find_event_any_attempt(db, "SELECT 1 FROM event WHERE job = ?1 AND state = ?2 AND at = ?3"),
         events_for_refold(db, "SELECT state, attempt, at, error FROM event WHERE job = ?1"),
         insert_error(db, "INSERT INTO error (class, message, backtrace) VALUES (?1, ?2, ?3)"),
         tag_job(db, "INSERT OR IGNORE INTO job_entity (entity, job) VALUES (?1, ?2)"),
@@ -111,7 +112,7 @@ struct SqliteStore::Statements {
                                 "AND id != ?2 LIMIT 1"),
         flag_job(db, "UPDATE job SET anomalies = anomalies | ?2 WHERE id = ?1") {}
 
-  Statement data_version, max_job_id, load_job, insert_job, update_job, insert_event, find_event,
+  Statement data_version, max_job_id, load_job, insert_job, update_job, insert_event, find_event, find_event_any_attempt,
       events_for_refold, insert_error, tag_job,
       insert_anomaly, find_success_by_key, flag_job;
 };
@@ -265,6 +266,12 @@ bool SqliteStore::is_stored_duplicate(const JobRow& row, State state, std::int32
   return q.first_integer().has_value();
 }
 
+bool SqliteStore::is_stored_resend(const JobRow& row, State state, Micros stored_at) {
+  auto& q = statements_->find_event_any_attempt;
+  q.reset().bind(1, row.id).bind(2, static_cast<std::int64_t>(state)).bind(3, stored_at);
+  return q.first_integer().has_value();
+}
+
 void SqliteStore::flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail,
                        Micros stored_at) {
   auto& s = *statements_;
@@ -282,6 +289,10 @@ void SqliteStore::apply_event(JobRow& row, const Event& event, Micros stored_at,
                               std::unordered_map<std::string, std::int64_t>& batch_successes_by_key) {
   auto& s = *statements_;
   const Micros at = event.at;
+  if (detail::may_be_resend(row.life, event.attempt, at) && is_stored_resend(row, event.state, stored_at)) {
+    result.duplicates += 1;
+    return;
+  }
   const auto attempt = detail::resolve_attempt(row.life, event.state, event.attempt, at);
   const auto key = lifecycle_key(event.state, attempt, at);
   const bool in_order = row.life.empty || key > row.life.tail;

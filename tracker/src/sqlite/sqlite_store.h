@@ -71,6 +71,8 @@ class SqliteStore final : public Store {
   /// The id of `text` in `dictionary`, added if new; 0 for an empty text.
   std::int64_t intern(Dictionary& dictionary, const std::string& text);
   bool is_stored_duplicate(const JobRow& row, State state, std::int32_t attempt, Micros stored_at);
+  /// Whether an event of `state` at `stored_at` is stored, whatever its attempt.
+  bool is_stored_resend(const JobRow& row, State state, Micros stored_at);
   void apply_event(JobRow& row, const Event& event, Micros stored_at, AppendResult& result,
                    std::unordered_map<std::string, std::int64_t>& batch_successes_by_key);
   void flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail, Micros stored_at);
