@@ -1,6 +1,7 @@
 #pragma once
-// Shared setup for the checker tests: a store with jobs at fixed times, an application
-// database, and a config file, all in a fresh temporary directory.
+// Shared setup for the checker tests: a store of the backend under test (test_store.h: SQLite,
+// or PostgreSQL in a jobtrail_postgres_tests() registration) with jobs at fixed times, and a
+// SQLite application database and a config file in a fresh temporary directory.
 
 #include <sqlite3.h>
 
@@ -13,6 +14,7 @@
 #include "jobtrail/checker.h"
 #include "jobtrail/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace jobtrail::testing {
 
@@ -59,11 +61,11 @@ inline Event event(const std::string& job_id, State state, Micros at, const std:
   return e;
 }
 
-/// A store and an application database in a temporary directory.
+/// A store of the backend under test, and an application database in a temporary directory.
+/// Not thread-safe; one per test.
 class CheckerFixture {
  public:
-  CheckerFixture()
-      : store_path(dir.file("jobtrail.db")), app_path(dir.file("app.db")), store(open_store("sqlite:" + store_path)) {}
+  CheckerFixture() : app_path(dir.file("app.db")), store(backend.open()) {}
 
   /// Writes `yaml` to checks.yaml (databases: app -> app.db) and loads it.
   check::Config config(const std::string& yaml) {
@@ -72,9 +74,11 @@ class CheckerFixture {
     return check::load_config(path);
   }
 
+  /// Runs `config` as `jobtrail check --db <store_url()>` does.
   check::RunReport run(const check::Config& config, Micros now = test_now) {
     check::RunOptions options;
     options.now = now;
+    options.store_url = store_url();
     return check::run_checks(config, *store, options);
   }
 
@@ -86,8 +90,27 @@ class CheckerFixture {
     throw std::logic_error("unreachable");
   }
 
+  /// What `--db` and open_store() take: a file path on SQLite, postgresql://... otherwise.
+  const std::string& store_url() const { return backend.url(); }
+
+  /// The store's SQLite file, for the tests that are about a SQLite store by nature (tagged
+  /// [sqlite], never registered for PostgreSQL).
+  const std::string& sqlite_store_path() const {
+    REQUIRE_FALSE(backend.postgres());
+    return backend.url();
+  }
+
+  /// One integer from a query on the store's own tables, beneath its interface; the table
+  /// names are the same on both backends (PostgreSQL keeps them in the schema jobtrail).
+  std::int64_t store_integer(const std::string& sql) const {
+    if (!backend.postgres()) return query_integer(backend.url(), sql);
+    const auto rows = pg_rows(backend.url(), "SET search_path = jobtrail; " + sql);
+    REQUIRE(rows.size() == 1);
+    return std::stoll(rows[0].at(0));
+  }
+
   TempDir dir;
-  std::string store_path;
+  TestStore backend;
   std::string app_path;
   std::unique_ptr<Store> store;
 };

@@ -29,14 +29,14 @@ std::string users_config(const std::string& severity) {
 
 }  // namespace
 
-TEST_CASE("check exit codes: 0 pass, 1 warnings, 2 failures, 3 cannot run", "[checker][cli]") {
+TEST_CASE("check exit codes: 0 pass, 1 warnings, 2 failures, 3 cannot run", "[checker][cli][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, validated INTEGER);"
                        "INSERT INTO users VALUES (41, 'a@example.com', 1);");
   auto enqueue = event("welcome-email-42", State::enqueued, test_now - hour);
   enqueue.entities = {"user:42"};
   f.store->append({enqueue});
-  const std::string db = "--db=sqlite:" + f.store_path;
+  const std::string db = "--db=" + f.store_url();
 
   auto config = write_config(f, users_config("error"));
   auto pass = run_cli({"check", "--config", config, db, now_flag});
@@ -97,17 +97,18 @@ TEST_CASE("check exit codes: 0 pass, 1 warnings, 2 failures, 3 cannot run", "[ch
   CHECK(validate.out == f.dir.file("checks.yaml") + ": 1 check ok\n");
 }
 
-TEST_CASE("check writes the textfile for node_exporter and --help documents the exit codes", "[checker][cli]") {
+TEST_CASE("check writes the textfile for node_exporter and --help documents the exit codes",
+          "[checker][cli][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, validated INTEGER);");
   const auto metrics = f.dir.file("metrics");
   std::filesystem::create_directories(metrics);
-  auto result = run_cli({"check", "--config", write_config(f, users_config("error")), "--db=sqlite:" + f.store_path,
+  auto result = run_cli({"check", "--config", write_config(f, users_config("error")), "--db=" + f.store_url(),
                          "--textfile-dir", metrics});
   INFO(result.out << result.err);
   CHECK(result.exit_code == 0);
   CHECK(std::filesystem::exists(metrics + "/jobtrail_check_checks.prom"));
-  auto missing = run_cli({"check", "--config", f.dir.file("checks.yaml"), "--db=sqlite:" + f.store_path,
+  auto missing = run_cli({"check", "--config", f.dir.file("checks.yaml"), "--db=" + f.store_url(),
                           "--textfile-dir", f.dir.file("nope")});
   CHECK(missing.exit_code == 3);
   CHECK(missing.err.find("metrics not written: the textfile directory") != std::string::npos);
@@ -129,7 +130,8 @@ std::string normalized(std::string text, const std::string& dir) {
 }
 }  // namespace
 
-TEST_CASE("check report, table and JSON (golden)", "[checker][cli][golden]") {
+// The same golden files for both stores: a report does not depend on where its history is kept.
+TEST_CASE("check report, table and JSON (golden)", "[checker][cli][golden][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, validated INTEGER);"
                        "INSERT INTO users VALUES (41, 'a@example.com', 1), (42, 'b@example.com', 0), (45, NULL, 0);");
@@ -158,7 +160,7 @@ checks:
     timeout: 100ms
     query: WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n WHERE i < 0
 )");
-  const std::string db = "--db=sqlite:" + f.store_path;
+  const std::string db = "--db=" + f.store_url();
   const auto dir = f.dir.path().string();
   auto table = run_cli({"check", "--config", config, db, now_flag});
   CHECK(table.exit_code == 3);

@@ -175,7 +175,8 @@ checks:
 
 }  // namespace
 
-TEST_CASE("metrics go to a textfile by atomic rename, and promtool accepts them", "[checker][metrics]") {
+// [store]: the last success it exports is read back from the store's check history.
+TEST_CASE("metrics go to a textfile by atomic rename, and promtool accepts them", "[checker][metrics][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, validated INTEGER); INSERT INTO users VALUES (1, 1);");
   auto config = f.config(two_checks);

@@ -29,7 +29,8 @@ std::int64_t pg_integer(const std::string& url, const std::string& sql) {
   return connection.execute(sql).integer(0, 0);
 }
 
-/// A SQLite store for the history and an application database on the test server.
+/// The store under test for the history (PostgreSQL: this binary is registered with
+/// jobtrail_postgres_tests() only) and an application database on the test server.
 class PgCheckerFixture : public CheckerFixture {
  public:
   PgCheckerFixture() {
@@ -44,11 +45,6 @@ class PgCheckerFixture : public CheckerFixture {
 
   /// databases: app -> the PostgreSQL database (a URL in YAML quotes: it holds '?' and '&').
   std::string databases() const { return "databases:\n  app: \"" + app.url() + "\"\nbuiltin: false\n"; }
-
-  check::RunReport run_with(const check::Config& config, check::RunOptions options) {
-    if (!options.now) options.now = test_now;
-    return check::run_checks(config, *store, options);
-  }
 
   TempPgDatabase app;
 };
@@ -237,20 +233,20 @@ TEST_CASE("PostgreSQL: an unreachable database is an error of its check only, pa
 
 TEST_CASE("PostgreSQL: `database: jobtrail` runs on a PostgreSQL store's schema, and its database joins it",
           "[checker][postgres]") {
-  // A stand-in for a PostgreSQL store's schema: the views SQL checks read, with their columns.
+  // The store in the application's own database, as a team with one PostgreSQL runs it: its
+  // schema jobtrail then sits beside the application's tables.
   PgCheckerFixture f;
-  pg_exec(f.app.url(),
-          "CREATE SCHEMA jobtrail;"
-          "CREATE TABLE jobtrail.jobs (job_id text, job text, state text, attempts integer);"
-          "CREATE TABLE jobtrail.job_entities (job_id text, entity text, entity_type text, entity_id text);"
-          "INSERT INTO jobtrail.jobs VALUES ('w-2', 'WelcomeEmailJob', 'dead', 5), ('w-4', 'WelcomeEmailJob', "
-          "'succeeded', 1);"
-          "INSERT INTO jobtrail.job_entities VALUES ('w-2', 'user:2', 'user', '2'), ('w-4', 'user:4', 'user', '4');");
+  auto store = open_store(f.app.url());
+  auto dead = event("w-2", State::dead, test_now - hour, "WelcomeEmailJob", 5);
+  dead.entities = {"user:2"};
+  auto sent = event("w-4", State::succeeded, test_now - hour);
+  sent.entities = {"user:4"};
+  store->append({dead, sent});
   const auto config = f.config(
       f.databases() +
       "checks:\n"
       "  - name: dead_jobs_by_name\n    database: jobtrail\n"
-      "    query: SELECT job_id FROM jobs WHERE state = 'dead'\n"
+      "    query: SELECT job_id, attempts FROM jobs WHERE state = 'dead'\n"
       "  - name: prefixed\n    database: jobtrail\n"
       "    query: SELECT job_id FROM jobtrail.jobs\n"
       "  - name: no_welcome_email\n    database: app\n"
@@ -261,9 +257,14 @@ TEST_CASE("PostgreSQL: `database: jobtrail` runs on a PostgreSQL store's schema,
       "  - name: writes_store\n    database: jobtrail\n"
       "    query: DELETE FROM jobs\n");
   check::RunOptions options;
+  options.now = test_now;
   options.store_url = f.app.url();  // as `jobtrail check --db postgresql://...` passes it
-  const auto report = f.run_with(config, options);
-  CHECK(CheckerFixture::result(report, "dead_jobs_by_name").violations == 1);
+  const auto report = check::run_checks(config, *store, options);
+  const auto& dead_jobs = CheckerFixture::result(report, "dead_jobs_by_name");
+  INFO(dead_jobs.error);
+  CHECK(dead_jobs.violations == 1);
+  REQUIRE(dead_jobs.samples.size() == 1);
+  CHECK(dead_jobs.samples[0].columns[1].second == "5");
   CHECK(CheckerFixture::result(report, "prefixed").violations == 2);
   const auto& joined = CheckerFixture::result(report, "no_welcome_email");
   INFO(joined.error);
@@ -272,6 +273,8 @@ TEST_CASE("PostgreSQL: `database: jobtrail` runs on a PostgreSQL store's schema,
   CHECK(joined.samples[0].columns[0].second == "2");
   CHECK(CheckerFixture::result(report, "writes_store").status == CheckStatus::error);
   CHECK(pg_integer(f.app.url(), "SELECT count(*) FROM jobtrail.jobs") == 2);
+  // The run went into the store's own history, beside the jobs.
+  CHECK(store->check_history("no_welcome_email", 10).size() == 1);
 }
 
 TEST_CASE("PostgreSQL: a SQLite application database with a PostgreSQL store runs alone",
@@ -282,9 +285,8 @@ TEST_CASE("PostgreSQL: a SQLite application database with a PostgreSQL store run
       "databases:\n  local: app.db\nbuiltin: false\nchecks:\n"
       "  - name: unpaid\n    database: local\n    query: SELECT id FROM orders WHERE paid = 0\n"
       "  - name: joins_store\n    database: local\n    query: SELECT job_id FROM jobtrail.jobs\n");
-  check::RunOptions options;
-  options.store_url = f.app.url();
-  const auto report = f.run_with(config, options);
+  REQUIRE(f.backend.postgres());
+  const auto report = f.run(config);
   CHECK(CheckerFixture::result(report, "unpaid").violations == 1);
   const auto& joins = CheckerFixture::result(report, "joins_store");
   CHECK(joins.status == CheckStatus::error);
@@ -298,7 +300,7 @@ TEST_CASE("PostgreSQL: `jobtrail check` on a postgresql:// database, end to end"
   std::ofstream(config) << f.databases() + "checks:\n" +
                                sql_check("unvalidated_users", "SELECT id, email FROM users WHERE NOT validated ORDER BY id",
                                          "    entity: user\n    samples: 1\n");
-  const std::string db = "--db=sqlite:" + f.store_path;
+  const std::string db = "--db=" + f.store_url();
 
   auto validate = run_cli({"check", "--config", config, "--validate"});
   INFO(validate.out << validate.err);

@@ -43,8 +43,10 @@ checks:
 
 }  // namespace
 
+// The application database attaches a SQLite store as `jobtrail`; on PostgreSQL the store's
+// schema joins an application database on the same server (test_pg_checks.cpp).
 TEST_CASE("an SQL check joins application rows with the job history and links each row to its jobs",
-          "[checker][sql]") {
+          "[checker][sql][sqlite]") {
   CheckerFixture f;
   signup_story(f);
   auto report = f.run(f.config(unvalidated_check));
@@ -82,10 +84,10 @@ checks:
   CHECK(report.exit_code() == 1);
 }
 
-TEST_CASE("a check that tries to write fails cleanly and changes nothing", "[checker][sql][read-only]") {
+TEST_CASE("a check that tries to write fails cleanly and changes nothing", "[checker][sql][read-only][sqlite]") {
   CheckerFixture f;
   signup_story(f);
-  const auto jobs_before = query_integer(f.store_path, "SELECT count(*) FROM job");
+  const auto jobs_before = query_integer(f.sqlite_store_path(), "SELECT count(*) FROM job");
   auto report = f.run(f.config(app_only + R"(
 checks:
   - name: sneaky_update
@@ -123,7 +125,7 @@ checks:
   CHECK(report.exit_code() == 3);
   // Nothing changed, and no file appeared.
   CHECK(query_integer(f.app_path, "SELECT count(*) FROM users WHERE validated = 1") == 1);
-  CHECK(query_integer(f.store_path, "SELECT count(*) FROM job") == jobs_before);
+  CHECK(query_integer(f.sqlite_store_path(), "SELECT count(*) FROM job") == jobs_before);
   CHECK_FALSE(std::filesystem::exists(f.dir.file("other.db")));
 }
 
@@ -163,7 +165,8 @@ TEST_CASE("a missing application database is an error of its checks only", "[che
   CHECK_FALSE(std::filesystem::exists(f.app_path));  // opening read-only never creates it
 }
 
-TEST_CASE("fingerprints tell new rows from persisting and resolved ones across runs", "[checker][history]") {
+TEST_CASE("fingerprints tell new rows from persisting and resolved ones across runs",
+          "[checker][history][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, validated INTEGER, seen_at TEXT);"
                        "INSERT INTO users VALUES (1, 0, 'a'), (2, 0, 'a');");
@@ -231,13 +234,13 @@ checks:
 }
 
 TEST_CASE("the history keeps every run's summary but the failing rows of the newest 30 runs only",
-          "[checker][history]") {
+          "[checker][history][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1), (2);");
   auto config = f.config(app_only + "checks:\n  - name: rows\n    database: app\n    query: SELECT id FROM t\n");
   for (int run = 0; run < 33; ++run) f.run(config, test_now + run * hour);
   CHECK(f.store->check_history("rows", 100).size() == 33);
-  CHECK(query_integer(f.store_path, "SELECT count(DISTINCT run) FROM check_violation WHERE check_name = 'rows'") == 30);
+  CHECK(f.store_integer("SELECT count(DISTINCT run) FROM check_violation WHERE check_name = 'rows'") == 30);
   // The streak still starts at the first run: it is carried from run to run.
   auto last = f.store->last_check_result("rows");
   REQUIRE(last);
@@ -245,14 +248,15 @@ TEST_CASE("the history keeps every run's summary but the failing rows of the new
   CHECK(last->failing[0].first_seen_at == test_now);
 }
 
-TEST_CASE("without recording, a run compares with the history and stores nothing", "[checker][history]") {
+TEST_CASE("without recording, a run compares with the history and stores nothing",
+          "[checker][history][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1);");
   auto config = f.config(app_only + "checks:\n  - name: rows\n    database: app\n    query: SELECT id FROM t\n");
   f.run(config, test_now);
   OpenOptions read_only;
   read_only.read_only = true;
-  auto reader = open_store("sqlite:" + f.store_path, read_only);
+  auto reader = f.backend.open(read_only);
   check::RunOptions options;
   options.now = test_now + hour;
   options.record_history = false;
@@ -263,7 +267,8 @@ TEST_CASE("without recording, a run compares with the history and stores nothing
   CHECK(f.store->check_history("rows", 10).size() == 1);
 }
 
-TEST_CASE("without a key, a row keeps its fingerprint when the query's columns are reordered", "[checker][history]") {
+TEST_CASE("without a key, a row keeps its fingerprint when the query's columns are reordered",
+          "[checker][history][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, validated INTEGER);"
                        "INSERT INTO users VALUES (1, 'a@example.com', 0), (2, NULL, 0);");
@@ -290,13 +295,14 @@ TEST_CASE("without a key, a row keeps its fingerprint when the query's columns a
   CHECK(CheckerFixture::result(renamed, "unvalidated").new_violations == 2);
 }
 
-TEST_CASE("a pass that is not stored does not move the last success", "[checker][history]") {
+TEST_CASE("a pass that is not stored does not move the last success",
+          "[checker][history][store]") {
   CheckerFixture f;
   exec_sql(f.app_path, "CREATE TABLE t (id INTEGER);");
   auto config = f.config(app_only + "checks:\n  - name: rows\n    database: app\n    query: SELECT id FROM t\n");
   OpenOptions read_only;
   read_only.read_only = true;
-  auto reader = open_store("sqlite:" + f.store_path, read_only);
+  auto reader = f.backend.open(read_only);
   check::RunOptions unrecorded;
   unrecorded.record_history = false;
 
