@@ -16,6 +16,7 @@ build_packages=(
 # Services and tools the test suite starts for real (never mocked).
 test_packages=(
   procps python3
+  curl  # tests/pg/check_cli.sh talks to jobtrail serve
   redis-server python3-rq python3-redis ruby-sidekiq  # the RQ and Sidekiq end-to-end test
   prometheus  # promtool and the server, for the alert rules
   prometheus-pushgateway
