@@ -4,6 +4,7 @@
 #include <set>
 
 #include "checker_fixture.h"
+#include "postgres/pg_check_queries.h"
 #include "sqlite/sqlite_check_queries.h"
 
 using namespace jobtrail;
@@ -232,32 +233,19 @@ TEST_CASE("PostgreSQL: each built-in check is answered from an index, not a scan
   CHECK(f.store->duplicate_executions(test_now - 7 * 24 * hour, 100).total == 10);
   CHECK(f.store->dead_jobs(test_now - 24 * hour, 100).total == 10);
 
-  // The candidate queries of PostgresStore::stuck_jobs, lost_jobs, duplicate_executions and
-  // dead_jobs, copied from tracker/src/postgres/pg_store.cpp: they must stay the same text.
-  // Planned with a parameter value as the store's unnamed statements are (custom plans).
+  // The candidate queries PostgresStore::stuck_jobs, lost_jobs, duplicate_executions and
+  // dead_jobs run (pg_check_queries.h), planned with a parameter value as the store's unnamed
+  // statements are (custom plans).
   struct Expected {
     std::string sql;
     Micros parameter;
     std::string index;
   };
   const Expected expected[] = {
-      {R"SQL(
-      SELECT j.id, c.text, greatest(j.started_at, j.heartbeat_at, j.first_at)
-      FROM job j LEFT JOIN label c ON c.id = j.job
-      WHERE j.state = 2 AND greatest(j.started_at, j.heartbeat_at, j.first_at) < $1
-      ORDER BY greatest(j.started_at, j.heartbeat_at, j.first_at), j.id)SQL",
-       test_now - hour, "job_started_by_activity"},
-      {R"SQL(
-      SELECT j.id, c.text, coalesce(j.enqueued_at, j.first_at)
-      FROM job j LEFT JOIN label c ON c.id = j.job
-      WHERE j.state = 1 AND j.first_at < $1
-      ORDER BY j.first_at, j.id)SQL",
-       test_now - 30 * minute, "job_by_state"},
-      {"SELECT j.id, '', 0, j.anomalies FROM job j WHERE j.anomalies <> 0 AND j.first_at >= $1 "
-       "ORDER BY j.first_at, j.id",
-       test_now - 7 * 24 * hour, "job_with_anomalies"},
-      {"SELECT j.id, '', j.last_at FROM job j WHERE j.state = 6 AND j.last_at >= $1 ORDER BY j.last_at, j.id",
-       test_now - 24 * hour, "job_dead_by_last_at"},
+      {std::string(pg::check_queries::stuck), test_now - hour, "job_started_by_activity"},
+      {std::string(pg::check_queries::lost), test_now - 30 * minute, "job_by_state"},
+      {std::string(pg::check_queries::duplicates), test_now - 7 * 24 * hour, "job_with_anomalies"},
+      {std::string(pg::check_queries::dead), test_now - 24 * hour, "job_dead_by_last_at"},
   };
   for (const auto& [sql, parameter, index] : expected) {
     // The store's connections read the schema jobtrail first; PQexec returns the last result.

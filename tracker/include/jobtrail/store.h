@@ -142,6 +142,12 @@ struct JobDeadlines {
     }
     return deadline;
   }
+  /// The shortest deadline of any class: no job younger than that can be past its own.
+  Micros shortest() const noexcept {
+    Micros result = deadline;
+    for (const auto& [name, own] : per_class) result = own < result ? own : result;
+    return result;
+  }
 };
 
 /// Jobs a built-in check flags: how many in all, and the first `limit` of them, oldest first.

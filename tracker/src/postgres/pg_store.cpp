@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "job_stats.h"
+#include "postgres/pg_check_queries.h"
 #include "postgres/pg_schema.h"
 
 namespace jobtrail {
@@ -944,13 +945,16 @@ std::vector<ActiveJobs> PostgresStore::active_jobs() {
 // Each selects candidate ids through one index range, then reads full records only for the
 // jobs it returns.
 
-namespace {
-Micros loosest_cutoff(const JobDeadlines& deadlines, Micros now) {
-  Micros shortest = deadlines.deadline;
-  for (const auto& [job_class, deadline] : deadlines.per_class) shortest = std::min(shortest, deadline);
-  return now - shortest;
+JobFindings PostgresStore::run_check_query(std::string_view sql, Micros bound, const JobDeadlines* deadlines,
+                                           Micros now, std::size_t limit) {
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    auto candidates = db.exec(std::string(sql), Params().add(bound));
+    auto findings = findings_of(db, candidates, deadlines, now, limit);
+    snapshot.commit();
+    return findings;
+  });
 }
-}  // namespace
 
 // candidates: (id, job class, time of interest[, anomaly bits]); with `deadlines`, a job is kept
 // when its time is before now minus its class's deadline.
@@ -999,63 +1003,19 @@ JobFindings PostgresStore::findings_of(pg::Connection& db, const pg::Result& can
 }
 
 JobFindings PostgresStore::stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
-  return guarded([&](pg::Connection& db) {
-    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    // The expression is exactly that of the index job_started_by_activity: a range of it.
-    auto candidates = db.exec(R"SQL(
-      SELECT j.id, c.text, greatest(j.started_at, j.heartbeat_at, j.first_at)
-      FROM job j LEFT JOIN label c ON c.id = j.job
-      WHERE j.state = 2 AND greatest(j.started_at, j.heartbeat_at, j.first_at) < $1
-      ORDER BY greatest(j.started_at, j.heartbeat_at, j.first_at), j.id)SQL",
-                              Params().add(loosest_cutoff(deadlines, now)));
-    auto findings = findings_of(db, candidates, &deadlines, now, limit);
-    snapshot.commit();
-    return findings;
-  });
+  return run_check_query(pg::check_queries::stuck, now - deadlines.shortest(), &deadlines, now, limit);
 }
 
 JobFindings PostgresStore::lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
-  return guarded([&](pg::Connection& db) {
-    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    // An enqueued job's first event is (nearly always) its enqueue: first_at bounds the range of
-    // job_by_state and the enqueue time decides.
-    auto candidates = db.exec(R"SQL(
-      SELECT j.id, c.text, coalesce(j.enqueued_at, j.first_at)
-      FROM job j LEFT JOIN label c ON c.id = j.job
-      WHERE j.state = 1 AND j.first_at < $1
-      ORDER BY j.first_at, j.id)SQL",
-                              Params().add(loosest_cutoff(deadlines, now)));
-    auto findings = findings_of(db, candidates, &deadlines, now, limit);
-    snapshot.commit();
-    return findings;
-  });
+  return run_check_query(pg::check_queries::lost, now - deadlines.shortest(), &deadlines, now, limit);
 }
 
 JobFindings PostgresStore::duplicate_executions(Micros since, std::size_t limit) {
-  return guarded([&](pg::Connection& db) {
-    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    // The partial index job_with_anomalies holds only flagged jobs.
-    auto candidates = db.exec(
-        "SELECT j.id, '', 0, j.anomalies FROM job j WHERE j.anomalies <> 0 AND j.first_at >= $1 "
-        "ORDER BY j.first_at, j.id",
-        Params().add(since));
-    auto findings = findings_of(db, candidates, nullptr, 0, limit);
-    snapshot.commit();
-    return findings;
-  });
+  return run_check_query(pg::check_queries::duplicates, since, nullptr, 0, limit);
 }
 
 JobFindings PostgresStore::dead_jobs(Micros since, std::size_t limit) {
-  return guarded([&](pg::Connection& db) {
-    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    // job_dead_by_last_at: dead jobs by the time of their last event.
-    auto candidates = db.exec(
-        "SELECT j.id, '', j.last_at FROM job j WHERE j.state = 6 AND j.last_at >= $1 ORDER BY j.last_at, j.id",
-        Params().add(since));
-    auto findings = findings_of(db, candidates, nullptr, 0, limit);
-    snapshot.commit();
-    return findings;
-  });
+  return run_check_query(pg::check_queries::dead, since, nullptr, 0, limit);
 }
 
 // ---- The check history -------------------------------------------------------------------

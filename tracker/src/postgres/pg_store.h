@@ -103,6 +103,9 @@ class PostgresStore final : public Store {
   void write_events(pg::Connection& db, const Batch& batch);
 
   std::vector<JobRecord> read_jobs(const pg::Result& rows);
+  /// Runs one built-in check's candidate query (pg_check_queries.h) in one snapshot.
+  JobFindings run_check_query(std::string_view sql, Micros bound, const JobDeadlines* deadlines, Micros now,
+                              std::size_t limit);
   JobFindings findings_of(pg::Connection& db, const pg::Result& candidates, const JobDeadlines* deadlines,
                           Micros now, std::size_t limit);
 

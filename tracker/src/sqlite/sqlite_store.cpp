@@ -796,25 +796,17 @@ JobFindings SqliteStore::jobs_past_deadline(Statement& candidates, const JobDead
   return findings;
 }
 
-namespace {
-Micros loosest_cutoff(const JobDeadlines& deadlines, Micros now) {
-  Micros shortest = deadlines.deadline;
-  for (const auto& [job_class, deadline] : deadlines.per_class) shortest = std::min(shortest, deadline);
-  return now - shortest;
-}
-}  // namespace
-
 JobFindings SqliteStore::stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
   sqlite::ReadTransaction snapshot(*db_);
   Statement q(db_->handle(), sqlite::check_queries::stuck);
-  q.bind(1, loosest_cutoff(deadlines, now) - epoch_);
+  q.bind(1, now - deadlines.shortest() - epoch_);
   return jobs_past_deadline(q, deadlines, now, limit);
 }
 
 JobFindings SqliteStore::lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
   sqlite::ReadTransaction snapshot(*db_);
   Statement q(db_->handle(), sqlite::check_queries::lost);
-  q.bind(1, loosest_cutoff(deadlines, now) - epoch_);
+  q.bind(1, now - deadlines.shortest() - epoch_);
   return jobs_past_deadline(q, deadlines, now, limit);
 }
 
