@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <unordered_set>
 
 #include "job_stats.h"
 #include "postgres/pg_check_queries.h"
