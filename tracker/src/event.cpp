@@ -90,10 +90,18 @@ std::size_t utf8_sequence(std::string_view text) noexcept {
 }  // namespace
 
 bool is_utf8_text(std::string_view text) noexcept {
-  while (!text.empty()) {
-    const auto length = utf8_sequence(text);
+  // record() validates every ID on the caller's thread: plain ASCII, nearly all of them, is
+  // checked a byte at a time without decoding.
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c != 0 && c < 0x80) {
+      ++i;
+      continue;
+    }
+    const auto length = utf8_sequence(text.substr(i));
     if (length == 0) return false;
-    text.remove_prefix(length);
+    i += length;
   }
   return true;
 }
