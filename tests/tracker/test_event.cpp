@@ -69,4 +69,39 @@ TEST_CASE("validation says what is wrong", "[tracker][event]") {
     event.attempt = -1;
     CHECK(validation_error(event) == "attempt is negative");
   }
+  SECTION("IDs and names that are not UTF-8 text") {
+    event.job_id = std::string("job-\xe9");  // Latin-1
+    CHECK(validation_error(event) == "job_id is not UTF-8 text (or holds a NUL byte)");
+    event.job_id = "job-1";
+    event.queue = std::string("q\0ueue", 6);
+    CHECK(validation_error(event) == "queue is not UTF-8 text (or holds a NUL byte)");
+    event.queue = "default";
+    event.error.error_class = "Encoding\xff";  // free text: repaired by the stores, not refused
+    CHECK(validation_error(event).empty());
+  }
+}
+
+TEST_CASE("UTF-8 text is told from other bytes, and repaired", "[tracker][event]") {
+  for (const std::string good : {"", "plain ascii", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                 "\xf4\x8f\xbf\xbf"}) {
+    INFO(good);
+    CHECK(is_utf8_text(good));
+    CHECK(to_utf8_text(good) == good);
+  }
+  const std::string replacement = "\xef\xbf\xbd";
+  const std::pair<std::string, std::string> bad[] = {
+      {"\x80", replacement},                               // a lone continuation byte
+      {"\xc0\x80", replacement + replacement},            // an overlong NUL
+      {"\xed\xa0\x80", replacement + replacement + replacement},  // a UTF-16 surrogate
+      {"\xf4\x90\x80\x80", replacement + replacement + replacement + replacement},  // above U+10FFFF
+      {"caf\xc3", "caf" + replacement},                   // cut in the middle of a character
+      {std::string("a\0b", 3), "a" + replacement + "b"},   // NUL
+      {"na\xefve", "na" + replacement + "ve"},             // Latin-1
+  };
+  for (const auto& [text, repaired] : bad) {
+    INFO(text);
+    CHECK_FALSE(is_utf8_text(text));
+    CHECK(to_utf8_text(text) == repaired);
+    CHECK(is_utf8_text(to_utf8_text(text)));
+  }
 }
