@@ -3,7 +3,8 @@
 //   1. events/s through jobtrail::Tracker (default options) into a PostgreSQL store, until
 //      flush() has seen everything committed, beside raw COPY of the same event rows (the
 //      columns the store writes) into the same jobtrail.event table of a fresh store, and
-//      beside the store's other way, one INSERT ... SELECT FROM unnest() per batch;
+//      beside the store's other way, one INSERT ... SELECT FROM unnest() per batch, and beside
+//      raw COPY of every row an append writes (events, the jobs' final rows, their tags);
 //   2. PostgresStore::append with EventInsert::copy against EventInsert::unnest, same batches:
 //      which of the two open_store should keep;
 //   3. show / trace / ls --entity look-ups at a small and a large store, filled through the
@@ -198,6 +199,33 @@ std::vector<EventRow> event_rows(const std::vector<Event>& events) {
   return rows;
 }
 
+/// Appends rows [begin, end) in COPY's text format.
+void append_event_rows(std::string& data, const std::vector<EventRow>& rows, std::size_t begin, std::size_t end) {
+  for (std::size_t i = begin; i < end; ++i) {
+    const auto& row = rows[i];
+    data += std::to_string(row.job);
+    data += '\t';
+    data += std::to_string(row.seq);
+    data += '\t';
+    data += std::to_string(row.state);
+    data += '\t';
+    data += std::to_string(row.at);
+    data += '\t';
+    data += std::to_string(row.attempt);
+    data += '\t';
+    data += std::to_string(row.worker);
+    for (const std::string* part : {row.error ? &row.error->error_class : nullptr, row.error ? &row.error->message : nullptr}) {
+      data += '\t';
+      if (part && !part->empty()) {
+        pg::append_copy_text(data, *part);
+      } else {
+        data += "\\N";
+      }
+    }
+    data += '\n';
+  }
+}
+
 /// Raw COPY of the rows into jobtrail.event, one COPY (one transaction) per batch, the text
 /// built inside the clock as any client would.
 double raw_copy(const std::string& url, const std::vector<EventRow>& rows, std::size_t batch) {
@@ -206,30 +234,65 @@ double raw_copy(const std::string& url, const std::vector<EventRow>& rows, std::
   auto start = Clock::now();
   for (std::size_t begin = 0; begin < rows.size(); begin += batch) {
     data.clear();
-    for (std::size_t i = begin; i < std::min(rows.size(), begin + batch); ++i) {
-      const auto& row = rows[i];
-      data += std::to_string(row.job);
-      data += '\t';
-      data += std::to_string(row.seq);
-      data += '\t';
-      data += std::to_string(row.state);
-      data += '\t';
-      data += std::to_string(row.at);
-      data += '\t';
-      data += std::to_string(row.attempt);
-      data += '\t';
-      data += std::to_string(row.worker);
-      for (const std::string* part : {row.error ? &row.error->error_class : nullptr, row.error ? &row.error->message : nullptr}) {
-        data += '\t';
-        if (part && !part->empty()) {
-          pg::append_copy_text(data, *part);
+    append_event_rows(data, rows, begin, std::min(rows.size(), begin + batch));
+    db.copy_in("COPY jobtrail.event (job, seq, state, at, attempt, worker, error_class, error_message) FROM STDIN", data);
+  }
+  return static_cast<double>(rows.size()) / seconds_since(start);
+}
+
+/// The job rows and entity tags a store holds after the workload, as lines of COPY text: the
+/// rows an append writes besides the events.
+struct StoredRows {
+  std::vector<std::string> jobs, tags;
+};
+
+StoredRows stored_rows(const std::string& url) {
+  pg::Connection db(url);
+  auto lines = [](const pg::Result& result) {
+    std::vector<std::string> out;
+    for (int r = 0; r < result.rows(); ++r) {
+      std::string line;
+      for (int c = 0; c < result.columns(); ++c) {
+        if (c) line += '\t';
+        if (result.is_null(r, c)) {
+          line += "\\N";
         } else {
-          data += "\\N";
+          pg::append_copy_text(line, result.text(r, c));
         }
       }
+      out.push_back(std::move(line));
+    }
+    return out;
+  };
+  return {lines(db.execute("SELECT * FROM jobtrail.job ORDER BY id")),
+          lines(db.execute("SELECT entity, job FROM jobtrail.job_entity ORDER BY job"))};
+}
+
+/// Raw COPY of every row an append writes (the events, the jobs' final rows, their tags) into a
+/// fresh store: one transaction per batch of events with its share of jobs and tags. No folding,
+/// no look-ups, no updates: the floor of what writing the same history costs.
+double raw_copy_all(const std::string& url, const std::vector<EventRow>& rows, const StoredRows& stored,
+                    std::size_t batch) {
+  pg::Connection db(url);
+  const std::size_t batches = (rows.size() + batch - 1) / batch;
+  std::string data;
+  auto share = [&](const std::vector<std::string>& lines, std::size_t b) {
+    data.clear();
+    for (std::size_t i = lines.size() * b / batches; i < lines.size() * (b + 1) / batches; ++i) {
+      data += lines[i];
       data += '\n';
     }
+    return data;
+  };
+  auto start = Clock::now();
+  for (std::size_t b = 0; b < batches; ++b) {
+    pg::Transaction transaction(db);
+    db.copy_in("COPY jobtrail.job FROM STDIN", share(stored.jobs, b));
+    data.clear();
+    append_event_rows(data, rows, b * batch, std::min(rows.size(), (b + 1) * batch));
     db.copy_in("COPY jobtrail.event (job, seq, state, at, attempt, worker, error_class, error_message) FROM STDIN", data);
+    db.copy_in("COPY jobtrail.job_entity (entity, job) FROM STDIN", share(stored.tags, b));
+    transaction.commit();
   }
   return static_cast<double>(rows.size()) / seconds_since(start);
 }
@@ -504,12 +567,21 @@ int main(int argc, char** argv) {
     std::printf("workload: %zu events, %zu jobs, %zu requests; batches of %zu events; %zu runs\n\n", events.size(),
                 workload.job_ids.size(), workload.correlation_ids.size(), settings.batch, settings.runs);
 
+    // What an append writes besides the events, taken from one untimed store run.
+    StoredRows stored;
+    {
+      auto url = fresh_store(databases, "rows");
+      store_append(url, events, settings.batch, PostgresStore::EventInsert::copy);
+      stored = stored_rows(url);
+      databases.drop_last();
+    }
+
     // 1 and 2: every measurement of a run in a fresh database, the order turned each run.
-    std::vector<double> tracker, copy, unnest, store_copy, store_unnest;
-    std::vector<double> tracker_to_copy, copy_to_unnest, store_copy_to_unnest;
+    std::vector<double> tracker, copy, unnest, store_copy, store_unnest, copy_all;
+    std::vector<double> tracker_to_copy, copy_to_unnest, store_copy_to_unnest, tracker_to_copy_all;
     std::uint64_t dropped = 0;
     for (std::size_t run = 0; run < settings.runs; ++run) {
-      double t = 0, c = 0, u = 0, sc = 0, su = 0;
+      double t = 0, c = 0, u = 0, sc = 0, su = 0, ca = 0;
       auto measure = [&](int which) {
         switch (which) {
           case 0: {
@@ -533,13 +605,17 @@ int main(int argc, char** argv) {
             break;
           }
           case 4: su = store_append(fresh_store(databases, "store_unnest"), events, settings.batch, PostgresStore::EventInsert::unnest); break;
+          case 5: ca = raw_copy_all(fresh_store(databases, "raw_copy_all"), rows, stored, settings.batch); break;
         }
         databases.drop_last();
       };
-      static constexpr int orders[2][5] = {{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}};
+      static constexpr int orders[2][6] = {{0, 1, 2, 3, 4, 5}, {5, 4, 3, 2, 1, 0}};
       for (int which : orders[run % 2]) measure(which);
-      std::printf("run %zu: tracker %.0f, raw COPY %.0f, raw unnest %.0f, store copy %.0f, store unnest %.0f events/s\n",
-                  run + 1, t, c, u, sc, su);
+      std::printf("run %zu: tracker %.0f, raw COPY %.0f, raw unnest %.0f, store copy %.0f, store unnest %.0f, "
+                  "raw COPY of all rows %.0f events/s\n",
+                  run + 1, t, c, u, sc, su, ca);
+      copy_all.push_back(ca);
+      tracker_to_copy_all.push_back(t / ca);
       tracker.push_back(t);
       copy.push_back(c);
       unnest.push_back(u);
@@ -555,8 +631,11 @@ int main(int argc, char** argv) {
     std::printf("  %-62s %10.0f\n", "raw INSERT ... SELECT FROM unnest() of the same rows", median(unnest));
     std::printf("  %-62s %10.0f\n", "PostgresStore::append, EventInsert::copy", median(store_copy));
     std::printf("  %-62s %10.0f\n", "PostgresStore::append, EventInsert::unnest", median(store_unnest));
+    std::printf("  %-62s %10.0f\n", "raw COPY of every row an append writes (events, jobs, tags)", median(copy_all));
     std::printf("  ratio tracker / raw COPY (aim >= 0.5):          %6.2f  (runs: %s)\n", median(tracker_to_copy),
                 listed(tracker_to_copy).c_str());
+    std::printf("  ratio tracker / raw COPY of all its rows:        %6.2f  (runs: %s)\n", median(tracker_to_copy_all),
+                listed(tracker_to_copy_all).c_str());
     std::printf("  ratio raw COPY / raw unnest:                    %6.2f  (runs: %s)\n", median(copy_to_unnest),
                 listed(copy_to_unnest).c_str());
     std::printf("  ratio store copy / store unnest:                %6.2f  (runs: %s) -> %s is faster\n",
