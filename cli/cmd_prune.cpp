@@ -21,8 +21,9 @@ CLI::App* setup_prune(CLI::App& app, PruneOptions& options) {
       ->required()
       ->option_text("DURATION");
   prune->footer(subcommand_footer(
-      "Jobs still waiting or running are kept however old they are. Prints how many jobs\n"
-      "and events were deleted (JSON: {\"jobs\", \"events\", \"cutoff\"}). The store must exist.\n"));
+      "Jobs still waiting or running are kept however old they are. Check results of older\n"
+      "runs go too, but each check's newest result and newest pass stay. Prints how many were\n"
+      "deleted (JSON: {\"jobs\", \"events\", \"check_results\", \"cutoff\"}). The store must exist.\n"));
   return prune;
 }
 
@@ -32,11 +33,19 @@ int run_prune(const GlobalOptions& global, const PruneOptions& options, std::ost
   const auto store = open_store_for(global, StoreAccess::read_write);
   const PruneResult result = store->prune(cutoff);
   if (global.format == OutputFormat::json) {
-    print_json_line(out, {{"jobs", result.jobs}, {"events", result.events}, {"cutoff", format_rfc3339(cutoff)}});
+    print_json_line(out, {{"jobs", result.jobs},
+                          {"events", result.events},
+                          {"check_results", result.check_results},
+                          {"cutoff", format_rfc3339(cutoff)}});
   } else {
     out << fmt::format("deleted {} job{} ({} event{}) last active before {}\n", result.jobs,
                        result.jobs == 1 ? "" : "s", result.events, result.events == 1 ? "" : "s",
                        format_timestamp(cutoff));
+    if (result.check_results > 0) {
+      out << fmt::format("deleted {} check result{} of runs before then (each check keeps its newest and its "
+                         "newest pass)\n",
+                         result.check_results, result.check_results == 1 ? "" : "s");
+    }
   }
   return exit_ok;
 }

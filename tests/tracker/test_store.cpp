@@ -261,6 +261,39 @@ TEST_CASE_METHOD(StoreFixture, "stats count outcomes and time percentiles per cl
   CHECK(recent[0].total == 5);
 }
 
+TEST_CASE_METHOD(StoreFixture, "prune trims the check history but keeps each check's newest and newest pass",
+                 "[tracker][store]") {
+  // Nightly runs of two checks: "orders" passed on nights 1 and 2 and fails since; "users"
+  // fails every night; "stock" ran once, long ago.
+  auto run_at = [&](Micros at, std::vector<std::pair<std::string, CheckStatus>> checks) {
+    CheckRunRecord run{at, at + second, "checks.yaml", {}};
+    for (auto& [name, status] : checks) {
+      CheckResultRecord result;
+      result.check = name;
+      result.status = status;
+      result.severity = "error";
+      result.started_at = at;
+      if (status != CheckStatus::pass) result.failing.push_back({"fp-" + name, at, "{}"});
+      run.results.push_back(result);
+    }
+    return store->record_check_run(run);
+  };
+  constexpr Micros night = 86400 * second;
+  run_at(t0 - 10 * night, {{"stock", CheckStatus::fail}});
+  for (int n = 1; n <= 5; ++n) {
+    run_at(t0 + n * night, {{"orders", n <= 2 ? CheckStatus::pass : CheckStatus::fail}, {"users", CheckStatus::fail}});
+  }
+  const auto pruned = store->prune(t0 + 4 * night + second);  // runs of nights 1 to 4 are older
+  // orders: nights 1, 3 and 4 go, night 2 stays (its newest pass); users: nights 1 to 4 go.
+  CHECK(pruned.check_results == 7);
+  CHECK(store->check_history("orders", 10).size() == 2);
+  CHECK(store->last_check_success("orders") == t0 + 2 * night);
+  CHECK(store->check_history("users", 10).size() == 1);
+  CHECK(store->last_check_result("users")->failing.size() == 1);  // its fingerprints stay
+  CHECK(store->check_history("stock", 10).size() == 1);            // its newest, however old
+  CHECK(store->prune(t0 + 4 * night + second).check_results == 0);
+}
+
 TEST_CASE_METHOD(StoreFixture, "prune deletes old finished jobs and keeps running ones", "[tracker][store]") {
   auto old_done = event("old-done", State::succeeded, t0);
   old_done.entities = {"user:1"};

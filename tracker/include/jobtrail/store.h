@@ -129,6 +129,7 @@ struct ActiveJobs {
 struct PruneResult {
   std::int64_t jobs = 0;
   std::int64_t events = 0;
+  std::int64_t check_results = 0;  ///< results of check runs older than the cutoff
 };
 
 /// What the built-in checks over the job history look for. Deadlines may differ per job class.
@@ -259,7 +260,9 @@ class Store {
   /// Flagged anomalies, newest first; of one job if `job_id` is not empty.
   virtual std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) = 0;
   /// Deletes jobs (with their events and tags) whose last event is older than `cutoff`
-  /// and which are no longer running or waiting.
+  /// and which are no longer running or waiting, and check results of runs started before
+  /// `cutoff`, except each check's newest result and its newest pass (what the next run
+  /// compares with, and when the check last passed).
   virtual PruneResult prune(Micros cutoff) = 0;
 
   /// Registers or updates the expected schedule of `schedule.job` (updated_at: now if 0).

@@ -853,6 +853,25 @@ PruneResult PostgresStore::prune(Micros cutoff) {
     result.events += events;
     if (jobs < chunk) break;
   }
+  // The check history: one row per check per run; each check's newest result (what the next
+  // run compares with) and newest pass (when it last passed) stay whatever their age.
+  result.check_results = guarded([&](pg::Connection& db) {
+    pg::Transaction transaction(db);
+    const auto deleted = db.exec(R"SQL(
+      DELETE FROM check_result r
+      WHERE r.started_at < $1
+        AND r.run < (SELECT max(n.run) FROM check_result n WHERE n.check_name = r.check_name)
+        AND NOT (r.status = 0 AND r.run = (SELECT max(p.run) FROM check_result p
+                                           WHERE p.check_name = r.check_name AND p.status = 0)))SQL",
+                                 Params().add(cutoff))
+                             .affected();
+    db.execute(R"SQL(
+      DELETE FROM check_violation v WHERE NOT EXISTS (
+        SELECT 1 FROM check_result r WHERE r.check_name = v.check_name AND r.run = v.run))SQL");
+    db.execute("DELETE FROM check_run c WHERE NOT EXISTS (SELECT 1 FROM check_result r WHERE r.run = c.id)");
+    transaction.commit();
+    return deleted;
+  });
   return result;
 }
 

@@ -670,6 +670,7 @@ PruneResult SqliteStore::prune(Micros cutoff) {
       if (picked < chunk) break;
     }
     sqlite::WriteTransaction transaction(*db_);
+    result.check_results = prune_check_history(stored_cutoff);
     db_->execute("DELETE FROM entity WHERE id NOT IN (SELECT entity FROM job_entity)");
     db_->execute("DELETE FROM correlation WHERE id NOT IN (SELECT correlation FROM job WHERE correlation IS NOT NULL)");
     transaction.commit();
@@ -679,6 +680,22 @@ PruneResult SqliteStore::prune(Micros cutoff) {
   }
   forget_cache();
   return result;
+}
+
+std::int64_t SqliteStore::prune_check_history(Micros stored_cutoff) {
+  Statement results(db_->handle(), R"SQL(
+    DELETE FROM check_result AS r
+    WHERE r.started_at < ?1
+      AND r.run < (SELECT max(n.run) FROM check_result n WHERE n.check_name = r.check_name)
+      AND NOT (r.status = 0 AND r.run = (SELECT max(p.run) FROM check_result p
+                                         WHERE p.check_name = r.check_name AND p.status = 0)))SQL");
+  results.bind(1, stored_cutoff).run();
+  const auto deleted = db_->changes();
+  db_->execute(R"SQL(
+    DELETE FROM check_violation WHERE NOT EXISTS (
+      SELECT 1 FROM check_result r WHERE r.check_name = check_violation.check_name AND r.run = check_violation.run))SQL");
+  db_->execute("DELETE FROM check_run WHERE id NOT IN (SELECT run FROM check_result)");
+  return deleted;
 }
 
 void SqliteStore::register_schedule(const Schedule& schedule) {

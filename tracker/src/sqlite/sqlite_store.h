@@ -77,6 +77,8 @@ class SqliteStore final : public Store {
                    std::unordered_map<std::string, std::int64_t>& batch_successes_by_key);
   void flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail, Micros stored_at);
   void refold(JobRow& row);
+  /// Deletes check results older than the cutoff but each check's newest and newest pass.
+  std::int64_t prune_check_history(Micros stored_cutoff);
   void write_row(const JobRow& row);
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
   /// The full record of the job with row id `id` (built-in checks select ids first).
