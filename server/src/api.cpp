@@ -28,6 +28,14 @@ std::string dump(const ordered_json& value) {
 
 Response json_response(int status, const ordered_json& value) { return {status, dump(value) + "\n"}; }
 
+/// An empty gauge family; its samples are added by the caller.
+prometheus::MetricFamily gauge_family(const char* name, const char* help) {
+  prometheus::MetricFamily result;
+  result.name = name;
+  result.help = help;
+  result.type = prometheus::MetricType::Gauge;
+  return result;
+}
 
 /// Most (job class, queue) pairs with gauges of their own; the rest are summed under "other",
 /// so job names that carry IDs cannot blow up a scrape (the tracker's metrics do the same).
@@ -44,18 +52,11 @@ prometheus::ClientMetric gauge_sample(const std::string& job, const std::string&
 // missed run alerts within minutes instead of at the next nightly check. Schedules are
 // registered by operators, so there are few; the cap only guards against a runaway script.
 std::vector<prometheus::MetricFamily> schedule_families(const std::vector<Schedule>& schedules) {
-  const auto family = [](const char* name, const char* help) {
-    prometheus::MetricFamily result;
-    result.name = name;
-    result.help = help;
-    result.type = prometheus::MetricType::Gauge;
-    return result;
-  };
-  prometheus::MetricFamily interval = family("jobtrail_cron_expected_interval_seconds",
+  prometheus::MetricFamily interval = gauge_family("jobtrail_cron_expected_interval_seconds",
                                              "How often a job registered with exec --every should run");
   prometheus::MetricFamily grace =
-      family("jobtrail_cron_grace_seconds", "How late such a run may start before it counts as missed");
-  prometheus::MetricFamily last_run = family("jobtrail_cron_last_run_timestamp_seconds",
+      gauge_family("jobtrail_cron_grace_seconds", "How late such a run may start before it counts as missed");
+  prometheus::MetricFamily last_run = gauge_family("jobtrail_cron_last_run_timestamp_seconds",
                                              "When the newest job of the class was first seen; absent if none ran");
   const auto sample = [](const std::string& job, double value) {
     prometheus::ClientMetric metric;
@@ -94,20 +95,13 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
     active.resize(max_gauge_pairs);
     active.push_back(std::move(other));
   }
-  const auto family = [](const char* name, const char* help) {
-    prometheus::MetricFamily result;
-    result.name = name;
-    result.help = help;
-    result.type = prometheus::MetricType::Gauge;
-    return result;
-  };
-  prometheus::MetricFamily running = family("jobtrail_jobs_running", "Jobs now started and not yet finished");
-  prometheus::MetricFamily waiting = family("jobtrail_jobs_waiting", "Jobs now enqueued and not yet started");
-  prometheus::MetricFamily oldest_running = family(
+  prometheus::MetricFamily running = gauge_family("jobtrail_jobs_running", "Jobs now started and not yet finished");
+  prometheus::MetricFamily waiting = gauge_family("jobtrail_jobs_waiting", "Jobs now enqueued and not yet started");
+  prometheus::MetricFamily oldest_running = gauge_family(
       "jobtrail_oldest_running_job_age_seconds", "How long the longest-running job has been running");
-  prometheus::MetricFamily oldest_waiting = family(
+  prometheus::MetricFamily oldest_waiting = gauge_family(
       "jobtrail_oldest_waiting_job_age_seconds", "How long the longest-waiting job has been waiting to start");
-  prometheus::MetricFamily silence = family(
+  prometheus::MetricFamily silence = gauge_family(
       "jobtrail_running_job_silence_seconds",
       "Longest time a running job has gone without a sign of life (its start or latest heartbeat)");
   const auto age = [now](Micros since) { return std::max<double>(0, static_cast<double>(now - since) / 1e6); };

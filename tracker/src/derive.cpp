@@ -71,6 +71,28 @@ void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexce
   }
 }
 
+void fold_arrival(Lifecycle& life, const Event& event, std::int32_t attempt, bool in_order,
+                  std::vector<Transition>& transitions) {
+  const Micros at = event.at;
+  if (!in_order) {
+    life.event_count += 1;
+    if (event.state == State::succeeded) life.successes += 1;
+    return;
+  }
+  Transition transition;
+  if (event.state == State::started && life.enqueued_at) transition.wait = at - *life.enqueued_at;
+  if (ends_attempt(event.state) && life.started_at && life.tail.attempt == attempt) {
+    transition.run = at - *life.started_at;
+  }
+  apply(life, event.state, attempt, at);
+  if (event.state != State::heartbeat && event.state != State::enqueued) {
+    transition.job = event.job;
+    transition.queue = event.queue;
+    transition.state = event.state;
+    transitions.push_back(std::move(transition));
+  }
+}
+
 std::int32_t resolve_attempt(const Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept {
   if (attempt > 0) return attempt;
   if (life.empty) return 1;

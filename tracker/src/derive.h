@@ -5,8 +5,10 @@
 #include <compare>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "jobtrail/event.h"
+#include "jobtrail/store.h"
 
 namespace jobtrail::detail {
 
@@ -57,5 +59,11 @@ inline bool may_be_resend(const Lifecycle& life, std::int32_t attempt, Micros at
 /// Folds one event into `life`. The caller guarantees that events come in lifecycle order
 /// (key >= life.tail) or refolds from scratch.
 void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexcept;
+
+/// A store's step for one new, non-duplicate event of a job: folded at once when it comes in
+/// lifecycle order (`in_order`), recording what it changed for metrics in `transitions`; else
+/// only counted (so anomaly detection sees it) until the store refolds the job from its events.
+void fold_arrival(Lifecycle& life, const Event& event, std::int32_t attempt, bool in_order,
+                  std::vector<Transition>& transitions);
 
 }  // namespace jobtrail::detail

@@ -192,30 +192,15 @@ Params& Params::add_text_or_null(std::string_view text) {
 }
 
 Params& Params::add_array(const std::vector<std::string>& elements) {
-  std::string literal = "{";
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    if (i) literal += ',';
-    literal += '"';
-    for (char c : elements[i]) {
-      if (c == '"' || c == '\\') literal += '\\';
-      literal += c;
-    }
-    literal += '"';
-  }
-  literal += '}';
-  values_.emplace_back(std::move(literal));
-  return *this;
+  ArrayLiteral array;
+  for (const auto& element : elements) array.add(std::string_view(element));
+  return add(array);
 }
 
 Params& Params::add_array(const std::vector<std::int64_t>& elements) {
-  std::string literal = "{";
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    if (i) literal += ',';
-    literal += std::to_string(elements[i]);
-  }
-  literal += '}';
-  values_.emplace_back(std::move(literal));
-  return *this;
+  ArrayLiteral array;
+  for (auto element : elements) array.add(element);
+  return add(array);
 }
 
 Connection::Connection(const std::string& url) : url_(url) {

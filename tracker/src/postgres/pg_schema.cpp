@@ -194,7 +194,8 @@ int read_schema_version(Connection& connection, const std::string& where) {
   if (version == 0) throw StoreError(StoreError::Kind::not_found, "no jobtrail store in " + where + " yet");
   if (version < 0) {
     throw StoreError(StoreError::Kind::not_a_store,
-                     where + " has a schema named jobtrail, but it is not a jobtrail store");
+                     where + " has a schema named jobtrail, but it is not a jobtrail store: point --db at "
+                         "another database, or rename or drop that schema");
   }
   if (version > latest_schema_version()) {
     throw StoreError(StoreError::Kind::schema_too_new,
@@ -216,7 +217,8 @@ void migrate(Connection& connection, const std::string& where) {
   const auto encoding = connection.execute("SHOW server_encoding").string(0, 0);
   if (encoding != "UTF8" && encoding != "SQL_ASCII") {
     throw StoreError(StoreError::Kind::cannot_open,
-                     where + " has the encoding " + encoding + "; jobtrail needs a UTF8 database");
+                     where + " has the encoding " + encoding + "; jobtrail needs a UTF8 database "
+                         "(CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)");
   }
   if (!schema_exists(connection)) {
     connection.execute("CREATE SCHEMA jobtrail");

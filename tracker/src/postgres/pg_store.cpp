@@ -36,10 +36,6 @@ constexpr std::string_view error_join = " LEFT JOIN event e ON e.job = j.id AND 
 const std::string job_from = " FROM job j" + std::string(error_join);
 const std::string job_columns = std::string(job_select) + job_from;
 
-std::optional<Micros> optional_time(const pg::Result& rows, int row, int column) {
-  return rows.optional_integer(row, column);
-}
-
 }  // namespace
 
 /// One append's working set: the rows it touches and what it writes besides them.
@@ -261,10 +257,10 @@ void PostgresStore::load_rows(pg::Connection& db, const std::vector<Event>& even
     auto& life = row.life;
     life.empty = false;
     life.state = static_cast<State>(rows.integer(r, 7));
-    life.enqueued_at = optional_time(rows, r, 8);
-    life.started_at = optional_time(rows, r, 9);
-    life.finished_at = optional_time(rows, r, 10);
-    life.heartbeat_at = optional_time(rows, r, 11);
+    life.enqueued_at = rows.optional_integer(r, 8);
+    life.started_at = rows.optional_integer(r, 9);
+    life.finished_at = rows.optional_integer(r, 10);
+    life.heartbeat_at = rows.optional_integer(r, 11);
     life.first_event_at = rows.integer(r, 12);
     life.last_event_at = rows.integer(r, 13);
     life.attempts = static_cast<std::int32_t>(rows.integer(r, 14));
@@ -379,24 +375,7 @@ void PostgresStore::apply_event(pg::Connection& db, Batch& batch, JobRow& row, c
   for (const auto& entity : event.entities) row.entities.push_back(entity);
 
   const std::int32_t successes_before = row.life.successes;
-  if (in_order) {
-    Transition transition;
-    if (event.state == State::started && row.life.enqueued_at) transition.wait = at - *row.life.enqueued_at;
-    if (ends_attempt(event.state) && row.life.started_at && row.life.tail.attempt == attempt) {
-      transition.run = at - *row.life.started_at;
-    }
-    detail::apply(row.life, event.state, attempt, at);
-    if (event.state != State::heartbeat && event.state != State::enqueued) {
-      transition.job = event.job;
-      transition.queue = event.queue;
-      transition.state = event.state;
-      result.transitions.push_back(std::move(transition));
-    }
-  } else {
-    // Counted now so that anomaly detection below sees it; refold() recounts everything.
-    row.life.event_count += 1;
-    if (event.state == State::succeeded) row.life.successes += 1;
-  }
+  detail::fold_arrival(row.life, event, attempt, in_order, result.transitions);
 
   if (event.state != State::succeeded) return;
   auto flag = [&](JobRow& flagged, AnomalyKind kind, std::int64_t other, std::string detail) {
@@ -653,10 +632,10 @@ std::vector<JobRecord> PostgresStore::read_jobs(const pg::Result& rows) {
     job.parent_job_id = rows.string(r, 4);
     job.idempotency_key = rows.string(r, 5);
     job.state = static_cast<State>(rows.integer(r, 6));
-    job.enqueued_at = optional_time(rows, r, 7);
-    job.started_at = optional_time(rows, r, 8);
-    job.finished_at = optional_time(rows, r, 9);
-    job.heartbeat_at = optional_time(rows, r, 10);
+    job.enqueued_at = rows.optional_integer(r, 7);
+    job.started_at = rows.optional_integer(r, 8);
+    job.finished_at = rows.optional_integer(r, 9);
+    job.heartbeat_at = rows.optional_integer(r, 10);
     job.first_event_at = rows.integer(r, 11);
     job.last_event_at = rows.integer(r, 12);
     job.attempts = static_cast<std::int32_t>(rows.integer(r, 13));

@@ -341,26 +341,7 @@ void SqliteStore::apply_event(JobRow& row, const Event& event, Micros stored_at,
   }
 
   const std::int32_t successes_before = row.life.successes;
-  if (in_order) {
-    Transition transition;
-    if (event.state == State::started && row.life.enqueued_at) {
-      transition.wait = at - *row.life.enqueued_at;
-    }
-    if (ends_attempt(event.state) && row.life.started_at && row.life.tail.attempt == attempt) {
-      transition.run = at - *row.life.started_at;
-    }
-    detail::apply(row.life, event.state, attempt, at);
-    if (event.state != State::heartbeat && event.state != State::enqueued) {
-      transition.job = event.job;
-      transition.queue = event.queue;
-      transition.state = event.state;
-      result.transitions.push_back(std::move(transition));
-    }
-  } else {
-    // Counted now so that anomaly detection below sees it; refold() recounts everything.
-    row.life.event_count += 1;
-    if (event.state == State::succeeded) row.life.successes += 1;
-  }
+  detail::fold_arrival(row.life, event, attempt, in_order, result.transitions);
 
   if (event.state == State::succeeded) {
     if (successes_before >= 1) {
