@@ -106,6 +106,7 @@ double plain_inserts(const std::filesystem::path& path, const std::vector<Event>
       sqlite3_bind_text(insert, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
     }
   };
+  const std::string no_entity;
   auto start = Clock::now();
   for (std::size_t i = 0; i < count; ++i) {
     if (batch > 1 && i % batch == 0) sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
@@ -122,7 +123,10 @@ double plain_inserts(const std::filesystem::path& path, const std::vector<Event>
     bind_text(9, e.worker);
     bind_text(10, e.error.error_class);
     bind_text(11, e.error.message);
-    bind_text(12, e.entities.empty() ? std::string() : e.entities.front());
+    // Bound as SQLITE_STATIC, so the text must outlive the step: a reference into the event,
+    // never a temporary (one destroyed before sqlite3_step read it, measuring freed memory).
+    const std::string& entity = e.entities.empty() ? no_entity : e.entities.front();
+    bind_text(12, entity);
     check(sqlite3_step(insert), db, "insert");
     sqlite3_reset(insert);
     if (batch > 1 && (i % batch == batch - 1 || i + 1 == count)) {
