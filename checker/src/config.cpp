@@ -14,6 +14,7 @@
 #include "duration.h"
 #include "jobtrail/checker.h"
 #include "postgres/pg_connection.h"
+#include "sql_check.h"
 
 namespace jobtrail::check {
 
@@ -68,9 +69,15 @@ class Reader {
     return number;
   }
 
-  Micros duration(const YAML::Node& node, const std::string& key) const {
+  /// A positive duration of at most `longest` (`longest_text` says it in the message).
+  Micros duration(const YAML::Node& node, const std::string& key, Micros longest = longest_duration,
+                  const char* longest_text = "366000d (1000 years)") const {
     const auto value = text(node, key);
-    auto parsed = parse_duration(value);
+    bool too_long = false;
+    auto parsed = parse_duration(value, &too_long);
+    if (too_long || (parsed && *parsed > longest)) {
+      fail(node, "\"" + key + "\" must be at most " + longest_text + " (got \"" + value + "\")");
+    }
     if (!parsed || *parsed <= 0) {
       fail(node, "\"" + key + "\" must be a positive duration such as 30s, 15m, 2h or 7d (got \"" + value + "\")");
     }
@@ -118,7 +125,7 @@ void read_common(const Reader& reader, const YAML::Node& map, CheckDefinition& c
   if (auto node = map["warn_if"]) check.warn_if = reader.threshold(node, "warn_if");
   if (auto node = map["error_if"]) check.error_if = reader.threshold(node, "error_if");
   if (auto node = map["samples"]) check.samples = static_cast<std::size_t>(reader.integer(node, "samples", 0, 1000));
-  if (auto node = map["timeout"]) check.timeout = reader.duration(node, "timeout");
+  if (auto node = map["timeout"]) check.timeout = reader.duration(node, "timeout", longest_timeout, "24h");
 }
 
 const std::vector<std::string> common_keys = {"description", "runbook", "severity", "warn_if",
@@ -325,7 +332,7 @@ Config parse_config(const std::string& text, const std::string& path) {
     reader.expect_map(node, "\"defaults\"");
     reader.only_keys(node, {"samples", "timeout"}, "\"defaults\"");
     if (auto samples = node["samples"]) defaults.samples = static_cast<std::size_t>(reader.integer(samples, "samples", 0, 1000));
-    if (auto timeout = node["timeout"]) defaults.timeout = reader.duration(timeout, "timeout");
+    if (auto timeout = node["timeout"]) defaults.timeout = reader.duration(timeout, "timeout", longest_timeout, "24h");
   }
 
   std::set<std::string> names;

@@ -5,13 +5,19 @@
 
 namespace jobtrail::check {
 
-std::optional<Micros> parse_duration(std::string_view text) {
+std::optional<Micros> parse_duration(std::string_view text, bool* too_long) {
+  if (too_long) *too_long = false;
   if (text.empty()) return std::nullopt;
+  const auto refuse_as_too_long = [&]() -> std::optional<Micros> {
+    if (too_long) *too_long = true;
+    return std::nullopt;
+  };
   Micros total = 0;
   std::size_t i = 0;
   while (i < text.size()) {
     std::size_t digits_end = i;
     while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9') ++digits_end;
+    // Nine digits fit an int64 whatever follows; the unit's bound below does the real work.
     if (digits_end == i || digits_end - i > 9) return std::nullopt;
     Micros number = 0;
     for (std::size_t d = i; d < digits_end; ++d) number = number * 10 + (text[d] - '0');
@@ -25,7 +31,11 @@ std::optional<Micros> parse_duration(std::string_view text) {
     else if (unit == "h") scale = 3'600'000'000;
     else if (unit == "d") scale = 86'400'000'000;
     else return std::nullopt;
+    // Checked before multiplying and adding: "202261888d" or "99999999d99999999d" would
+    // overflow (undefined behaviour), and each term and the total stay within the bound.
+    if (number > longest_duration / scale) return refuse_as_too_long();
     total += number * scale;
+    if (total > longest_duration) return refuse_as_too_long();
     i = unit_end;
   }
   return total;

@@ -9,9 +9,15 @@
 
 namespace jobtrail::check {
 
+/// The longest duration the grammar accepts: 366,000 days (1000 years, as the CLI's grammar).
+/// Anything longer is a typo, and staying this far below INT64_MAX microseconds keeps every sum
+/// with a timestamp (`now - window`, a deadline) clear of overflow.
+inline constexpr Micros longest_duration = 366'000LL * 86'400'000'000LL;
+
 /// "500ms", "30s", "15m", "2h", "7d", "1h30m"; nothing for anything else (a bare number is
-/// ambiguous: seconds? minutes?).
-std::optional<Micros> parse_duration(std::string_view text);
+/// ambiguous: seconds? minutes?), including a total longer than `longest_duration` (then
+/// `too_long`, when given, is set, so the message can say why).
+std::optional<Micros> parse_duration(std::string_view text, bool* too_long = nullptr);
 
 /// "45s", "3m05s", "8h03m", "2d04h".
 std::string format_duration(Micros duration);

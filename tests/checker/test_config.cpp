@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <limits>
 
 #include "checker_fixture.h"
+#include "duration.h"
+#include "sql_check.h"
 
 using namespace jobtrail;
 using namespace jobtrail::testing;
@@ -181,4 +185,45 @@ TEST_CASE("thresholds: any row fails by default, warn and error thresholds apply
   CHECK_FALSE(check::Threshold::parse("> ten"));
   CHECK_FALSE(check::Threshold::parse(">"));
   CHECK(check::Threshold::parse(" != 0 ")->text() == "!= 0");
+}
+
+TEST_CASE("durations the grammar cannot represent are config errors, never overflow", "[checker][config]") {
+  // Each of these overflowed a signed 64-bit count of microseconds (undefined behaviour).
+  CHECK(config_error("builtin:\n  dead_jobs:\n    window: 202261888d\n") ==
+        "/etc/jobtrail/checks.yaml:3: \"window\" must be at most 366000d (1000 years) (got \"202261888d\")");
+  CHECK(config_error("builtin:\n  dead_jobs:\n    window: 99999999d99999999d\n") ==
+        "/etc/jobtrail/checks.yaml:3: \"window\" must be at most 366000d (1000 years) (got \"99999999d99999999d\")");
+  CHECK(config_error("builtin:\n  stuck_jobs:\n    deadline: 999999999d\n") ==
+        "/etc/jobtrail/checks.yaml:3: \"deadline\" must be at most 366000d (1000 years) (got \"999999999d\")");
+  // Ten digits or more stay refused as not a duration at all.
+  CHECK(config_error("builtin:\n  dead_jobs:\n    window: 9999999999s\n") ==
+        "/etc/jobtrail/checks.yaml:3: \"window\" must be a positive duration such as 30s, 15m, 2h or 7d "
+        "(got \"9999999999s\")");
+  // The longest window is accepted, one millisecond more is not.
+  CHECK(check::parse_duration("366000d") == check::longest_duration);
+  CHECK(check::parse_duration("365999d23h59m59s1000ms") == check::longest_duration);
+  bool too_long = false;
+  CHECK_FALSE(check::parse_duration("366000d1ms", &too_long));
+  CHECK(too_long);
+  CHECK_FALSE(check::parse_duration("1x", &too_long));
+  CHECK_FALSE(too_long);
+  CHECK_NOTHROW(check::parse_config("builtin:\n  dead_jobs:\n    window: 366000d\n", "checks.yaml"));
+}
+
+TEST_CASE("a timeout longer than a day is a config error, not an overflowing deadline", "[checker][config]") {
+  // 110000d overflowed the steady clock's nanoseconds when the deadline was computed.
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n    timeout: 110000d\n") ==
+        "/etc/jobtrail/checks.yaml:5: \"timeout\" must be at most 24h (got \"110000d\")");
+  CHECK(config_error("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n    timeout: 24h1s\n") ==
+        "/etc/jobtrail/checks.yaml:5: \"timeout\" must be at most 24h (got \"24h1s\")");
+  CHECK(config_error("defaults:\n  timeout: 999999999d\n") ==
+        "/etc/jobtrail/checks.yaml:2: \"timeout\" must be at most 24h (got \"999999999d\")");
+  const auto config =
+      check::parse_config("checks:\n  - name: a\n    database: jobtrail\n    query: SELECT 1\n    timeout: 24h\n",
+                          "checks.yaml");
+  CHECK(config.checks.at(0).timeout == check::longest_timeout);
+  // A Config built in code bypasses the loader: the runners clamp instead of overflowing.
+  const auto now = std::chrono::steady_clock::now();
+  CHECK(check::check_deadline(std::numeric_limits<Micros>::max()) - now <= std::chrono::hours(25));
+  CHECK(check::check_deadline(-1) - now < std::chrono::seconds(1));
 }

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "checker_fixture.h"
+#include "sql_check.h"
 
 using namespace jobtrail;
 using namespace jobtrail::testing;
@@ -378,4 +379,82 @@ TEST_CASE("a check waiting for a lock gives up at its own timeout", "[checker][s
     CHECK(locked.status == CheckStatus::fail);
     CHECK(locked.violations == 1);
   }
+}
+
+TEST_CASE("work inside one SQL function cannot outlast the timeout as a pass", "[checker][sql][timeout][limits]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER)");
+  const auto run_one = [&](const std::string& timeout, const std::string& query) {
+    const auto started = std::chrono::steady_clock::now();
+    auto report =
+        f.run(f.config(app_only + "checks:\n  - name: costly\n    database: app\n    timeout: " + timeout +
+                       "\n    query: " + query + "\n"));
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    return std::make_pair(CheckerFixture::result(report, "costly"), elapsed);
+  };
+
+  SECTION("a value past the length limit is refused at once (it ran 31 s and passed before)") {
+    const auto [costly, elapsed] =
+        run_one("1s", "SELECT 1 WHERE length(replace(replace(hex(zeroblob(5e7)), '0', '00'), '0', '00')) < 0");
+    INFO(costly.error);
+    CHECK(costly.status == CheckStatus::error);
+    CHECK(costly.error.rfind("the query builds a value longer than a check may (1024 KiB)", 0) == 0);
+    CHECK(elapsed < std::chrono::seconds(3));
+  }
+  SECTION("one step that outlives the timeout within the limits ends as an error, not a pass") {
+    // instr() of a 64 KB needle that fails at its last byte, at every offset of a 256 KB
+    // haystack: about 1 s in a single virtual-machine step, where no handler runs.
+    const auto [costly, elapsed] = run_one(
+        "200ms", "SELECT 1 WHERE instr(hex(zeroblob(131062)), substr(hex(zeroblob(32768)), 1, 65536) || '1') > 0");
+    INFO(costly.error);
+    CHECK(costly.status == CheckStatus::error);
+    CHECK(costly.error.rfind("timed out after 200ms (its timeout)", 0) == 0);
+    CHECK(elapsed < std::chrono::seconds(10));
+  }
+}
+
+TEST_CASE("a check may not call fts3_tokenizer, SQLite's pointer primitive", "[checker][sql][read-only][sqlite]") {
+  CheckerFixture f;
+  exec_sql(f.app_path, "CREATE TABLE t (id INTEGER)");
+  for (const std::string query : {"SELECT fts3_tokenizer('simple', x'4141414141414141')",
+                                  "SELECT FTS3_Tokenizer('simple')", "SELECT id FROM t WHERE fts3_tokenizer('x') IS NULL"}) {
+    INFO(query);
+    auto report = f.run(f.config(app_only + "checks:\n  - name: pointer\n    database: app\n    query: \"" + query + "\"\n"));
+    const auto& pointer = CheckerFixture::result(report, "pointer");
+    CHECK(pointer.status == CheckStatus::error);
+    CHECK(pointer.error ==
+          "a check may not call fts3_tokenizer(), which can register code at any memory address (refused; nothing "
+          "was run)");
+  }
+}
+
+TEST_CASE("the checks' SQLite connections are defensive and bounded", "[checker][sql][sqlite][limits]") {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(":memory:", &db) == SQLITE_OK);
+  check::make_check_connection_safe(db);
+  const auto setting = [&](int option) {
+    int value = -1;
+    REQUIRE(sqlite3_db_config(db, option, -1, &value) == SQLITE_OK);
+    return value;
+  };
+  CHECK(setting(SQLITE_DBCONFIG_DEFENSIVE) == 1);
+  CHECK(setting(SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER) == 0);
+  CHECK(setting(SQLITE_DBCONFIG_TRUSTED_SCHEMA) == 0);
+  CHECK(setting(SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION) == 0);
+  CHECK(sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1) == check::longest_check_value);
+  CHECK(sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, -1) == check::longest_check_sql);
+  CHECK(sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, -1) == check::longest_like_pattern);
+
+  const auto fails = [&](const char* sql) {
+    const bool failed = sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK;
+    INFO(sql << ": " << sqlite3_errmsg(db));
+    return failed;
+  };
+  // What the settings do, without the checks' authorizer in the way: the two-argument
+  // tokenizer call is refused by SQLite itself, and so is editing the schema by hand.
+  CHECK(fails("SELECT fts3_tokenizer('simple', x'4141414141414141')"));
+  CHECK(fails("CREATE TABLE t (id); PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'x'"));
+  CHECK(fails("SELECT length(hex(zeroblob(1048576)))"));
+  CHECK_FALSE(fails("SELECT length(hex(zeroblob(1000)))"));
+  sqlite3_close(db);
 }
