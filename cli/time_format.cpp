@@ -204,7 +204,11 @@ std::optional<Micros> parse_duration(std::string_view text) {
 
 std::optional<Micros> parse_time(std::string_view text, Micros now) {
   // A duration never starts with four digits and a dash, so the two cannot be confused.
-  if (const auto ago = parse_duration(text)) return now - *ago;
+  if (const auto ago = parse_duration(text)) {
+    // A `now` near the oldest representable instant leaves no room for going back.
+    if (now < std::numeric_limits<Micros>::min() + *ago) return std::nullopt;
+    return now - *ago;
+  }
   return parse_iso_time(text);
 }
 

@@ -1,6 +1,7 @@
 // The duration and time syntax people type and read.
 
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "output.h"
 #include "time_format.h"
@@ -72,6 +73,31 @@ TEST_CASE("times parse as ISO-8601, dates or durations ago", "[cli]") {
     INFO(bad);
     CHECK_FALSE(parse_time(bad, now));
   }
+}
+
+TEST_CASE("durations and times the grammar cannot represent are refused, never overflow", "[cli][time]") {
+  constexpr Micros longest = 366'000 * day;  // 1000 years
+  CHECK(parse_duration("366000d") == longest);
+  CHECK(parse_duration("365999d23h59m59s999ms1000us") == longest);
+  CHECK(parse_duration("0.999999d") == 86'399'913'600);
+  // --since, --older-than, exec --every and --heartbeat all read this grammar.
+  for (const char* huge : {"366001d", "366000d1us", "99999999999d", "999999999999d", "999999999999h",
+                           "999999999999.999999d", "99999999999d99999999999d", "366000d366000d",
+                           "300000d300000d", "9999999999999s", "9999999999999999999999ms"}) {
+    INFO(huge);
+    CHECK_FALSE(parse_duration(huge));
+    CHECK_FALSE(parse_time(huge, 0));
+  }
+  // Going back from the oldest representable instant overflowed (UBSan) before it was refused.
+  constexpr Micros oldest = std::numeric_limits<Micros>::min();
+  CHECK_FALSE(parse_time("1us", oldest));
+  CHECK_FALSE(parse_time("366000d", oldest + longest - 1));
+  CHECK(parse_time("366000d", oldest + longest) == oldest);
+  CHECK(parse_time("0s", oldest) == oldest);
+  CHECK(parse_time("366000d", std::numeric_limits<Micros>::max()) == std::numeric_limits<Micros>::max() - longest);
+  // The extremes of the ISO form stay in range.
+  CHECK(parse_time("9999-12-31T23:59:60.999999-23:59", 0) == 253'402'387'140'999'999);
+  CHECK(parse_time("0000-01-01T00:00:00+23:59", 0) == -62'167'305'540'000'000);
 }
 
 TEST_CASE("table cells cannot break rows or reach the terminal as escapes", "[cli]") {
