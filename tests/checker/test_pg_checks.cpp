@@ -172,6 +172,28 @@ TEST_CASE("PostgreSQL: a query past its timeout is stopped by the server and is 
   CHECK(report.exit_code() == 3);
 }
 
+TEST_CASE("PostgreSQL: an expensive expression past the timeout is an error, never a pass",
+          "[checker][postgres][timeout]") {
+  PgCheckerFixture f;
+  // One row, one costly expression (folded while the query is planned): the server's
+  // statement_timeout cancels it (measured: 228 ms), and the checker's own deadline check
+  // would catch whatever escaped it.
+  const auto config = f.config(
+      f.databases() + "checks:\n" +
+      sql_check("costly",
+                "SELECT 1 AS one WHERE length(replace(replace(replace(repeat('0', 20000000), '0', '00'), '0', '00'), "
+                "'0', '00')) < 0",
+                "    timeout: 200ms\n"));
+  const auto started = std::chrono::steady_clock::now();
+  const auto report = f.run(config);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  const auto& costly = CheckerFixture::result(report, "costly");
+  INFO(costly.error);
+  CHECK(costly.status == CheckStatus::error);
+  CHECK_THAT(costly.error, Catch::StartsWith("timed out after 200ms (its timeout"));
+  CHECK(elapsed < std::chrono::seconds(10));
+}
+
 TEST_CASE("PostgreSQL: every failing row is counted, only the first kept", "[checker][postgres]") {
   TempPgDatabase app;
   const std::string query = "SELECT n, 'row ' || n AS label FROM generate_series(1, 25000) AS n ORDER BY n";
