@@ -287,8 +287,9 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
       // A busy handler that gave up at the deadline leaves SQLITE_BUSY: a timeout as well.
       if (guard.timed_out || (code & 0xff) == SQLITE_INTERRUPT) throw rows_timed_out();
       if ((code & 0xff) == SQLITE_TOOBIG) {
-        throw CheckFailure("the query builds a value longer than a check may (" +
-                           std::to_string(longest_check_value / 1024) + " KiB): " + sqlite3_errmsg(db.get()));
+        throw CheckFailure("the query reads or builds a value longer than a check may (" +
+                           std::to_string(longest_check_value / 1024) + " KiB, SQLITE_LIMIT_LENGTH): " +
+                           sqlite3_errmsg(db.get()));
       }
       if ((code & 0xff) == SQLITE_NOMEM) throw CheckFailure("the query ran out of memory");
       if ((code & 0xff) == SQLITE_READONLY) {

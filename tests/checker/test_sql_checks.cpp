@@ -398,8 +398,18 @@ TEST_CASE("work inside one SQL function cannot outlast the timeout as a pass", "
         run_one("1s", "SELECT 1 WHERE length(replace(replace(hex(zeroblob(5e7)), '0', '00'), '0', '00')) < 0");
     INFO(costly.error);
     CHECK(costly.status == CheckStatus::error);
-    CHECK(costly.error.rfind("the query builds a value longer than a check may (1024 KiB)", 0) == 0);
+    CHECK(costly.error.rfind("the query reads or builds a value longer than a check may (1024 KiB, SQLITE_LIMIT_LENGTH)", 0) == 0);
     CHECK(elapsed < std::chrono::seconds(3));
+  }
+  SECTION("a stored value past the limit is a clear error; its length is still readable") {
+    exec_sql(f.app_path, "CREATE TABLE docs (id INTEGER, body BLOB); INSERT INTO docs VALUES (1, zeroblob(2000000))");
+    const auto [whole, whole_elapsed] = run_one("5s", "SELECT id, body FROM docs");
+    CHECK(whole.status == CheckStatus::error);
+    CHECK(whole.error.rfind("the query reads or builds a value longer than a check may", 0) == 0);
+    const auto [length, length_elapsed] = run_one("5s", "SELECT id FROM docs WHERE length(body) > 1000000");
+    INFO(length.error);
+    CHECK(length.status == CheckStatus::fail);
+    CHECK(length.violations == 1);
   }
   SECTION("one step that outlives the timeout within the limits ends as an error, not a pass") {
     // instr() of a 64 KB needle that fails at its last byte, at every offset of a 256 KB
