@@ -1,8 +1,13 @@
 // Records jobs through a Tracker from a process of its own, for the multi-process tests:
 //   record_events --db PATH --prefix P --count N [--durable-last] [--then-sleep]
+//   record_events --db PATH --prefix P --until-killed [--durable-every K] [--threads T]
 // Each job gets enqueued, started and succeeded. With --durable-last the very last event is
 // recorded with record_durable() and "DURABLE <job_id>" is printed once it is committed; with
 // --then-sleep the program then waits to be killed. Exits 0 only if every event was stored.
+// With --until-killed, T threads (default 1) record jobs P-t<thread>-1, P-t<thread>-2, ...
+// until the process is killed; the succeeded event of every K-th job (default 1: every job) is
+// recorded with record_durable() and "DURABLE <job_id>" printed once committed, the other
+// events are queued. A job or event refused on the way is a message on stderr and exit 1.
 
 #include <unistd.h>
 
@@ -10,8 +15,12 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "jobtrail/tracker.h"
 
@@ -23,7 +32,15 @@ struct Arguments {
   long count = 0;
   bool durable_last = false;
   bool then_sleep = false;
+  bool until_killed = false;
+  long durable_every = 1;
+  long threads = 1;
 };
+
+bool parse_positive(std::string_view value, long& number) {
+  const auto parsed = std::from_chars(value.data(), value.data() + value.size(), number);
+  return parsed.ec == std::errc() && parsed.ptr == value.data() + value.size() && number >= 1;
+}
 
 bool parse_arguments(int argc, char** argv, Arguments& arguments) {
   for (int i = 1; i < argc; ++i) {
@@ -34,9 +51,13 @@ bool parse_arguments(int argc, char** argv, Arguments& arguments) {
     } else if (flag == "--prefix" && has_value) {
       arguments.prefix = argv[++i];
     } else if (flag == "--count" && has_value) {
-      const std::string_view value = argv[++i];
-      const auto parsed = std::from_chars(value.data(), value.data() + value.size(), arguments.count);
-      if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size() || arguments.count < 1) return false;
+      if (!parse_positive(argv[++i], arguments.count)) return false;
+    } else if (flag == "--durable-every" && has_value) {
+      if (!parse_positive(argv[++i], arguments.durable_every)) return false;
+    } else if (flag == "--threads" && has_value) {
+      if (!parse_positive(argv[++i], arguments.threads)) return false;
+    } else if (flag == "--until-killed") {
+      arguments.until_killed = true;
     } else if (flag == "--durable-last") {
       arguments.durable_last = true;
     } else if (flag == "--then-sleep") {
@@ -45,7 +66,7 @@ bool parse_arguments(int argc, char** argv, Arguments& arguments) {
       return false;
     }
   }
-  return !arguments.db.empty() && arguments.count > 0;
+  return !arguments.db.empty() && (arguments.count > 0) != arguments.until_killed;
 }
 
 jobtrail::Event make_event(const std::string& job_id, jobtrail::State state) {
@@ -59,7 +80,50 @@ jobtrail::Event make_event(const std::string& job_id, jobtrail::State state) {
   return event;
 }
 
+// One thread of --until-killed: never returns unless an event is refused.
+void record_until_killed(jobtrail::Tracker& tracker, const std::string& prefix, long durable_every,
+                         std::mutex& stdout_mutex) {
+  for (long i = 1;; ++i) {
+    const std::string job_id = prefix + "-" + std::to_string(i);
+    const bool durable = i % durable_every == 0;
+    jobtrail::RecordStatus statuses[3] = {
+        tracker.enqueue(make_event(job_id, jobtrail::State::enqueued)),
+        tracker.record(make_event(job_id, jobtrail::State::started)),
+        durable ? tracker.record_durable(make_event(job_id, jobtrail::State::succeeded))
+                : tracker.record(make_event(job_id, jobtrail::State::succeeded)),
+    };
+    for (int e = 0; e < 3; ++e) {
+      const auto wanted = e == 2 && durable ? jobtrail::RecordStatus::durable : jobtrail::RecordStatus::queued;
+      if (statuses[e] != wanted) {
+        std::lock_guard lock(stdout_mutex);
+        std::fprintf(stderr, "record_events: event %d of %s: %s\n", e + 1, job_id.c_str(),
+                     std::string(jobtrail::to_string(statuses[e])).c_str());
+        return;
+      }
+    }
+    if (durable) {
+      // Printed only once committed: what the test holds the store to after the kill.
+      std::lock_guard lock(stdout_mutex);
+      std::printf("DURABLE %s\n", job_id.c_str());
+      std::fflush(stdout);
+    }
+  }
+}
+
+int run_until_killed(const Arguments& arguments) {
+  jobtrail::Tracker tracker(arguments.db);
+  std::mutex stdout_mutex;
+  std::vector<std::thread> threads;
+  for (long t = 0; t < arguments.threads; ++t) {
+    threads.emplace_back(record_until_killed, std::ref(tracker), arguments.prefix + "-t" + std::to_string(t),
+                         arguments.durable_every, std::ref(stdout_mutex));
+  }
+  for (auto& thread : threads) thread.join();
+  return 1;  // only reached when a thread gave up
+}
+
 int run(const Arguments& arguments) {
+  if (arguments.until_killed) return run_until_killed(arguments);
   jobtrail::Tracker tracker(arguments.db);
   const auto expected = static_cast<std::uint64_t>(arguments.count) * 3;
   for (long i = 1; i <= arguments.count; ++i) {
@@ -102,7 +166,9 @@ int run(const Arguments& arguments) {
 int main(int argc, char** argv) {
   Arguments arguments;
   if (!parse_arguments(argc, argv, arguments)) {
-    std::fprintf(stderr, "usage: record_events --db PATH --prefix P --count N [--durable-last] [--then-sleep]\n");
+    std::fprintf(stderr,
+                 "usage: record_events --db PATH --prefix P --count N [--durable-last] [--then-sleep]\n"
+                 "       record_events --db PATH --prefix P --until-killed [--durable-every K] [--threads T]\n");
     return 2;
   }
   try {

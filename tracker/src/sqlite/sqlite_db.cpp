@@ -1,5 +1,6 @@
 #include "sqlite/sqlite_db.h"
 
+#include <string>
 #include <utility>
 
 namespace jobtrail::sqlite {
@@ -126,6 +127,43 @@ std::string_view Statement::sql() const noexcept {
   return text ? std::string_view(text) : std::string_view();
 }
 
+namespace {
+
+// What every connection of the store turns on or off before its first statement, whatever
+// the SQLite build's defaults; a store file or SQL that reaches the connection may be hostile.
+struct DefensiveSetting {
+  int option;
+  int value;
+  const char* name;
+};
+constexpr DefensiveSetting defensive_settings[] = {
+    // No deliberate corruption: writable_schema, journal_mode=OFF, schema_version writes and
+    // writes to the shadow tables of virtual tables are refused.
+    {SQLITE_DBCONFIG_DEFENSIVE, 1, "DEFENSIVE"},
+    // The two-argument fts3_tokenizer('name', pointer) registers a tokenizer at any address in
+    // the process. Debian builds SQLite with SQLITE_ENABLE_FTS3_TOKENIZER, which turns it on.
+    {SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, "ENABLE_FTS3_TOKENIZER"},
+    // Views, triggers, defaults and indexes stored in the file may use only innocuous
+    // functions and virtual tables (no load_extension(), no pragma_database_list, ...).
+    {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, "TRUSTED_SCHEMA"},
+};
+
+/// Applies defensive_settings to `db` and reads each back; an empty string when all hold,
+/// else what failed (a SQLite older than 3.31 knows no TRUSTED_SCHEMA).
+std::string make_defensive(sqlite3* db) {
+  for (const DefensiveSetting& setting : defensive_settings) {
+    int now = -1;
+    const int code = sqlite3_db_config(db, setting.option, setting.value, &now);
+    if (code != SQLITE_OK || now != setting.value) {
+      return std::string("cannot set SQLITE_DBCONFIG_") + setting.name + " to " + std::to_string(setting.value) +
+             " (SQLite " + sqlite3_libversion() + "; 3.31 or newer is needed)";
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Connection::Connection(const std::string& path, int flags, int busy_timeout_ms) {
   int code = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (code != SQLITE_OK) {
@@ -138,6 +176,11 @@ Connection::Connection(const std::string& path, int flags, int busy_timeout_ms) 
     sqlite3_close_v2(db_);
     db_ = nullptr;
     throw StoreError(kind, message);
+  }
+  if (std::string problem = make_defensive(db_); !problem.empty()) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw StoreError(StoreError::Kind::other, "cannot open SQLite store " + path + ": " + problem);
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, busy_timeout_ms);

@@ -58,6 +58,8 @@ class Statement {
 /// One connection. Not thread-safe.
 class Connection {
  public:
+  /// Opens `path` defensively (SQLITE_DBCONFIG_DEFENSIVE on, the FTS3 tokenizer's pointer form
+  /// and trusted_schema off); throws StoreError if the SQLite library cannot do that.
   Connection(const std::string& path, int flags, int busy_timeout_ms);
   ~Connection();
   Connection(const Connection&) = delete;
