@@ -1,5 +1,6 @@
 #include "jobtrail/ingest.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <fmt/format.h>
@@ -187,9 +188,33 @@ struct ParsedValue {
 
 ParsedValue parse_value(std::string_view text) {
   ParsedValue result;
+  // Duplicate keys in an event or its error object ({"state":"succeeded","state":"failed"}):
+  // the parser would keep the last silently, so which one the client meant is anyone's guess.
+  // Deeper objects are refused anyway (no field takes one), so only two levels keep key sets.
+  constexpr std::size_t tracked_depth = 2;
+  std::size_t depth = 0;
+  std::vector<std::vector<std::string>> keys;  // few keys per object: a scan beats a set
+  std::string duplicate;
+  const json::parser_callback_t find_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      if (++depth <= tracked_depth) keys.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (depth-- <= tracked_depth) keys.pop_back();
+    } else if (event == json::parse_event_t::key && depth <= tracked_depth && duplicate.empty()) {
+      std::string key = parsed.get<std::string>();
+      std::vector<std::string>& seen = keys.back();
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        duplicate = std::move(key);
+      } else {
+        seen.push_back(std::move(key));
+      }
+    }
+    return true;
+  };
   try {
     // Strict parsing: invalid UTF-8 throws here too, so nothing malformed reaches the store.
-    result.value = json::parse(text);
+    result.value = json::parse(text, find_duplicates);
+    if (!duplicate.empty()) result.problem = fmt::format("duplicate key '{}': which of its values counts is ambiguous", duplicate);
   } catch (const json::parse_error& error) {
     result.problem = parse_problem(error);
     result.syntax_error = true;

@@ -310,3 +310,17 @@ TEST_CASE("an array is split without building it, and what does not balance is r
   REQUIRE(nested.rejected.size() == 1);
   CHECK(nested.rejected[0].reason == "an event must be a JSON object, not an array");
 }
+
+TEST_CASE("a duplicate key refuses its event: which value counts would be a guess", "[server][hostile]") {
+  const DecodedEvents decoded = decode_events(
+      "{\"job_id\":\"a\",\"state\":\"enqueued\"}\n"
+      "{\"job_id\":\"b\",\"state\":\"succeeded\",\"state\":\"failed\"}\n"
+      "{\"job_id\":\"c\",\"state\":\"failed\",\"error\":{\"message\":\"x\",\"message\":\"y\"}}\n"
+      "{\"job_id\":\"d\",\"state\":\"enqueued\",\"error\":{\"message\":\"job_id\"},\"queue\":\"job_id\"}\n");
+  INFO(reasons(decoded));
+  REQUIRE(decoded.events.size() == 2);
+  CHECK(decoded.positions == std::vector<std::size_t>{1, 4});
+  REQUIRE(decoded.rejected.size() == 2);
+  CHECK(decoded.rejected[0].reason == "duplicate key 'state': which of its values counts is ambiguous");
+  CHECK(decoded.rejected[1].reason == "duplicate key 'message': which of its values counts is ambiguous");
+}
