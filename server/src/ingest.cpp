@@ -1,11 +1,13 @@
 #include "jobtrail/ingest.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "jobtrail/context.h"
+#include "event_time.h"
 #include "time_format.h"
 
 namespace jobtrail {
@@ -42,14 +44,21 @@ std::string read_string(const json& object, const char* field, std::string& targ
   return {};
 }
 
-std::string read_at(const json& value, Micros& at) {
+/// Whether an integer fits an int64 (nlohmann keeps 2^63 to 2^64 - 1 as unsigned).
+bool fits_int64(const json& value) {
+  return value.is_number_integer() &&
+         (!value.is_number_unsigned() ||
+          value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+}
+
+/// Both forms of "at" become microseconds, then pass the one plausibility rule (event_time.h).
+std::string read_at(const json& value, Micros now, Micros& at) {
   if (value.is_null()) return {};
   if (value.is_number_integer()) {
-    // Microseconds since the epoch; seconds or milliseconds are a common mistake, and they
-    // would land in 1970 silently, so refuse anything before 2001 (1e15 µs).
+    if (!fits_int64(value)) return fmt::format("at {} is out of range for microseconds since the Unix epoch", value.dump());
     const auto micros = value.get<std::int64_t>();
-    if (micros < 1'000'000'000'000'000) {
-      return fmt::format("at {} is not microseconds since the Unix epoch (seconds or milliseconds?)", micros);
+    if (std::string problem = cli::implausible_event_time(micros, now); !problem.empty()) {
+      return fmt::format("at {} {}", micros, problem);
     }
     at = micros;
     return {};
@@ -58,8 +67,9 @@ std::string read_at(const json& value, Micros& at) {
     const std::string text = value.get<std::string>();
     // Only absolute times: "24h" (a duration ago) makes no sense coming from a worker.
     const std::optional<Micros> parsed = text.find('T') != std::string::npos ? cli::parse_time(text, 0) : std::nullopt;
-    if (!parsed || *parsed < 0) {
-      return fmt::format("at '{}' is not an RFC 3339 time such as 2026-11-22T10:00:00.123456Z", text);
+    if (!parsed) return fmt::format("at '{}' is not an RFC 3339 time such as 2026-11-22T10:00:00.123456Z", text);
+    if (std::string problem = cli::implausible_event_time(*parsed, now); !problem.empty()) {
+      return fmt::format("at '{}' {}", text, problem);
     }
     at = *parsed;
     return {};
@@ -95,7 +105,7 @@ constexpr std::string_view known_fields[] = {
     "idempotency_key", "attempt", "worker", "error", "entities"};
 
 /// Fills `event` from a parsed object; returns why it cannot be an event, or "".
-std::string event_from(const json& object, Event& event) {
+std::string event_from(const json& object, Micros now, Event& event) {
   if (!object.is_object()) return fmt::format("an event must be a JSON object, not {}", type_name(object));
   for (const auto& item : object.items()) {
     bool known = false;
@@ -133,13 +143,13 @@ std::string event_from(const json& object, Event& event) {
     if (event.correlation_id.empty()) event.correlation_id = *trace_id;
   }
   if (const auto at = object.find("at"); at != object.end()) {
-    if (std::string problem = read_at(*at, event.at); !problem.empty()) return problem;
+    if (std::string problem = read_at(*at, now, event.at); !problem.empty()) return problem;
   }
   if (const auto attempt = object.find("attempt"); attempt != object.end() && !attempt->is_null()) {
     if (!attempt->is_number_integer()) return fmt::format("attempt must be an integer, not {}", type_name(*attempt));
-    const auto value = attempt->get<std::int64_t>();
+    const auto value = fits_int64(*attempt) ? attempt->get<std::int64_t>() : -1;
     if (value < 0 || value > std::numeric_limits<std::int32_t>::max()) {
-      return fmt::format("attempt {} is out of range (0 to 2147483647)", value);
+      return fmt::format("attempt {} is out of range (0 to 2147483647)", attempt->dump());
     }
     event.attempt = static_cast<std::int32_t>(value);
   }
@@ -168,6 +178,57 @@ std::string parse_problem(const json::parse_error& error) {
   return "not valid JSON: " + what;
 }
 
+/// One JSON text parsed, or why not. A number beyond a double (3e476) is no syntax error: the
+/// text is JSON, the event in it just cannot be represented, so it is that event's problem.
+struct ParsedValue {
+  json value;
+  std::string problem;        ///< "" when parsed
+  bool syntax_error = false;  ///< not JSON at all, as opposed to an unrepresentable number
+};
+
+ParsedValue parse_value(std::string_view text) {
+  ParsedValue result;
+  // Duplicate keys in an event or its error object ({"state":"succeeded","state":"failed"}):
+  // the parser would keep the last silently, so which one the client meant is anyone's guess.
+  // Deeper objects are refused anyway (no field takes one), so only two levels keep key sets.
+  constexpr std::size_t tracked_depth = 2;
+  std::size_t depth = 0;
+  std::vector<std::vector<std::string>> keys;  // few keys per object: a scan beats a set
+  std::string duplicate;
+  const json::parser_callback_t find_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      if (++depth <= tracked_depth) keys.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (depth-- <= tracked_depth) keys.pop_back();
+    } else if (event == json::parse_event_t::key && depth <= tracked_depth && duplicate.empty()) {
+      std::string key = parsed.get<std::string>();
+      std::vector<std::string>& seen = keys.back();
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        duplicate = std::move(key);
+      } else {
+        seen.push_back(std::move(key));
+      }
+    }
+    return true;
+  };
+  try {
+    // Strict parsing: invalid UTF-8 throws here too, so nothing malformed reaches the store.
+    result.value = json::parse(text, find_duplicates);
+    if (!duplicate.empty()) result.problem = fmt::format("duplicate key '{}': which of its values counts is ambiguous", duplicate);
+  } catch (const json::parse_error& error) {
+    result.problem = parse_problem(error);
+    result.syntax_error = true;
+  } catch (const json::exception& error) {
+    // out_of_range.406, "number overflow parsing '3e476'": the only other error parse() has.
+    std::string what = error.what();
+    if (const auto end = what.find("] "); what.starts_with("[json.exception.") && end != std::string::npos) {
+      what = what.substr(end + 2);
+    }
+    result.problem = fmt::format("a number is too large to represent ({})", what);
+  }
+  return result;
+}
+
 std::string_view trim(std::string_view text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
@@ -175,15 +236,63 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, last - first + 1);
 }
 
+/// Where the object or array that opens `text` ends (one past its closing bracket), found by
+/// counting brackets outside strings, or npos when they never balance. It builds nothing, so
+/// any depth costs no memory; the parser judges the syntax of what it delimits.
+std::size_t value_end(std::string_view text) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') ++depth;
+    else if ((c == ']' || c == '}') && depth > 0 && --depth == 0) return i + 1;
+    if (depth == 0) return std::string_view::npos;  // text does not open with a bracket
+  }
+  return std::string_view::npos;
+}
+
+/// The texts of the elements of the array `text` (which opens with '['), at most `limit` + 1
+/// of them; nothing when its brackets or quotes do not balance or text follows it. Elements
+/// are parsed one by one, so a number beyond a double costs its own element only.
+std::optional<std::vector<std::string_view>> split_array(std::string_view text, std::size_t limit) {
+  if (text.back() != ']' || value_end(text) != text.size()) return std::nullopt;
+  std::vector<std::string_view> elements;
+  std::size_t depth = 0;
+  std::size_t element_start = 1;
+  bool in_string = false;
+  for (std::size_t i = 1; i + 1 < text.size() && elements.size() <= limit; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') ++depth;
+    else if (c == ']' || c == '}') --depth;  // balanced: value_end said so
+    else if (c == ',' && depth == 0) {
+      elements.push_back(text.substr(element_start, i - element_start));
+      element_start = i + 1;
+    }
+  }
+  const std::string_view last = text.substr(element_start, text.size() - 1 - element_start);
+  // "[]" has no element; "[1,]" has an empty last one, which the parser then refuses.
+  if (!elements.empty() || !trim(last).empty()) elements.push_back(last);
+  return elements;
+}
+
 }  // namespace
 
-std::string decode_event(std::string_view text, Event& event) {
-  try {
-    // Strict parsing: invalid UTF-8 throws here too, so nothing malformed reaches the store.
-    return event_from(json::parse(text), event);
-  } catch (const json::parse_error& error) {
-    return parse_problem(error);
-  }
+std::string decode_event(std::string_view text, Event& event, Micros now) {
+  ParsedValue parsed = parse_value(text);
+  if (!parsed.problem.empty()) return parsed.problem;
+  return event_from(parsed.value, now != 0 ? now : now_micros(), event);
 }
 
 DecodedEvents decode_events(std::string_view body, const DecodeOptions& options) {
@@ -193,9 +302,11 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     result.body_error = "the body is empty: send one JSON event, a JSON array of events, or NDJSON";
     return result;
   }
-  const auto take = [&](const json& value, std::size_t position) {
+  const Micros now = options.now != 0 ? options.now : now_micros();
+  const auto take = [&](const ParsedValue& parsed, std::size_t position) {
     Event event;
-    if (std::string problem = event_from(value, event); !problem.empty()) {
+    std::string problem = parsed.problem.empty() ? event_from(parsed.value, now, event) : parsed.problem;
+    if (!problem.empty()) {
       result.rejected.push_back({position, std::move(problem)});
       return;
     }
@@ -205,37 +316,43 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
 
   if (content.front() == '[' && !options.ndjson) {
     result.shape = BodyShape::array;
-    json array;
-    try {
-      array = json::parse(content);
-    } catch (const json::parse_error& error) {
+    const std::optional<std::vector<std::string_view>> elements = split_array(content, options.max_events);
+    if (!elements) {
       // A broken array cannot be split into good and bad elements: refuse all of it.
-      result.body_error = parse_problem(error);
+      const ParsedValue whole = parse_value(content);
+      result.body_error = whole.syntax_error ? whole.problem : "not valid JSON: the array's brackets do not balance";
       return result;
     }
-    if (array.size() > options.max_events) {
-      result.body_error = fmt::format("{} events in one body; at most {}", array.size(), options.max_events);
+    if (elements->size() > options.max_events) {
+      result.body_error = fmt::format("more than {} events in one body", options.max_events);
       result.too_many = true;
       return result;
     }
-    for (std::size_t index = 0; index < array.size(); ++index) take(array[index], index);
+    std::vector<ParsedValue> parsed;
+    parsed.reserve(elements->size());
+    for (std::size_t index = 0; index < elements->size(); ++index) {
+      parsed.push_back(parse_value((*elements)[index]));
+      if (parsed.back().syntax_error) {
+        // Not JSON inside: the array as a whole is not JSON, as a parser of the body would say.
+        result.body_error = fmt::format("{} (in element {})", parsed.back().problem, index);
+        return result;
+      }
+    }
+    for (std::size_t index = 0; index < parsed.size(); ++index) take(parsed[index], index);
     return result;
   }
 
   // One object, possibly pretty-printed over several lines, unless the client said NDJSON.
   if (!options.ndjson) {
-    json object = json::parse(content, nullptr, false);
-    if (!object.is_discarded()) {
+    const bool one_line = content.find('\n') == std::string_view::npos;
+    const bool one_object = content.front() == '{' && value_end(content) == content.size();
+    const ParsedValue parsed = parse_value(content);
+    if (parsed.problem.empty() || one_line || (one_object && !parsed.syntax_error)) {
       result.shape = BodyShape::object;
-      take(object, 0);
-      return result;
-    }
-    if (content.find('\n') == std::string_view::npos) {
-      result.shape = BodyShape::object;
-      try {
-        [[maybe_unused]] const json reparsed = json::parse(content);
-      } catch (const json::parse_error& error) {
-        result.body_error = parse_problem(error);
+      if (parsed.syntax_error) {
+        result.body_error = parsed.problem;
+      } else {
+        take(parsed, 0);
       }
       return result;
     }
@@ -259,11 +376,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
       result.too_many = true;
       return result;
     }
-    try {
-      take(json::parse(line), line_number);
-    } catch (const json::parse_error& error) {
-      result.rejected.push_back({line_number, parse_problem(error)});
-    }
+    take(parse_value(line), line_number);
     if (end == body.size()) break;
   }
   return result;

@@ -36,15 +36,20 @@ struct DecodeOptions {
   std::size_t max_events = 10000;  ///< events per body; more is refused as a whole
   /// Treat the body as NDJSON even when it holds a single line (Content-Type: application/x-ndjson).
   bool ndjson = false;
+  /// The receiver's clock, for the rule on "at" (event_time.h); 0: the current time.
+  Micros now = 0;
 };
 
 /// Decodes `body`. An object body is one event; an array body is one event per element;
-/// otherwise each non-blank line is one event (NDJSON). `now` resolves nothing yet: events
-/// without "at" keep 0 and are stamped when recorded. Never throws for bad input.
+/// otherwise each non-blank line is one event (NDJSON). Events without "at" keep 0 and are
+/// stamped when recorded. Each event is judged alone: a bad one, even one holding a number no
+/// double can represent, is that event's rejection and costs no other event. Never throws for
+/// bad input (only std::bad_alloc when memory runs out).
 DecodedEvents decode_events(std::string_view body, const DecodeOptions& options = {});
 
 /// Decodes one event from a JSON text, or returns the reason it is not one ("" on success).
-std::string decode_event(std::string_view json, Event& event);
+/// `now` as in DecodeOptions.
+std::string decode_event(std::string_view json, Event& event, Micros now = 0);
 
 /// The JSON object for `event` in the wire format (fields left empty are omitted).
 std::string event_to_json(const Event& event);
