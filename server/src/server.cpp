@@ -23,6 +23,9 @@
 #define BOOST_BEAST_USE_STD_STRING_VIEW
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -440,6 +443,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void read_body() {
+    // Many clients (cpp-httplib's among them) write the headers and the body in two sends: with
+    // Nagle on their side and a delayed ACK on ours the body waits 40 ms for our ACK of the
+    // headers (single POSTs measured p50 44 ms). Acknowledge now; the kernel sends the ACK it
+    // was holding back.
+    const int yes = 1;
+    setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &yes, sizeof yes);
     http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](error_code error, std::size_t) {
       self->on_body(error);
     });
