@@ -236,7 +236,7 @@ TEST_CASE("slow and stalled clients are timed out and hold up no one", "[server]
   CHECK(!open_store(running.store_url, read_only)->find_job("short"));
 }
 
-TEST_CASE("connections beyond the limit are refused with 503 and closed; a freed place is reused",
+TEST_CASE("connections beyond the limit are refused with 503 and closed and a freed place is reused",
           "[server][connections]") {
   ServerOptions options;
   options.max_connections = 40;
@@ -270,7 +270,7 @@ TEST_CASE("connections beyond the limit are refused with 503 and closed; a freed
   CHECK(again.starts_with("HTTP/1.1 200 OK"));
 }
 
-TEST_CASE("memory per request is bounded: big headers get 431, bodies past the shared budget 503",
+TEST_CASE("memory per request is bounded: big headers get 431 and bodies past the shared budget 503",
           "[server][connections]") {
   ServerOptions options;
   options.max_body_bytes = 1000;
