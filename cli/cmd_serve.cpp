@@ -61,6 +61,18 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
   serve->add_option("--max-events", options.max_events, "Most events in one request (default 10000); more get 413.")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
       ->option_text("N");
+  serve->add_option("--max-connections", options.max_connections,
+                    "Most connections open at once, idle keep-alive ones included (default 10000;\n"
+                    "lowered to what the open-files limit allows); one more gets 503.")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->option_text("N");
+  serve->add_option("--request-timeout", options.request_timeout,
+                    "Time a client has to send a whole request once it starts, and to take the\n"
+                    "answer (default 30s); slower ones get 408 and are closed.")
+      ->option_text("DURATION");
+  serve->add_option("--idle-timeout", options.idle_timeout,
+                    "How long a keep-alive connection may wait for its next request (default 120s).")
+      ->option_text("DURATION");
   serve->footer(
       "Endpoints: POST /v1/events (one JSON event, a JSON array or NDJSON; ?wait=commit\n"
       "answers once durable), PUT /v1/schedules/CLASS, GET /v1/jobs/ID, GET /v1/traces/ID,\n"
@@ -85,6 +97,14 @@ int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ost
   server_options.protect_reads = options.protect_reads;
   server_options.max_body_bytes = options.max_body_bytes;
   server_options.max_events_per_request = options.max_events;
+  server_options.max_connections = options.max_connections;
+  const auto milliseconds = [](std::string_view option_name, const std::string& text) {
+    const Micros length = parse_duration_argument(option_name, text);
+    if (length < 1000) throw CliError(exit_bad_input, fmt::format("{} must be at least 1ms", option_name));
+    return std::chrono::milliseconds(length / 1000);
+  };
+  server_options.request_timeout = milliseconds("--request-timeout", options.request_timeout);
+  server_options.idle_timeout = milliseconds("--idle-timeout", options.idle_timeout);
 
   // Block the stop signals before any thread starts, so every thread inherits the mask and
   // only the waiter below sees them: a handler could not safely stop the server.

@@ -82,6 +82,9 @@ struct ServeOptions {
   bool protect_reads = false;
   std::size_t max_body_bytes = 16 * 1024 * 1024;
   std::size_t max_events = 10000;
+  std::size_t max_connections = 10000;
+  std::string request_timeout = "30s";
+  std::string idle_timeout = "120s";
 };
 CLI::App* setup_serve(CLI::App& app, ServeOptions& options);
 int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ostream& out);

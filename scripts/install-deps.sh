@@ -11,7 +11,8 @@ build_packages=(
   prometheus-cpp-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libyaml-cpp-dev
   catch2
-  libcpp-httplib-dev
+  libcpp-httplib-dev  # the HTTP client (exec --server) and the tests' client
+  libboost-dev  # Boost.Beast/Asio, header-only: serve's HTTP layer
 )
 # Services and tools the test suite starts for real (never mocked).
 test_packages=(

@@ -28,6 +28,22 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_timeout{30000};
   /// Tracker queue: events accepted but not yet committed.
   std::size_t queue_capacity = 200000;
+
+  /// Most connections open at once, idle keep-alive ones included; one more is answered 503
+  /// and closed. Lowered to what the open-files limit allows (its soft limit is raised to the
+  /// hard limit at bind()).
+  std::size_t max_connections = 10000;
+  /// Largest request line plus headers; larger get 431.
+  std::size_t max_header_bytes = 16 * 1024;
+  /// Request bodies being received or handled at once, summed over every connection; a request
+  /// whose Content-Length would pass it gets 503 (retry shortly). At least max_body_bytes.
+  std::size_t max_buffered_body_bytes = 256 * 1024 * 1024;
+  /// How long a keep-alive connection may wait for its next request before it is closed.
+  std::chrono::milliseconds idle_timeout{120000};
+  /// How long a client has, from a request's first byte, to send all of it (headers and body);
+  /// slower ones get 408 and are closed, so a byte a second cannot hold a connection. The same
+  /// bound applies to taking an answer.
+  std::chrono::milliseconds request_timeout{30000};
 };
 
 /// Why the server could not start listening (the address is in use, say).
@@ -36,8 +52,9 @@ class ListenError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The HTTP server. Thread-safe: stop() and port() may be called from any thread while
-/// run() serves on another.
+/// The HTTP server: one event loop holds every connection, a small pool of workers runs the
+/// endpoints. Thread-safe: stop() and port() may be called from any thread while run() serves
+/// on another.
 class Server {
  public:
   /// Opens (or creates) the store and starts the tracker. Throws StoreError.
