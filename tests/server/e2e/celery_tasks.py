@@ -16,6 +16,7 @@ _redis = redis.Redis.from_url(os.environ["REDIS_URL"])
 
 
 @app.task
+@jobtrail_celery.track(entities=lambda user_id: ["user:%s" % user_id])
 def send_welcome(user_id):
     audit_signup.delay(user_id)  # published from inside a task: joins the trace with this one as parent
 
