@@ -82,6 +82,8 @@ class Client:
         self._last_warning = 0.0
         self._quiet_failures = 0
         self._stopping = False
+        self._stop = threading.Event()  # interrupts a backoff
+        self._sending = []  # the part of the batch in flight, for drain()
 
     # -- 1. record -------------------------------------------------------------------------
     def record(self, job_id, state, durable=False, **more):
@@ -129,7 +131,9 @@ class Client:
                     part, batch = batch[:cut], batch[cut:]
                     for event in part:
                         event.pop(_DURABLE, None)
+                    self._sending = part
                     self._send_until_settled(part, durable)
+                    self._sending = []
                     self._in_flight = len(batch)
             except Exception as error:  # noqa: BLE001 - the thread must survive anything
                 self._warn("jobtrail sender: %r" % error)
@@ -152,8 +156,7 @@ class Client:
             # RETRY: keep the batch; the buffer goes on taking events up to its capacity.
             self._stats.retried += len(events)
             self._warn(message + "; retrying, %d events waiting" % (len(events) + len(self._buffer)))
-            time.sleep(self._backoff.next_delay())
-            if self._stopping:
+            if self._stop.wait(self._backoff.next_delay()):
                 return
 
     # -- 5. flush --------------------------------------------------------------------------
@@ -180,12 +183,41 @@ class Client:
     def close(self, timeout=2.0):
         """Flushes (at most ``timeout`` seconds), stops the sender and closes its connection."""
         sent = self.flush(timeout)
-        self._stopping = True
-        self._buffer.wake()
-        if self._thread is not None and self._pid == os.getpid():
-            self._thread.join(1.0)
+        self._stop_sender()
         self._poster.close()
         return sent
+
+    def _stop_sender(self):
+        self._stopping = True
+        self._stop.set()
+        self._buffer.wake()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(self._poster.timeout + 1)
+
+    def drain(self, timeout=2.0):
+        """Flushes for at most ``timeout`` seconds, then stops the sender and returns the events
+        it could not send (to hand to a longer-lived process: see jobtrail_rq). They keep their
+        `at`, so an event that was in fact stored is recognised when it is sent again."""
+        if self.flush(timeout):
+            return []
+        self._stop_sender()
+        left = list(self._sending) + self._buffer.take(len(self._buffer) + MAX_BATCH)
+        for event in left:
+            event.pop(_DURABLE, None)
+        return left
+
+    def adopt(self, events):
+        """Buffers events recorded elsewhere (drain() of another process) as they are; returns
+        how many the buffer took."""
+        taken = 0
+        for event in events:
+            if isinstance(event, dict) and "job_id" in event and "state" in event and "at" in event:
+                if self._pid != os.getpid() or self._thread is None:
+                    self._start()
+                if self._buffer.append(event):
+                    taken += 1
+        self._stats.recorded += taken
+        return taken
 
     def _flush_at_exit(self):
         if not self.flush(self.exit_timeout):

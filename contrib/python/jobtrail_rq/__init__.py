@@ -15,6 +15,7 @@ each job, waiting at most $JOBTRAIL_HORSE_FLUSH_TIMEOUT seconds (default 2).
 """
 
 import contextlib
+import json
 import os
 
 import rq
@@ -35,6 +36,7 @@ __all__ = ["Client", "TrackedJob", "TrackedQueue", "TrackedScheduler", "TrackedW
 META_CORRELATION = "jobtrail_correlation_id"
 META_PARENT = "jobtrail_parent_job_id"
 META_ATTEMPT = "jobtrail_attempt"  # the attempt that last started
+SPOOL_KEY = "jobtrail:spool"  # events a work horse could not send, for its worker to send
 
 lifecycle = jobtrail_client.Lifecycle()  # set lifecycle = jobtrail_client.Lifecycle(Client(...)) to configure in code
 default_client = jobtrail_client.default_client
@@ -123,7 +125,7 @@ class TrackedQueue(rq.Queue):
 
 class TrackedScheduler(rq.scheduler.RQScheduler):
     """RQ's scheduler, moving due jobs through TrackedQueue so that the move is reported. It
-    runs in a process of its own that leaves without atexit: each pass flushes."""
+    runs in a process of its own that leaves without atexit: stop() flushes."""
 
     queue_class = TrackedQueue
 
@@ -143,7 +145,11 @@ class TrackedScheduler(rq.scheduler.RQScheduler):
                         registry.remove(job, pipeline=pipeline)
                 pipeline.execute()
         self._status = self.Status.STARTED
+
+    def stop(self):
+        # The scheduler's process leaves without atexit (multiprocessing): send what is left.
         lifecycle.client.flush(_horse_flush_timeout())
+        super().stop()
 
 
 class TrackedWorker(rq.Worker):
@@ -183,8 +189,29 @@ class TrackedWorker(rq.Worker):
             # Whatever ended the job: no heartbeat after it, and not left as the running one.
             lifecycle.abandon(self._jobtrail_job)
             self._jobtrail_job = None
-            # The horse leaves with os._exit: atexit would not run.
-            lifecycle.client.flush(_horse_flush_timeout())
+            # The horse leaves with os._exit: atexit would not run. What cannot be sent in time
+            # (serve down or restarting) goes to its worker through Redis, to be sent from there.
+            self._jobtrail_hand_over(job.connection)
+
+    def _jobtrail_hand_over(self, connection):
+        if not getattr(self, "_is_horse", False):
+            return  # a worker without a horse (SimpleWorker) lives on and sends in the background
+        with contextlib.suppress(Exception):
+            left = lifecycle.client.drain(_horse_flush_timeout())
+            if left:
+                connection.rpush(SPOOL_KEY + ":" + self.name, *(json.dumps(event) for event in left))
+
+    def execute_job(self, job, queue):
+        super().execute_job(job, queue)
+        # Back in the worker: send what the horse handed over.
+        with contextlib.suppress(Exception):
+            key = SPOOL_KEY + ":" + self.name
+            with self.connection.pipeline() as pipeline:
+                pipeline.lrange(key, 0, -1)
+                pipeline.delete(key)
+                handed, _ = pipeline.execute()
+            if handed:
+                lifecycle.client.adopt(json.loads(item) for item in handed)
 
     def handle_job_success(self, job, queue, started_job_registry):
         result = super().handle_job_success(job, queue, started_job_registry)
@@ -214,7 +241,6 @@ class TrackedWorker(rq.Worker):
                     lifecycle.record(job.id, "enqueued", attempt=attempt + 1, **fields)
                 else:
                     lifecycle.record(job.id, "dead", attempt=attempt, error=error, **fields)
-            lifecycle.client.flush(_horse_flush_timeout())
             return result
         error = error_from_traceback(exc_string)
         lifecycle.finished(running, "failed", error=error, next_attempt=will_retry)
