@@ -56,7 +56,8 @@ class Client:
 
     url/token default to $JOBTRAIL_URL (http://127.0.0.1:8089) and $JOBTRAIL_TOKEN;
     capacity (events buffered while serve is slow or down) to $JOBTRAIL_BUFFER (10,000);
-    exit_timeout (seconds flush() may take at exit) to $JOBTRAIL_EXIT_FLUSH_TIMEOUT (2).
+    exit_timeout (seconds flush() may take at exit) to $JOBTRAIL_EXIT_FLUSH_TIMEOUT (2);
+    every event is sent durably (?wait=commit) with $JOBTRAIL_DURABLE=1.
     """
 
     def __init__(self, url=None, token=None, capacity=None, timeout=5.0, exit_timeout=None):
@@ -66,6 +67,9 @@ class Client:
         self._buffer = EventBuffer(capacity or int(_env_float("JOBTRAIL_BUFFER", 10000)))
         self.exit_timeout = exit_timeout if exit_timeout is not None else _env_float("JOBTRAIL_EXIT_FLUSH_TIMEOUT", 2.0)
         self.worker = "%s:%d" % (socket.gethostname(), os.getpid())
+        # $JOBTRAIL_DURABLE=1: every event waits for the commit (?wait=commit), not only those
+        # of the job functions declared durable.
+        self.durable_all = os.environ.get("JOBTRAIL_DURABLE", "").lower() in ("1", "true", "yes")
         self._reset_state()
         atexit.register(self._flush_at_exit)
         if hasattr(os, "register_at_fork"):
@@ -94,7 +98,7 @@ class Client:
             for key, value in more.items():
                 if value is not None and value != "" and value != []:
                     event[key] = value
-            if durable:
+            if durable or self.durable_all:
                 event[_DURABLE] = True
             if self._pid != os.getpid() or self._thread is None:
                 self._start()
@@ -122,42 +126,44 @@ class Client:
             if not batch:
                 buffer.wait(1.0)
                 continue
-            self._in_flight = len(batch)
+            # Until it is settled, the batch is what drain() hands over if the sender is stopped.
+            self._sending, self._in_flight = batch, len(batch)
             try:
-                # One durability per request: the durable events wait for the commit.
-                while batch:
+                while batch and not self._stopping:
+                    # One durability per request: the durable events wait for the commit.
                     durable = bool(batch[0].get(_DURABLE))
                     cut = next((i for i, e in enumerate(batch) if bool(e.get(_DURABLE)) != durable), len(batch))
-                    part, batch = batch[:cut], batch[cut:]
+                    part = batch[:cut]
                     for event in part:
                         event.pop(_DURABLE, None)
-                    self._sending = part
-                    self._send_until_settled(part, durable)
-                    self._sending = []
-                    self._in_flight = len(batch)
+                    if not self._send_until_settled(part, durable):
+                        break  # stopped: the rest stays in self._sending
+                    batch = batch[cut:]
+                    self._sending, self._in_flight = batch, len(batch)
             except Exception as error:  # noqa: BLE001 - the thread must survive anything
                 self._warn("jobtrail sender: %r" % error)
+                self._sending, self._in_flight = [], 0
             finally:
-                self._in_flight = 0
                 with self._idle:
                     self._idle.notify_all()
 
     def _send_until_settled(self, events, durable):
+        """Sends until the server took or refused the events (True), or the sender is stopped (False)."""
         while True:
             outcome, message = self._poster.post(events, durable)
             if outcome == SENT:
                 self._stats.sent += len(events)
                 self._backoff.reset()
-                return
+                return True
             if outcome == REJECTED:
                 self._stats.rejected += len(events)
                 self._warn(message)
-                return
+                return True
             # RETRY: keep the batch; the buffer goes on taking events up to its capacity.
             self._stats.retried += len(events)
             self._warn(message + "; retrying, %d events waiting" % (len(events) + len(self._buffer)))
             if self._stop.wait(self._backoff.next_delay()):
-                return
+                return False
 
     # -- 5. flush --------------------------------------------------------------------------
     def flush(self, timeout=2.0):

@@ -2,6 +2,8 @@
 one dies, one is delayed. The broker is $REDIS_URL."""
 
 import os
+import signal
+import time
 
 import redis
 from celery import Celery
@@ -51,3 +53,23 @@ def web_request(correlation_id):
         explode.apply_async(task_id="celery-explode")
         remind.apply_async((42,), task_id="celery-remind", countdown=1)  # delayed: stays in the trace
     jobtrail_celery.lifecycle.client.flush(5)
+
+
+@app.task
+def long_healthy(seconds, user_id):
+    """Runs past the stuck deadline, heartbeating; tags what it touched from inside."""
+    jobtrail_celery.tag("user:%s" % user_id)
+    time.sleep(seconds)
+
+
+@app.task
+def hangs():
+    """Hangs after a second of work: its whole process frozen (as in a stuck syscall), heartbeats included."""
+    time.sleep(1.2)  # its start and first heartbeats are sent
+    _redis.rpush("hung_pids", os.getpid())
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+@app.task
+def noop(n):
+    return n

@@ -51,8 +51,14 @@ def long_healthy(seconds, user_id):
 
 
 def hangs():
-    """A hung job: its whole process is frozen (as in a stuck syscall), heartbeats included."""
+    """Hangs after a second of work: its whole process frozen (as in a stuck syscall), heartbeats included."""
+    time.sleep(1.2)  # its start and first heartbeats are sent
+    rq.get_current_job().connection.rpush("hung_pids", os.getpid())
     os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def noop(n):
+    return n
 
 
 def web_request(connection, correlation_id):
