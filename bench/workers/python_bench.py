@@ -7,10 +7,12 @@ starts redis-server and `jobtrail serve`; prints one JSON line per worker kind:
 
   usage: python_bench.py rq|celery   (env REDIS_URL, JOBTRAIL_URL, JOBTRAIL_BENCH_JOBS)
 
-Each phase starts its worker first (idle), then enqueues N jobs from this process, timing each
-enqueue, and ends when the N-th job has run (a Redis counter the jobs increment): jobs/s is N
-over that span. The tracked phase's events are all sent before it ends (the worker is stopped,
-which flushes). "added" is tracked minus plain at the same percentile.
+Throughput: each phase starts its worker first (idle), then enqueues N jobs from this process
+and ends when the N-th job has run (a Redis counter the jobs increment): jobs/s is N over that
+span. Phases alternate plain, tracked, plain, tracked ($JOBTRAIL_BENCH_ROUNDS rounds, default
+2); each kind's median is printed. The enqueue cost on the caller's thread is measured apart:
+N plain and N tracked enqueues in alternating blocks of 50 (so the machine's drift hits both
+alike); "added" is tracked minus plain at the same percentile.
 """
 
 import json
@@ -102,17 +104,12 @@ def phase(kind, tracked, jobs):
     worker = start_worker(kind, tracked, queue)
     try:
         wait_idle(connection, kind, queue, worker)
-        if tracked and kind == "celery":
-            import jobtrail_celery
-            jobtrail_celery.install()
+        track_celery_publishes(kind, tracked)
         enqueue = make_enqueuer(kind, tracked, queue, connection)
-        took = []
         clock = time.perf_counter
         begin = clock()
         for _ in range(jobs):
-            t0 = clock()
             enqueue(counter)
-            took.append(clock() - t0)
         while int(connection.get(counter) or 0) < jobs:
             if worker.poll() is not None:
                 raise SystemExit("python_bench: the %s worker died" % kind)
@@ -121,7 +118,7 @@ def phase(kind, tracked, jobs):
     finally:
         worker.terminate()
         worker.wait(60)
-    return jobs / span, [t * 1e6 for t in took]
+    return jobs / span
 
 
 def rq_worker(queue):
@@ -136,6 +133,46 @@ def rq_worker(queue):
     worker_class([queue_class(queue, connection=connection)], connection=connection).work(logging_level="WARNING")
 
 
+def enqueue_cost(kind, jobs):
+    """Enqueue times (µs) plain and tracked, in alternating blocks of 50 so that the machine's
+    drift hits both alike; to queues no worker reads, deleted afterwards."""
+    connection = redis.Redis.from_url(REDIS_URL)
+    plain = make_enqueuer(kind, False, "cost-plain", connection)
+    tracked = make_enqueuer(kind, True, "cost-tracked", connection)
+    times = {False: [], True: []}
+    clock = time.perf_counter
+    for block in range(2 * max(1, jobs // 50)):
+        is_tracked = block % 2 == 1
+        track_celery_publishes(kind, is_tracked)
+        enqueue = tracked if is_tracked else plain
+        for _ in range(50):
+            t0 = clock()
+            enqueue("cost")
+            times[is_tracked].append((clock() - t0) * 1e6)
+    for key in connection.scan_iter("*cost-*"):
+        connection.delete(key)
+    return times[False], times[True]
+
+
+def track_celery_publishes(kind, on):
+    # Celery's signals are per process: this process's publishes are tracked only when asked.
+    if kind != "celery":
+        return
+    import jobtrail_celery
+    from celery import signals
+    jobtrail_celery.install()
+    if on:
+        signals.before_task_publish.connect(jobtrail_celery._before_publish, weak=False)
+    else:
+        signals.before_task_publish.disconnect(jobtrail_celery._before_publish)
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main():
     kind = sys.argv[1]
     if kind == "rq-worker":
@@ -147,15 +184,20 @@ def main():
         sys.path.insert(0, HERE)
         import python_bench as module  # the app the worker imports, with its task registered
         celery_app = module.celery_app
-    plain_rate, plain_us = phase(kind, False, jobs)
-    tracked_rate, tracked_us = phase(kind, True, jobs)
+    # Throughput: plain, tracked, plain, tracked, ...; the median of each kind's rounds.
+    rounds = int(os.environ.get("JOBTRAIL_BENCH_ROUNDS", "2"))
+    rates = {False: [], True: []}
+    for _ in range(rounds):
+        for tracked in (False, True):
+            rates[tracked].append(phase(kind, tracked, jobs))
+    plain_us, tracked_us = enqueue_cost(kind, jobs)
     import jobtrail_client
     jobtrail_client.flush(30)  # the tracked enqueues' events, before serve is stopped
-    print(json.dumps({"worker": kind, "jobs": jobs, "plain_jobs_per_s": round(plain_rate, 1),
-                      "tracked_jobs_per_s": round(tracked_rate, 1),
+    print(json.dumps({"worker": kind, "jobs": jobs, "plain_jobs_per_s": round(median(rates[False]), 1),
+                      "tracked_jobs_per_s": round(median(rates[True]), 1),
                       "enqueue_added_us_p50": round(percentile(tracked_us, 50) - percentile(plain_us, 50), 1),
                       "enqueue_added_us_p99": round(percentile(tracked_us, 99) - percentile(plain_us, 99), 1),
-                      "enqueue_plain_us_p50": round(percentile(plain_us, 50), 1)}))
+                      "enqueue_plain_us_p50": round(percentile(plain_us, 50), 1), "rounds": rounds}))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ jobtrail=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$here/e2e_workers_lib.sh"
-need redis-server redis-cli sidekiq ruby "$python"
+need redis-server redis-cli rq sidekiq ruby "$python"
 "$python" -c 'import rq, celery' 2>/dev/null || fail "python3-rq or python3-celery is missing (scripts/install-deps.sh --test)"
 
 start_redis
@@ -20,7 +20,10 @@ start_serve
 export PYTHONPATH="$root/contrib/python:$here/e2e"
 correlation_id=$("$python" -c 'import uuid; print(uuid.uuid4().hex)')
 
-(cd "$work" && exec "$python" "$here/e2e/rq_main.py" worker "$REDIS_URL") >"$work/rq.log" 2>&1 &
+# The RQ worker as contrib/python/README.md says to run it.
+(cd "$work" && exec rq worker --url "$REDIS_URL" --worker-class jobtrail_rq.TrackedWorker \
+   --queue-class jobtrail_rq.TrackedQueue --job-class jobtrail_rq.TrackedJob --with-scheduler default) \
+  >"$work/rq.log" 2>&1 &
 pids+=($!)
 (cd "$work" && exec "$python" -m celery -A celery_tasks worker --pool prefork -c 2 --loglevel WARNING) \
   >"$work/celery.log" 2>&1 &

@@ -27,10 +27,11 @@ pids+=($!)
 pids+=($!)
 
 # The web process: 2 x $jobs enqueues over about 3 s, then its counts.
-"$python" - "$jobs" >"$work/producer.json" 2>"$work/producer.log" <<'PY' &
+WORK="$work" "$python" - "$jobs" >"$work/producer.json" 2>"$work/producer.log" <<'PY' &
 import json, os, sys, time
 import redis, celery_tasks, rq_tasks, jobtrail_rq, jobtrail_client
 queue = jobtrail_rq.TrackedQueue("default", connection=redis.Redis.from_url(os.environ["REDIS_URL"]))
+open(os.environ["WORK"] + "/producing", "w").close()
 for i in range(int(sys.argv[1])):
     queue.enqueue(rq_tasks.noop, i, job_id="burst-rq-%d" % i)
     celery_tasks.noop.apply_async((i,), task_id="burst-celery-%d" % i)
@@ -41,7 +42,9 @@ PY
 producer=$!
 pids+=($producer)
 
-sleep 1
+producing() { [ -e "$work/producing" ]; }
+wait_for 60 producing || fail "the web process did not start"
+sleep 0.5
 kill -KILL "$serve_pid"
 wait "$serve_pid" 2>/dev/null || true
 sleep 1.5  # serve is down: the clients keep their events and retry

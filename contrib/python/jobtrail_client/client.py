@@ -11,8 +11,10 @@ The steps, as in the C++ tracker:
 """
 
 import atexit
+import json
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -69,6 +71,8 @@ class Client:
         self.worker = "%s:%d" % (socket.gethostname(), os.getpid())
         # $JOBTRAIL_DURABLE=1: every event waits for the commit (?wait=commit), not only those
         # of the job functions declared durable.
+        # How long the sender lets a batch gather: $JOBTRAIL_LINGER seconds (0.05).
+        self.linger = max(0.0, _env_float("JOBTRAIL_LINGER", 0.05))
         self.durable_all = os.environ.get("JOBTRAIL_DURABLE", "").lower() in ("1", "true", "yes")
         self._reset_state()
         atexit.register(self._flush_at_exit)
@@ -87,7 +91,9 @@ class Client:
         self._quiet_failures = 0
         self._stopping = False
         self._stop = threading.Event()  # interrupts a backoff
+        self._hurry = threading.Event()  # cuts the linger short: flush(), stop
         self._sending = []  # the part of the batch in flight, for drain()
+        self._forward = None  # a pipe to a parent process (forward_to)
 
     # -- 1. record -------------------------------------------------------------------------
     def record(self, job_id, state, durable=False, **more):
@@ -100,6 +106,9 @@ class Client:
                     event[key] = value
             if durable or self.durable_all:
                 event[_DURABLE] = True
+            if self._forward is not None and self._pid == os.getpid() and self._forward_one(event):
+                self._stats.recorded += 1
+                return True
             if self._pid != os.getpid() or self._thread is None:
                 self._start()
             if self._buffer.append(event):
@@ -108,6 +117,23 @@ class Client:
             return False
         except Exception as error:  # noqa: BLE001 - reporting never raises into the job
             self._warn("jobtrail could not record an event: %r" % error)
+            return False
+
+    # -- 1b. or forward to a parent process -------------------------------------------------
+    def forward_to(self, fd):
+        """From now on, in this process, events go as JSON lines down the pipe ``fd`` to a
+        longer-lived process that sends them (jobtrail_rq: the work horse to its worker), not
+        through this process's sender. A full pipe falls back to the buffer."""
+        os.set_blocking(fd, False)
+        self._forward = fd
+
+    def _forward_one(self, event):
+        line = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
+        if len(line) > select.PIPE_BUF:
+            return False  # a write up to PIPE_BUF is atomic; a bigger event goes by the buffer
+        try:
+            return os.write(self._forward, line) == len(line)
+        except OSError:
             return False
 
     # -- 2.-4. the sender thread -----------------------------------------------------------
@@ -122,10 +148,16 @@ class Client:
     def _run(self):
         buffer = self._buffer
         while not self._stopping:
-            batch = buffer.take(MAX_BATCH)
-            if not batch:
+            if not len(buffer):
                 buffer.wait(1.0)
                 continue
+            # Linger: let a batch gather (flush() cuts it short; MAX_BATCH events go at once), so
+            # that a busy process makes one request per LINGER, not one per event — each
+            # request costs the process's other threads the GIL for a while.
+            if len(buffer) < MAX_BATCH and not self._hurry.is_set():
+                self._hurry.wait(self.linger)
+            self._hurry.clear()
+            batch = buffer.take(MAX_BATCH)
             # Until it is settled, the batch is what drain() hands over if the sender is stopped.
             self._sending, self._in_flight = batch, len(batch)
             try:
@@ -174,9 +206,11 @@ class Client:
                     return True
                 self._start()
             deadline = time.monotonic() + max(0.0, timeout)
+            self._hurry.set()
             self._buffer.wake()
             with self._idle:
                 while len(self._buffer) or self._in_flight:
+                    self._hurry.set()
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return False
@@ -196,6 +230,7 @@ class Client:
     def _stop_sender(self):
         self._stopping = True
         self._stop.set()
+        self._hurry.set()
         self._buffer.wake()
         if self._thread is not None and self._pid == os.getpid():
             self._thread.join(self._poster.timeout + 1)
@@ -226,6 +261,8 @@ class Client:
         return taken
 
     def _flush_at_exit(self):
+        if self._stopping:
+            return  # closed: what it could not send was already said
         if not self.flush(self.exit_timeout):
             left = len(self._buffer) + self._in_flight
             self._warn("jobtrail: %d events not sent at exit (serve unreachable for %.1f s)" % (left, self.exit_timeout),

@@ -43,8 +43,11 @@ class HttpPoster:
 
     def __init__(self, url, token, timeout):
         parsed = urllib.parse.urlsplit(url)
+        self.unusable = ""
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError("JOBTRAIL_URL must be http://HOST:PORT or https://HOST:PORT, not %r" % url)
+            # Not raised: reporting must not break the application; every batch is refused.
+            self.unusable = "JOBTRAIL_URL must be http://HOST:PORT or https://HOST:PORT, not %r" % url
+            parsed = urllib.parse.urlsplit("http://127.0.0.1:8089")
         self.https = parsed.scheme == "https"
         self.host, self.port = parsed.hostname, parsed.port or (443 if self.https else 80)
         self.path = (parsed.path.rstrip("/") or "") + "/v1/events"
@@ -105,6 +108,8 @@ class HttpPoster:
 
     def post(self, events, durable):
         """Sends ``events``; returns (SENT|RETRY|REJECTED, a message for the log or "")."""
+        if self.unusable:
+            return REJECTED, self.unusable
         body = "".join(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
                        for event in events).encode("utf-8", "replace")
         request = (b"POST %s HTTP/1.1\r\n" % (self.path + ("?wait=commit" if durable else "")).encode("latin-1")

@@ -17,6 +17,7 @@ each job, waiting at most $JOBTRAIL_HORSE_FLUSH_TIMEOUT seconds (default 2).
 import contextlib
 import json
 import os
+import threading
 
 import rq
 import rq.defaults
@@ -177,8 +178,11 @@ class TrackedWorker(rq.Worker):
         attempt = int(job.meta.get(META_ATTEMPT, 0)) + 1
         job.meta[META_ATTEMPT] = attempt
         _stamp(job)
-        with contextlib.suppress(Exception):
-            job.save_meta()  # the next attempt, or the worker if this horse dies, reads it
+        if job.retries_left:  # the next attempt reads it (the worker's copy of meta knows this one)
+            with contextlib.suppress(Exception):
+                job.save_meta()
+        if getattr(self, "_is_horse", False) and getattr(self, "_jobtrail_pipe", None):
+            lifecycle.client.forward_to(self._jobtrail_pipe[1])  # the worker sends for the horse
         func = _func_of(job)
         self._jobtrail_job = lifecycle.started(
             job.id, attempt, durable=jobtrail_client.is_durable(func),
@@ -201,7 +205,39 @@ class TrackedWorker(rq.Worker):
             if left:
                 connection.rpush(SPOOL_KEY + ":" + self.name, *(json.dumps(event) for event in left))
 
+    def _jobtrail_start_pipe(self):
+        """The pipe the work horses write their events to, and the thread that reads it and
+        sends them over this worker's one keep-alive connection: a horse then pays a pipe
+        write per event and leaves with nothing to flush."""
+        if getattr(self, "_jobtrail_pipe", None) and self._jobtrail_pipe_pid == os.getpid():
+            return
+        self._jobtrail_pipe = os.pipe()
+        self._jobtrail_pipe_pid = os.getpid()
+        client = lifecycle.client
+        read_fd = self._jobtrail_pipe[0]
+
+        def read_forever():
+            pending = b""
+            while True:
+                try:
+                    chunk = os.read(read_fd, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                events = []
+                for line in lines:
+                    with contextlib.suppress(ValueError):
+                        events.append(json.loads(line))
+                client.adopt(events)
+
+        threading.Thread(target=read_forever, name="jobtrail-horse-pipe", daemon=True).start()
+
     def execute_job(self, job, queue):
+        with contextlib.suppress(Exception):
+            self._jobtrail_start_pipe()
         super().execute_job(job, queue)
         # Back in the worker: send what the horse handed over.
         with contextlib.suppress(Exception):
@@ -227,10 +263,9 @@ class TrackedWorker(rq.Worker):
         running = getattr(self, "_jobtrail_job", None)
         if running is None:
             # In the worker, not the horse: the horse was killed (a hard timeout, OOM, a stop
-            # command). It saved its attempt in meta before it ran.
-            with contextlib.suppress(Exception):
-                job.meta = job.get_meta(refresh=True)
-            attempt = max(1, int(job.meta.get(META_ATTEMPT, 1)))
+            # command). The worker's copy of the job is as it was dequeued: the horse's attempt
+            # is one more than what its meta says.
+            attempt = int(job.meta.get(META_ATTEMPT, 0)) + 1
             fields = _fields(job)
             error = error_from_traceback(exc_string)
             if stopped:
