@@ -99,17 +99,20 @@ class Client:
     def record(self, job_id, state, durable=False, **more):
         """Buffers one event; True if it was accepted (False: the buffer was full, counted)."""
         try:
-            event = {"job_id": fields.utf8_head(job_id, fields.MAX_ID_BYTES), "state": state,
-                     "at": fields.now_us(), "worker": self.worker}
+            job_id = str(job_id)
+            if len(job_id) > fields.MAX_ID_BYTES // 4:  # 4 bytes a character at most: shorter ones fit
+                job_id = fields.utf8_head(job_id, fields.MAX_ID_BYTES)
+            event = {"job_id": job_id, "state": state, "at": fields.now_us(), "worker": self.worker}
             for key, value in more.items():
                 if value is not None and value != "" and value != []:
                     event[key] = value
             if durable or self.durable_all:
                 event[_DURABLE] = True
-            if self._forward is not None and self._pid == os.getpid() and self._forward_one(event):
+            # No getpid() here: after a fork, _after_fork_in_child has already reset the state.
+            if self._forward is not None and self._forward_one(event):
                 self._stats.recorded += 1
                 return True
-            if self._pid != os.getpid() or self._thread is None:
+            if self._thread is None:
                 self._start()
             if self._buffer.append(event):
                 self._stats.recorded += 1

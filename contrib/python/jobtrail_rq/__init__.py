@@ -70,10 +70,27 @@ def _stamp(job):
             job.meta[META_PARENT] = parent.job_id
 
 
+_declarations = {}  # func_name -> the function (for its jobtrail.track declaration), or None
+
+
+def _declared(job):
+    """(durable, entities) that the job's function declares; the function looked up once per name."""
+    name = job.func_name
+    if name not in _declarations:
+        if len(_declarations) > 10000:
+            _declarations.clear()
+        func = _func_of(job)
+        _declarations[name] = func if _context.declaration_of(func) is not None else None
+    func = _declarations[name]
+    if func is None:
+        return False, []
+    return jobtrail_client.is_durable(func), jobtrail_client.declared_entities(func, job.args, job.kwargs)
+
+
 def _report_enqueue(job):
-    func = _func_of(job)
-    lifecycle.enqueued(job.id, attempt=int(job.meta.get(META_ATTEMPT, 0)) + 1, durable=jobtrail_client.is_durable(func),
-                       entities=jobtrail_client.declared_entities(func, job.args, job.kwargs), **_fields(job))
+    durable, entities = _declared(job)
+    lifecycle.enqueued(job.id, attempt=int(job.meta.get(META_ATTEMPT, 0)) + 1, durable=durable, entities=entities,
+                       **_fields(job))
 
 
 class TrackedJob(rq.job.Job):
@@ -183,10 +200,8 @@ class TrackedWorker(rq.Worker):
                 job.save_meta()
         if getattr(self, "_is_horse", False) and getattr(self, "_jobtrail_pipe", None):
             lifecycle.client.forward_to(self._jobtrail_pipe[1])  # the worker sends for the horse
-        func = _func_of(job)
-        self._jobtrail_job = lifecycle.started(
-            job.id, attempt, durable=jobtrail_client.is_durable(func),
-            entities=jobtrail_client.declared_entities(func, job.args, job.kwargs), **_fields(job))
+        durable, entities = _declared(job)
+        self._jobtrail_job = lifecycle.started(job.id, attempt, durable=durable, entities=entities, **_fields(job))
         try:
             return super().perform_job(job, queue)
         finally:
