@@ -18,7 +18,7 @@ build_packages=(
 test_packages=(
   procps python3
   curl  # tests/pg/check_cli.sh talks to jobtrail serve
-  redis-server python3-rq python3-redis ruby-sidekiq  # the RQ and Sidekiq end-to-end test
+  redis-server python3-rq python3-redis python3-celery ruby-sidekiq  # the RQ, Celery and Sidekiq end-to-end tests
   prometheus  # promtool and the server, for the alert rules
   prometheus-pushgateway
   postgresql  # initdb and the server for tests/pg/pg_cluster.sh's throw-away clusters

@@ -1,76 +1,47 @@
 #!/usr/bin/env bash
-# End to end with real workers: Debian's redis-server, an RQ worker and a Sidekiq worker, both
-# instrumented as contrib/ documents, report to `jobtrail serve`; a "web request" in each
-# language enqueues jobs under one correlation ID; one job enqueues a child, one fails and is
-# retried, one dies. Then `jobtrail trace` must show the whole tree with the right states.
-# Everything runs on loopback and is stopped on exit.
+# End to end with real workers: Debian's redis-server, an RQ worker (with RQ's scheduler), a
+# Celery worker (prefork) and a Sidekiq worker, instrumented as contrib/ documents, report to
+# `jobtrail serve`. A "web request" in Python (RQ and Celery) and one in Ruby (Sidekiq) enqueue
+# jobs under one correlation ID: one job enqueues a child, one fails and is retried, one dies,
+# one is delayed, one times out. Then `jobtrail trace` must show the whole tree with the right
+# states, attempts, parents and errors. Everything runs on loopback and is stopped on exit.
 #   usage: e2e_workers.sh JOBTRAIL_BINARY
 set -euo pipefail
 
 jobtrail=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-python=/usr/bin/python3  # Debian's rq and redis modules belong to this interpreter
-for tool in redis-server sidekiq ruby "$python"; do
-  command -v "$tool" >/dev/null || { echo "e2e_workers: $tool is missing (scripts/install-deps.sh --test)"; exit 1; }
-done
+. "$here/e2e_workers_lib.sh"
+need redis-server redis-cli rq sidekiq ruby "$python"
+"$python" -c 'import rq, celery' 2>/dev/null || fail "python3-rq or python3-celery is missing (scripts/install-deps.sh --test)"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "e2e_workers: FAIL: $*"
-  for log in "$work"/*.log; do echo "--- $log"; tail -n 30 "$log"; done
-  exit 1
-}
-
-# A free loopback port for redis: the kernel picks one.
-redis_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save "" --appendonly no \
-  --protected-mode yes >"$work/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$redis_port" ping >/dev/null 2>&1 || fail "redis-server did not start"
-
-db="$work/jobs.db"
-"$jobtrail" serve --db "$db" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
-serve_pid=$!
-pids+=($serve_pid)
-for _ in $(seq 100); do grep -q "listening on" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/serve.out")
-[ -n "$url" ] || fail "jobtrail serve did not start"
-
-export JOBTRAIL_URL="$url"
-export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+start_redis
+start_serve
 export PYTHONPATH="$root/contrib/python:$here/e2e"
 correlation_id=$("$python" -c 'import uuid; print(uuid.uuid4().hex)')
 
-(cd "$work" && exec "$python" "$here/e2e/rq_main.py" worker "$REDIS_URL") >"$work/rq.log" 2>&1 &
+# The RQ worker as contrib/python/README.md says to run it.
+(cd "$work" && exec rq worker --url "$REDIS_URL" --worker-class jobtrail_rq.TrackedWorker \
+   --queue-class jobtrail_rq.TrackedQueue --job-class jobtrail_rq.TrackedJob --with-scheduler default) \
+  >"$work/rq.log" 2>&1 &
+pids+=($!)
+(cd "$work" && exec "$python" -m celery -A celery_tasks worker --pool prefork -c 2 --loglevel WARNING) \
+  >"$work/celery.log" 2>&1 &
 pids+=($!)
 (cd "$work" && exec sidekiq -r "$here/e2e/sidekiq_jobs.rb" -q default -c 2 -t 2) >"$work/sidekiq.log" 2>&1 &
 pids+=($!)
 
 "$python" "$here/e2e/rq_main.py" enqueue "$REDIS_URL" "$correlation_id" || fail "RQ enqueue failed"
+"$python" "$here/e2e/celery_main.py" enqueue "$correlation_id" || fail "Celery enqueue failed"
 ruby "$here/e2e/sidekiq_enqueue.rb" "$correlation_id" || fail "Sidekiq enqueue failed"
 
-# Eight jobs, each finished: four per language (welcome, its child, charge, explode).
-finished=0
-for _ in $(seq 600); do
-  finished=$("$jobtrail" trace "$correlation_id" --db "$db" --format json 2>/dev/null |
-             grep -cE '"state":"(succeeded|dead)"' || true)
-  [ "$finished" -ge 8 ] && break
-  sleep 0.1
-done
-[ "$finished" -ge 8 ] || fail "only $finished of 8 jobs finished within 60 s"
+# Fifteen jobs, each finished: six RQ, five Celery, four Sidekiq.
+finished() {
+  local n
+  n=$("$jobtrail" trace "$correlation_id" --db "$db" --format json 2>/dev/null | grep -cE '"state":"(succeeded|dead)"' || true)
+  [ "$n" -ge 15 ]
+}
+wait_for 90 finished || fail "not all 15 jobs finished within 90 s"
 
 "$jobtrail" trace "$correlation_id" --db "$db"
 "$jobtrail" trace "$correlation_id" --db "$db" --format json >"$work/trace.json"
@@ -92,22 +63,42 @@ def expect(name, state, attempts, depth=0, parent=None, error=None):
     assert job["state"] == state, "%s is %s, not %s" % (name, job["state"], state)
     assert job["attempts"] == attempts, "%s made %s attempts, not %s" % (name, job["attempts"], attempts)
     assert job["depth"] == depth, "%s is at depth %s, not %s" % (name, job["depth"], depth)
-    if parent:
-        assert job["parent_job_id"] == one(parent)["job_id"], "%s's parent is %s" % (name, job["parent_job_id"])
+    assert (job["parent_job_id"] or None) == (one(parent)["job_id"] if parent else None), \
+        "%s's parent is %s" % (name, job["parent_job_id"])
     if error:
         assert error in (job["last_error"] or {}).get("message", ""), "%s: error %r" % (name, job["last_error"])
     return job
 
-assert len(jobs) == 8, "expected 8 jobs in the trace, found %d: %s" % (len(jobs), sorted(by_class))
+assert len(jobs) == 15, "expected 15 jobs in the trace, found %d: %s" % (len(jobs), sorted(by_class))
 expect("rq_tasks.send_welcome", "succeeded", 1)
 expect("rq_tasks.audit_signup", "succeeded", 1, depth=1, parent="rq_tasks.send_welcome")
 expect("rq_tasks.charge", "succeeded", 2, error="payment gateway timed out")
 expect("rq_tasks.explode", "dead", 1, error="this job always fails")
+expect("rq_tasks.remind", "succeeded", 1)  # enqueue_in, moved to the queue by RQ's scheduler
+slow = expect("rq_tasks.slow", "dead", 1, error="maximum timeout")
+assert slow["last_error"]["class"].endswith("JobTimeoutException"), slow["last_error"]
+expect("celery_tasks.send_welcome", "succeeded", 1)
+expect("celery_tasks.audit_signup", "succeeded", 1, depth=1, parent="celery_tasks.send_welcome")
+expect("celery_tasks.charge", "succeeded", 2, error="payment gateway timed out")
+expect("celery_tasks.explode", "dead", 1, error="this job always fails")
+expect("celery_tasks.remind", "succeeded", 1)  # countdown=1
 expect("WelcomeJob", "succeeded", 1)
 expect("AuditJob", "succeeded", 1, depth=1, parent="WelcomeJob")
 expect("ChargeJob", "succeeded", 2, error="payment gateway timed out")
 expect("ExplodeJob", "dead", 1, error="this job always fails")
-print("e2e_workers: the trace shows all 8 jobs with the right states, attempts and parents")
+print("e2e_workers: the trace shows all 15 jobs with the right states, attempts, parents and errors")
+PY
+
+# The delayed RQ job was reported when scheduled and again when RQ's scheduler queued it; the
+# entities a job function declares reach the store.
+"$jobtrail" show rq-remind --db "$db" --format json >"$work/remind.json"
+"$jobtrail" show rq-welcome --db "$db" --format json >"$work/welcome.json"
+"$python" - "$work/remind.json" "$work/welcome.json" <<'PY' || fail "a delayed job's enqueues or a declared entity is missing"
+import json, sys
+remind, welcome = (json.load(open(path)) for path in sys.argv[1:3])
+enqueues = [e for e in remind["events"] if e["state"] == "enqueued"]
+assert len(enqueues) == 2, "rq-remind: %d enqueued events, not 2 (scheduled, then queued)" % len(enqueues)
+assert "user:42" in welcome["entities"], welcome["entities"]
 PY
 
 # SIGTERM: serve commits what it accepted and exits 0.

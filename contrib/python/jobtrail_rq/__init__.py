@@ -1,224 +1,301 @@
-"""Report RQ jobs to `jobtrail serve`.
+"""Report RQ jobs to `jobtrail serve` (RQ 1.13, Debian's python3-rq).
 
-    from jobtrail_rq import TrackedQueue, TrackedWorker, correlation
-
-    with correlation(request.headers.get("X-Request-Id")):   # in the web request
+    from jobtrail_rq import TrackedQueue, correlation
+    with correlation(traceparent=request.headers.get("traceparent")):      # in the web request
         TrackedQueue("default", connection=redis).enqueue(send_welcome, user.id)
 
-    rq worker --worker-class jobtrail_rq.TrackedWorker --queue-class jobtrail_rq.TrackedQueue
+    rq worker --worker-class jobtrail_rq.TrackedWorker --queue-class jobtrail_rq.TrackedQueue \
+              --job-class jobtrail_rq.TrackedJob --with-scheduler
 
-The correlation ID and the parent job travel in ``job.meta``, so jobs enqueued inside a job
-join its trace. Reporting never raises into the application: a server that cannot be reached
-costs a warning in the ``jobtrail`` logger, at most once a minute.
+Which events are reported, and when, is in contrib/python/README.md. The correlation ID, the
+parent job and the attempt travel in ``job.meta``, so jobs enqueued inside a job, delayed jobs
+and retries stay in the request's trace. Recording is buffered (jobtrail_client): an enqueue
+pays a few microseconds; RQ's work horse, which leaves with os._exit, flushes at the end of
+each job, waiting at most $JOBTRAIL_HORSE_FLUSH_TIMEOUT seconds (default 2).
 """
 
 import contextlib
-import contextvars
 import json
-import logging
 import os
-import re
-import socket
 import threading
-import time
-import urllib.error
-import urllib.request
-import uuid
 
 import rq
+import rq.defaults
+import rq.job
+import rq.scheduler
+import rq.utils
+from rq.job import JobStatus
 
-__all__ = ["Client", "TrackedQueue", "TrackedWorker", "correlation", "current_correlation_id", "default_client"]
+import jobtrail_client
+from jobtrail_client import (Client, correlation, current_correlation_id, error_from_traceback, new_correlation_id,
+                             tag, track)
+from jobtrail_client import context as _context
 
-_log = logging.getLogger("jobtrail")
-_correlation_id = contextvars.ContextVar("jobtrail_correlation_id", default="")
-_current_job_id = contextvars.ContextVar("jobtrail_job_id", default="")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+__all__ = ["Client", "TrackedJob", "TrackedQueue", "TrackedScheduler", "TrackedWorker", "cancel_job", "correlation",
+           "current_correlation_id", "default_client", "lifecycle", "tag", "track"]
 
 META_CORRELATION = "jobtrail_correlation_id"
 META_PARENT = "jobtrail_parent_job_id"
-META_ATTEMPT = "jobtrail_attempt"
+META_ATTEMPT = "jobtrail_attempt"  # the attempt that last started
+SPOOL_KEY = "jobtrail:spool"  # events a work horse could not send, for its worker to send
+
+lifecycle = jobtrail_client.Lifecycle()  # set lifecycle = jobtrail_client.Lifecycle(Client(...)) to configure in code
+default_client = jobtrail_client.default_client
 
 
-def new_correlation_id():
-    return uuid.uuid4().hex
-
-
-def current_correlation_id():
-    return _correlation_id.get()
-
-
-@contextlib.contextmanager
-def correlation(correlation_id=None, traceparent=None):
-    """Jobs enqueued inside share this correlation ID (or the trace ID of a W3C traceparent)."""
-    if not correlation_id and traceparent:
-        match = _TRACEPARENT.match(traceparent.strip())
-        correlation_id = match.group(1) if match and match.group(1) != "0" * 32 else None
-    token = _correlation_id.set(correlation_id or new_correlation_id())
+def _horse_flush_timeout():
     try:
-        yield _correlation_id.get()
-    finally:
-        _correlation_id.reset(token)
+        return float(os.environ.get("JOBTRAIL_HORSE_FLUSH_TIMEOUT", "2"))
+    except ValueError:
+        return 2.0
 
 
-class Client:
-    """Posts events to `jobtrail serve`. Thread-safe; never raises."""
-
-    def __init__(self, url=None, token=None, timeout=2.0):
-        self.url = (url or os.environ.get("JOBTRAIL_URL") or "http://127.0.0.1:8089").rstrip("/") + "/v1/events"
-        self.token = token if token is not None else os.environ.get("JOBTRAIL_TOKEN", "")
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._last_warning = 0.0
-        self._suppressed = 0
-        self._down_until = 0.0  # after a failed connection, skip posts until then
-
-    def record(self, job_id, state, **fields):
-        """Records one event; returns True if the server took it."""
-        event = {"job_id": str(job_id), "state": state, "at": time.time_ns() // 1000,
-                 "worker": "%s:%d" % (socket.gethostname(), os.getpid())}
-        event.update({key: value for key, value in fields.items() if value not in (None, "", [])})
-        return self.post([event])
-
-    def post(self, events):
-        # An unreachable server must not add a connect timeout to every enqueue of a web
-        # request: after one failure, events are dropped (and counted) for a few seconds.
-        if time.monotonic() < self._down_until:
-            with self._lock:
-                self._suppressed += 1
-            return False
-        # Always with `at`: the server recognises a re-sent event by it (see docs/events.md).
-        now = time.time_ns() // 1000
-        body = "".join(json.dumps(dict(event, at=event.get("at") or now)) + "\n" for event in events).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/x-ndjson"})
-        if self.token:
-            request.add_header("Authorization", "Bearer " + self.token)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return 200 <= response.status < 300
-        except urllib.error.HTTPError as error:
-            self._warn("jobtrail serve refused events: %s %s" % (error.code, error.read()[:300].decode(errors="replace")))
-        except Exception as error:  # noqa: BLE001 - instrumentation must never break the job
-            self._down_until = time.monotonic() + 10
-            self._warn("cannot reach jobtrail serve at %s: %s" % (self.url, error))
-        return False
-
-    def _warn(self, message):
-        # At most one line a minute, with a count: a dead server must not flood the worker's log.
-        with self._lock:
-            now = time.monotonic()
-            if now - self._last_warning < 60 and self._last_warning:
-                self._suppressed += 1
-                return
-            suppressed, self._suppressed, self._last_warning = self._suppressed, 0, now
-        _log.warning("%s%s", message, " (%d more events lost since the last warning)" % suppressed if suppressed else "")
+def _func_of(job):
+    with contextlib.suppress(Exception):
+        return job.func
+    return None
 
 
-_default_client = None
-_default_lock = threading.Lock()
-
-
-def default_client():
-    """The client made from JOBTRAIL_URL and JOBTRAIL_TOKEN, created on first use."""
-    global _default_client
-    with _default_lock:
-        if _default_client is None:
-            _default_client = Client()
-        return _default_client
-
-
-def _job_fields(job):
+def _fields(job):
     return {"job": job.func_name, "queue": job.origin, "correlation_id": job.meta.get(META_CORRELATION),
             "parent_job_id": job.meta.get(META_PARENT)}
 
 
-# The server's limits, in bytes of UTF-8: a longer field gets the whole event refused.
-MAX_CLASS_BYTES = 200
-MAX_MESSAGE_BYTES = 8 * 1024
-MAX_BACKTRACE_BYTES = 64 * 1024
+def _stamp(job):
+    """Puts the request's correlation ID and the running job (the parent) in job.meta."""
+    if META_CORRELATION not in job.meta:
+        job.meta[META_CORRELATION] = current_correlation_id() or new_correlation_id()
+        parent = _context.running_job()
+        if parent is not None and parent.job_id != job.id:
+            job.meta[META_PARENT] = parent.job_id
 
 
-def _utf8_head(text, limit):
-    """The start of ``text`` in at most ``limit`` bytes of UTF-8, cut between characters."""
-    # "replace": a lone surrogate (from a surrogateescape'd file name) cannot be sent as JSON.
-    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+_declarations = {}  # func_name -> the function (for its jobtrail.track declaration), or None
 
 
-def _utf8_tail(text, limit):
-    """The end of ``text`` in at most ``limit`` bytes of UTF-8, cut between characters."""
-    data = text.encode("utf-8", "replace")
-    return data[max(len(data) - limit, 0):].decode("utf-8", "ignore")
+def _declared(job):
+    """(durable, entities) that the job's function declares; the function looked up once per name."""
+    name = job.func_name
+    if name not in _declarations:
+        if len(_declarations) > 10000:
+            _declarations.clear()
+        func = _func_of(job)
+        _declarations[name] = func if _context.declaration_of(func) is not None else None
+    func = _declarations[name]
+    if func is None:
+        return False, []
+    return jobtrail_client.is_durable(func), jobtrail_client.declared_entities(func, job.args, job.kwargs)
 
 
-def _error_fields(exc_string):
-    # RQ hands over the formatted traceback; its last line reads "ValueError: card declined".
-    lines = [line for line in (exc_string or "").strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else ""
-    error_class, _, message = last.partition(": ")
-    if not message and " " in error_class:
-        error_class, message = "", last
-    # The end of a message and of a traceback is where the cause is.
-    return {"class": _utf8_head(error_class, MAX_CLASS_BYTES), "message": _utf8_tail(message, MAX_MESSAGE_BYTES),
-            "backtrace": _utf8_tail(exc_string or "", MAX_BACKTRACE_BYTES)}
+def _report_enqueue(job):
+    durable, entities = _declared(job)
+    lifecycle.enqueued(job.id, attempt=int(job.meta.get(META_ATTEMPT, 0)) + 1, durable=durable, entities=entities,
+                       **_fields(job))
 
 
-class TrackedQueue(rq.Queue):
-    """An RQ queue that records each enqueue and stamps the correlation ID and parent job."""
+class TrackedJob(rq.job.Job):
+    """An RQ job whose cancel() is reported as `cancelled`."""
 
-    jobtrail_client = None  # None: default_client()
-
-    def enqueue_job(self, job, pipeline=None, at_front=False):
-        retrying = META_ATTEMPT in job.meta  # RQ re-enqueues a failed job through here
-        if not retrying:
-            job.meta.setdefault(META_CORRELATION, _correlation_id.get() or new_correlation_id())
-            parent = _current_job_id.get()
-            if parent and parent != job.id:
-                job.meta.setdefault(META_PARENT, parent)
-        result = super().enqueue_job(job, pipeline=pipeline, at_front=at_front)
-        if not retrying:  # the worker records the retry's enqueue itself, with its attempt
-            (self.jobtrail_client or default_client()).record(job.id, "enqueued", attempt=1, **_job_fields(job))
+    def cancel(self, pipeline=None, enqueue_dependents=False):
+        result = super().cancel(pipeline=pipeline, enqueue_dependents=enqueue_dependents)
+        lifecycle.record(self.id, "cancelled", attempt=max(1, int(self.meta.get(META_ATTEMPT, 1))),
+                         error={"message": "cancelled"}, **_fields(self))
         return result
 
 
+def cancel_job(job_id, connection):
+    """Cancels a queued job and reports it (rq.cancel_job would not)."""
+    TrackedJob.fetch(job_id, connection=connection).cancel()
+
+
+class TrackedQueue(rq.Queue):
+    """An RQ queue that records each enqueue (immediate, delayed, deferred, moved by the
+    scheduler) and stamps the correlation ID and parent job in job.meta."""
+
+    job_class = TrackedJob
+
+    def create_job(self, *args, **kwargs):
+        # Every way in (enqueue, enqueue_call, enqueue_at/in, enqueue_many, depends_on) makes
+        # the job here, in the caller's context: stamp it before RQ saves it.
+        job = super().create_job(*args, **kwargs)
+        _stamp(job)
+        return job
+
+    def schedule_job(self, job, datetime, pipeline=None):
+        retrying = META_ATTEMPT in job.meta  # a Retry with an interval: the worker reports it
+        _stamp(job)
+        result = super().schedule_job(job, datetime, pipeline=pipeline)
+        if not retrying:
+            _report_enqueue(job)  # reported when scheduled, and again when moved to the queue
+        return result
+
+    def enqueue_job(self, job, pipeline=None, at_front=False):
+        # The scheduler moves a due job here (its status still "scheduled"): reported, so the
+        # trace shows when it entered the queue. A plain retry is reported by the worker.
+        moved_from_schedule = job.get_status(refresh=False) == JobStatus.SCHEDULED
+        retrying = META_ATTEMPT in job.meta and not moved_from_schedule
+        _stamp(job)
+        result = super().enqueue_job(job, pipeline=pipeline, at_front=at_front)
+        if not retrying:
+            _report_enqueue(job)
+        return result
+
+
+class TrackedScheduler(rq.scheduler.RQScheduler):
+    """RQ's scheduler, moving due jobs through TrackedQueue so that the move is reported. It
+    runs in a process of its own that leaves without atexit: stop() flushes."""
+
+    queue_class = TrackedQueue
+
+    def enqueue_scheduled_jobs(self):
+        self._status = self.Status.WORKING
+        if not self._scheduled_job_registries and self._acquired_locks:
+            self.prepare_registries()
+        for registry in self._scheduled_job_registries:
+            job_ids = registry.get_jobs_to_schedule(rq.utils.current_timestamp())
+            if not job_ids:
+                continue
+            queue = self.queue_class(registry.name, connection=self.connection, serializer=self.serializer)
+            with self.connection.pipeline() as pipeline:
+                for job in TrackedJob.fetch_many(job_ids, connection=self.connection, serializer=self.serializer):
+                    if job is not None:
+                        queue.enqueue_job(job, pipeline=pipeline, at_front=bool(job.enqueue_at_front))
+                        registry.remove(job, pipeline=pipeline)
+                pipeline.execute()
+        self._status = self.Status.STARTED
+
+    def stop(self):
+        # The scheduler's process leaves without atexit (multiprocessing): send what is left.
+        lifecycle.client.flush(_horse_flush_timeout())
+        super().stop()
+
+
 class TrackedWorker(rq.Worker):
-    """An RQ worker that records start, success, failure, retry and giving up."""
+    """An RQ worker that records each attempt's start, heartbeats while it runs, and its end:
+    succeeded, failed (with the exception, a timeout included), the retry's enqueue, dead when
+    RQ gives up, cancelled when the job is stopped."""
 
-    jobtrail_client = None  # None: default_client()
+    queue_class = TrackedQueue
+    job_class = TrackedJob
 
-    def _jobtrail(self):
-        return self.jobtrail_client or default_client()
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=rq.defaults.DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format=rq.defaults.DEFAULT_LOGGING_FORMAT):
+        self.scheduler = TrackedScheduler(self.queues, connection=self.connection, logging_level=logging_level,
+                                          date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                self.scheduler.enqueue_scheduled_jobs()
+                self.scheduler.release_locks()
+            else:
+                self.scheduler.start()
 
     def perform_job(self, job, queue):
+        # In the work horse (or in the worker itself with SimpleWorker).
         attempt = int(job.meta.get(META_ATTEMPT, 0)) + 1
         job.meta[META_ATTEMPT] = attempt
-        with contextlib.suppress(Exception):
-            job.save_meta()
-        self._jobtrail().record(job.id, "started", attempt=attempt, **_job_fields(job))
-        # Jobs enqueued by this job inherit its correlation ID, with this job as their parent.
-        correlation_token = _correlation_id.set(job.meta.get(META_CORRELATION) or new_correlation_id())
-        job_token = _current_job_id.set(job.id)
+        _stamp(job)
+        if job.retries_left:  # the next attempt reads it (the worker's copy of meta knows this one)
+            with contextlib.suppress(Exception):
+                job.save_meta()
+        if getattr(self, "_is_horse", False) and getattr(self, "_jobtrail_pipe", None):
+            lifecycle.client.forward_to(self._jobtrail_pipe[1])  # the worker sends for the horse
+        durable, entities = _declared(job)
+        self._jobtrail_job = lifecycle.started(job.id, attempt, durable=durable, entities=entities, **_fields(job))
         try:
             return super().perform_job(job, queue)
         finally:
-            _current_job_id.reset(job_token)
-            _correlation_id.reset(correlation_token)
+            # Whatever ended the job: no heartbeat after it, and not left as the running one.
+            lifecycle.abandon(self._jobtrail_job)
+            self._jobtrail_job = None
+            # The horse leaves with os._exit: atexit would not run. What cannot be sent in time
+            # (serve down or restarting) goes to its worker through Redis, to be sent from there.
+            self._jobtrail_hand_over(job.connection)
+
+    def _jobtrail_hand_over(self, connection):
+        if not getattr(self, "_is_horse", False):
+            return  # a worker without a horse (SimpleWorker) lives on and sends in the background
+        with contextlib.suppress(Exception):
+            left = lifecycle.client.drain(_horse_flush_timeout())
+            if left:
+                connection.rpush(SPOOL_KEY + ":" + self.name, *(json.dumps(event) for event in left))
+
+    def _jobtrail_start_pipe(self):
+        """The pipe the work horses write their events to, and the thread that reads it and
+        sends them over this worker's one keep-alive connection: a horse then pays a pipe
+        write per event and leaves with nothing to flush."""
+        if getattr(self, "_jobtrail_pipe", None) and self._jobtrail_pipe_pid == os.getpid():
+            return
+        self._jobtrail_pipe = os.pipe()
+        self._jobtrail_pipe_pid = os.getpid()
+        client = lifecycle.client
+        read_fd = self._jobtrail_pipe[0]
+
+        def read_forever():
+            pending = b""
+            while True:
+                try:
+                    chunk = os.read(read_fd, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                events = []
+                for line in lines:
+                    with contextlib.suppress(ValueError):
+                        events.append(json.loads(line))
+                client.adopt(events)
+
+        threading.Thread(target=read_forever, name="jobtrail-horse-pipe", daemon=True).start()
+
+    def execute_job(self, job, queue):
+        with contextlib.suppress(Exception):
+            self._jobtrail_start_pipe()
+        super().execute_job(job, queue)
+        # Back in the worker: send what the horse handed over.
+        with contextlib.suppress(Exception):
+            key = SPOOL_KEY + ":" + self.name
+            with self.connection.pipeline() as pipeline:
+                pipeline.lrange(key, 0, -1)
+                pipeline.delete(key)
+                handed, _ = pipeline.execute()
+            if handed:
+                lifecycle.client.adopt(json.loads(item) for item in handed)
 
     def handle_job_success(self, job, queue, started_job_registry):
         result = super().handle_job_success(job, queue, started_job_registry)
-        self._jobtrail().record(job.id, "succeeded", attempt=int(job.meta.get(META_ATTEMPT, 1)), **_job_fields(job))
+        lifecycle.finished(getattr(self, "_jobtrail_job", None), "succeeded")
         return result
 
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
         # The same test RQ makes (before it decrements retries_left), so the story matches RQ's.
-        will_retry = bool(job.retries_left and job.retries_left > 0 and self._stopped_job_id != job.id)
-        attempt = int(job.meta.get(META_ATTEMPT, 1))
+        stopped = self._stopped_job_id == job.id
+        will_retry = bool(job.retries_left and job.retries_left > 0 and not stopped)
         result = super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
                                             exc_string=exc_string)
-        fields = _job_fields(job)
-        client = self._jobtrail()
-        client.record(job.id, "failed", attempt=attempt, error=_error_fields(exc_string), **fields)
-        if will_retry:
-            client.record(job.id, "enqueued", attempt=attempt + 1, **fields)
-        else:
-            client.record(job.id, "dead", attempt=attempt, **fields)
+        running = getattr(self, "_jobtrail_job", None)
+        if running is None:
+            # In the worker, not the horse: the horse was killed (a hard timeout, OOM, a stop
+            # command). The worker's copy of the job is as it was dequeued: the horse's attempt
+            # is one more than what its meta says.
+            attempt = int(job.meta.get(META_ATTEMPT, 0)) + 1
+            fields = _fields(job)
+            error = error_from_traceback(exc_string)
+            if stopped:
+                lifecycle.record(job.id, "cancelled", attempt=attempt, error=error, **fields)
+            else:
+                lifecycle.record(job.id, "failed", attempt=attempt, error=error, **fields)
+                if will_retry:
+                    lifecycle.record(job.id, "enqueued", attempt=attempt + 1, **fields)
+                else:
+                    lifecycle.record(job.id, "dead", attempt=attempt, error=error, **fields)
+            return result
+        error = error_from_traceback(exc_string)
+        lifecycle.finished(running, "failed", error=error, next_attempt=will_retry)
+        if not will_retry:  # RQ gives up: the last attempt's error is the job's
+            lifecycle.record(job.id, "dead", attempt=running.attempt, durable=running.durable, error=error,
+                             entities=running.entities(), **running.fields)
+        self._jobtrail_job = None
         return result

@@ -9,8 +9,9 @@ import sys
 import tempfile
 import unittest
 
-import jobtrail_rq
-from jobtrail_rq import _error_fields
+import jobtrail_client
+from jobtrail_client import fields as jobtrail_rq  # the limits live in the shared core
+from jobtrail_client.fields import error_from_traceback as _error_fields
 
 JOBTRAIL = sys.argv.pop(1) if len(sys.argv) > 1 else "jobtrail"
 
@@ -50,28 +51,30 @@ class ServerTest(unittest.TestCase):
         self.dir.cleanup()
 
     def test_a_huge_multibyte_error_is_accepted(self):
-        client = jobtrail_rq.Client(url=self.url, token="")
+        client = jobtrail_client.Client(url=self.url, token="")
         error = _error_fields("Traceback:\n" + "日" * 40000 + "\nValueError: " + "é" * 10000)
         self.assertTrue(client.record("j1", "failed", attempt=1, error=error))
+        self.assertTrue(client.close(10))
+        stats = client.stats()
+        self.assertEqual((stats.sent, stats.rejected, stats.dropped), (1, 0, 0))
 
     def test_every_event_is_sent_with_at(self):
         sent = []
-        real_urlopen = jobtrail_rq.urllib.request.urlopen
+        client = jobtrail_client.Client(url=self.url, token="")
+        real_post = client._poster.post
 
-        def recording_urlopen(request, timeout):
-            sent.extend(json.loads(line) for line in request.data.decode().splitlines())
-            return real_urlopen(request, timeout=timeout)
+        def recording_post(events, durable):
+            sent.extend(json.loads(json.dumps(event)) for event in events)
+            return real_post(events, durable)
 
-        jobtrail_rq.urllib.request.urlopen = recording_urlopen
-        try:
-            client = jobtrail_rq.Client(url=self.url, token="")
-            self.assertTrue(client.post([{"job_id": "j2", "state": "enqueued"}]))
-            self.assertTrue(client.record("j2", "started", attempt=1))
-        finally:
-            jobtrail_rq.urllib.request.urlopen = real_urlopen
+        client._poster.post = recording_post
+        self.assertTrue(client.record("j2", "enqueued"))
+        self.assertTrue(client.record("j2", "started", attempt=1, durable=True))
+        self.assertTrue(client.close(10))
         self.assertEqual(len(sent), 2)
         for event in sent:
             self.assertIsInstance(event["at"], int)
+            self.assertGreater(event["at"], 10 ** 15)
 
 
 if __name__ == "__main__":

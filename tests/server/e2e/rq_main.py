@@ -1,4 +1,5 @@
-"""`rq_main.py worker REDIS_URL` runs a tracked worker; `rq_main.py enqueue REDIS_URL CID` is the web request."""
+"""`rq_main.py worker REDIS_URL` runs a tracked worker with RQ's scheduler;
+`rq_main.py enqueue REDIS_URL CID` is the web request."""
 
 import logging
 import sys
@@ -11,6 +12,7 @@ from jobtrail_rq import TrackedQueue, TrackedWorker
 logging.basicConfig(level=logging.WARNING)
 connection = redis.Redis.from_url(sys.argv[2])
 if sys.argv[1] == "worker":
-    TrackedWorker([TrackedQueue("default", connection=connection)], connection=connection).work(logging_level="WARNING")
+    worker = TrackedWorker([TrackedQueue("default", connection=connection)], connection=connection)
+    worker.work(logging_level="WARNING", with_scheduler=True)
 else:
     rq_tasks.web_request(connection, sys.argv[3])

@@ -1,11 +1,19 @@
-"""RQ jobs of the end-to-end test: one enqueues a child, one fails once then succeeds, one dies."""
+"""RQ jobs of the end-to-end tests: one enqueues a child, one fails once then succeeds, one dies,
+one is delayed, one times out; and the long jobs of the heartbeat test."""
+
+import os
+import signal
+import time
+from datetime import timedelta
 
 import rq
 from rq import Retry
 
+import jobtrail_rq
 from jobtrail_rq import TrackedQueue
 
 
+@jobtrail_rq.track(entities=lambda user_id: ["user:%s" % user_id])
 def send_welcome(user_id):
     job = rq.get_current_job()
     # Enqueued from inside a job: joins the trace with this job as its parent.
@@ -28,12 +36,38 @@ def explode():
     raise ValueError("this job always fails")
 
 
+def remind(user_id):
+    return "reminded %s" % user_id
+
+
+def slow():
+    time.sleep(30)
+
+
+def long_healthy(seconds, user_id):
+    """Runs past the stuck deadline, heartbeating; tags what it touched from inside."""
+    jobtrail_rq.tag("user:%s" % user_id)
+    time.sleep(seconds)
+
+
+def hangs():
+    """Hangs after a second of work: its whole process frozen (as in a stuck syscall), heartbeats included."""
+    time.sleep(1.2)  # its start and first heartbeats are sent
+    rq.get_current_job().connection.rpush("hung_pids", os.getpid())
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def noop(n):
+    return n
+
+
 def web_request(connection, correlation_id):
     """What a web request does: enqueue under the request's correlation ID."""
-    from jobtrail_rq import correlation
-
     queue = TrackedQueue("default", connection=connection)
-    with correlation(correlation_id):
+    with jobtrail_rq.correlation(correlation_id):
         queue.enqueue(send_welcome, 42, job_id="rq-welcome")
         queue.enqueue(charge, "4242", job_id="rq-charge", retry=Retry(max=2))
         queue.enqueue(explode, job_id="rq-explode")
+        queue.enqueue_in(timedelta(seconds=1), remind, 42, job_id="rq-remind")  # through RQ's scheduler
+        queue.enqueue(slow, job_id="rq-slow", job_timeout=1)
+    jobtrail_rq.default_client().flush(5)

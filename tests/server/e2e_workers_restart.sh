@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `jobtrail serve` killed (SIGKILL) and restarted while a web process enqueues and real RQ and
+# Celery workers run: every event the clients accepted is stored exactly once (the clients
+# keep their batches and resend them; the store recognises a redelivery by its `at`), and
+# none was dropped (the buffers never filled). Events are sent durably ($JOBTRAIL_DURABLE=1):
+# without ?wait=commit a SIGKILL also loses what serve had taken and not yet committed.
+#   usage: e2e_workers_restart.sh JOBTRAIL_BINARY
+set -euo pipefail
+
+jobtrail=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$here/e2e_workers_lib.sh"
+need redis-server redis-cli "$python"
+
+start_redis
+start_serve
+listen=${JOBTRAIL_URL#http://}
+export PYTHONPATH="$root/contrib/python:$here/e2e"
+export JOBTRAIL_DURABLE=1 JOBTRAIL_EXIT_FLUSH_TIMEOUT=30 JOBTRAIL_HORSE_FLUSH_TIMEOUT=0.5
+jobs=150  # per worker
+
+(cd "$work" && exec "$python" "$here/e2e/rq_main.py" worker "$REDIS_URL") >"$work/rq.log" 2>&1 &
+pids+=($!)
+(cd "$work" && exec "$python" -m celery -A celery_tasks worker --pool prefork -c 2 --loglevel WARNING) \
+  >"$work/celery.log" 2>&1 &
+pids+=($!)
+
+# The web process: 2 x $jobs enqueues over about 3 s, then its counts.
+WORK="$work" "$python" - "$jobs" >"$work/producer.json" 2>"$work/producer.log" <<'PY' &
+import json, os, sys, time
+import redis, celery_tasks, rq_tasks, jobtrail_rq, jobtrail_client
+queue = jobtrail_rq.TrackedQueue("default", connection=redis.Redis.from_url(os.environ["REDIS_URL"]))
+open(os.environ["WORK"] + "/producing", "w").close()
+for i in range(int(sys.argv[1])):
+    queue.enqueue(rq_tasks.noop, i, job_id="burst-rq-%d" % i)
+    celery_tasks.noop.apply_async((i,), task_id="burst-celery-%d" % i)
+    time.sleep(0.02)
+jobtrail_client.flush(60)
+print(json.dumps(jobtrail_client.stats().as_dict()))
+PY
+producer=$!
+pids+=($producer)
+
+producing() { [ -e "$work/producing" ]; }
+wait_for 60 producing || fail "the web process did not start"
+sleep 0.5
+kill -KILL "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+sleep 1.5  # serve is down: the clients keep their events and retry
+start_serve "$listen"
+[ "$JOBTRAIL_URL" = "http://$listen" ] || fail "serve came back on $JOBTRAIL_URL, not http://$listen"
+wait "$producer" || fail "the web process failed"
+echo "e2e_workers_restart: the web process's client: $(cat "$work/producer.json")"
+
+count_done() {
+  "$python" - "$db" "$jobs" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+done, = db.execute("SELECT count(*) FROM jobs WHERE job_id LIKE 'burst-%' AND state = 'succeeded'").fetchone()
+sys.exit(0 if done == 2 * int(sys.argv[2]) else 1)
+PY
+}
+wait_for 60 count_done || fail "not every job was recorded as succeeded within 60 s"
+
+"$python" - "$db" "$jobs" "$work/producer.json" <<'PY' || fail "events were lost or stored twice"
+import json, sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+jobs = int(sys.argv[2])
+stats = json.load(open(sys.argv[3]))
+assert stats["dropped"] == 0 and stats["pending"] == 0 and stats["rejected"] == 0, stats
+assert stats["retried"] > 0, "serve was never down for the web process: %s" % stats
+rows = db.execute("""SELECT j.job_id, e.state, count(*) FROM event e JOIN job j ON j.id = e.job
+                     WHERE j.job_id LIKE 'burst-%' GROUP BY j.job_id, e.state""").fetchall()
+counts = {}
+for job_id, state, n in rows:
+    counts.setdefault(job_id, {})[state] = n
+# States as stored: 1 enqueued, 2 started, 4 succeeded (tracker/src/event.cpp).
+want = {1: 1, 2: 1, 4: 1}
+bad = {job: c for job, c in counts.items() if c != want}
+assert len(counts) == 2 * jobs, "%d jobs stored, not %d" % (len(counts), 2 * jobs)
+assert not bad, "%d jobs with missing or doubled events, e.g. %s" % (len(bad), sorted(bad.items())[:5])
+print("e2e_workers_restart: %d jobs, each event stored exactly once across the restart" % len(counts))
+PY
+echo "e2e_workers_restart: PASS"
