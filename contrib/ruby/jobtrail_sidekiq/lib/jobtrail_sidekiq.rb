@@ -1,118 +1,97 @@
 # frozen_string_literal: true
 
-# Reports Sidekiq jobs to `jobtrail serve`: enqueued, started, succeeded, failed (with the
-# exception), the retry's enqueue, and dead once Sidekiq gives up. The correlation ID and the
-# parent job travel in the job payload, so jobs enqueued by a job join the request's trace.
-# Reporting never raises into the application: an unreachable server costs one warning a minute.
+# Reports Sidekiq jobs to `jobtrail serve` — enqueued (and scheduled), started, heartbeats while
+# running, succeeded, failed (with the exception), each retry's enqueue, dead once Sidekiq gives
+# up, and a job killed at shutdown — through a buffered client that costs the job microseconds
+# (jobtrail/client.rb). The correlation ID, the parent job and the job's entities travel in the
+# job payload, so jobs enqueued by a job join the request's trace. Reporting never raises into
+# the application. See README.md beside this folder.
 
-require "json"
-require "net/http"
 require "securerandom"
+require "set"
 require "socket"
-require "uri"
+require_relative "jobtrail/client"
+require_relative "jobtrail/heartbeats"
 
 module JobTrail
   PAYLOAD_CORRELATION = "jobtrail_correlation_id"
   PAYLOAD_PARENT = "jobtrail_parent_job_id"
+  PAYLOAD_ENTITIES = "jobtrail_entities"
   TRACEPARENT = /\A[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\z/.freeze
-  # The server's limits, in bytes of UTF-8: a longer field gets the whole event refused.
-  MAX_CLASS_BYTES = 200
-  MAX_MESSAGE_BYTES = 8 * 1024
-  MAX_BACKTRACE_BYTES = 64 * 1024
-
-  # Posts events to `jobtrail serve`. Thread-safe: a connection per call.
-  class Client
-    def initialize(url: ENV.fetch("JOBTRAIL_URL", "http://127.0.0.1:8089"), token: ENV["JOBTRAIL_TOKEN"],
-                   timeout: 2.0, logger: nil)
-      @uri = URI.join(url.end_with?("/") ? url : "#{url}/", "v1/events")
-      @token = token
-      @timeout = timeout
-      @logger = logger
-      @mutex = Mutex.new
-      @last_warning = nil
-      @suppressed = 0
-      @down_until = 0.0 # after a failed connection, skip posts until then
-    end
-
-    # Records one event; true if the server took it.
-    def record(job_id, state, **fields)
-      event = { job_id: job_id.to_s, state: state, at: (Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)),
-                worker: "#{Socket.gethostname}:#{Process.pid}" }
-      fields.each { |key, value| event[key] = value unless value.nil? || value == "" }
-      post([event])
-    end
-
-    def post(events)
-      # An unreachable server must not add a connect timeout to every enqueue of a web request:
-      # after one failure, events are dropped (and counted) for a few seconds.
-      if Process.clock_gettime(Process::CLOCK_MONOTONIC) < @down_until
-        @mutex.synchronize { @suppressed += 1 }
-        return false
-      end
-      body = encode(events)
-      return false unless body
-
-      request = Net::HTTP::Post.new(@uri, "Content-Type" => "application/x-ndjson")
-      request["Authorization"] = "Bearer #{@token}" if @token && !@token.empty?
-      request.body = body
-      response = Net::HTTP.start(@uri.host, @uri.port, use_ssl: @uri.scheme == "https",
-                                 open_timeout: @timeout, read_timeout: @timeout, write_timeout: @timeout) do |http|
-        http.request(request)
-      end
-      return true if response.code.to_i.between?(200, 299)
-
-      warn_once("jobtrail serve refused events: #{response.code} #{response.body.to_s[0, 300]}")
-      false
-    rescue StandardError => e # instrumentation must never break the job
-      @down_until = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-      warn_once("cannot reach jobtrail serve at #{@uri}: #{e.class}: #{e.message}")
-      false
-    end
-
-    private
-
-    # NDJSON, or nil (with a warning) for events that cannot be JSON: their problem, not the
-    # server's, so it must not mark the server as down. Strings are scrubbed to valid UTF-8 first:
-    # an exception message in ASCII-8BIT or with stray bytes is common, and JSON refuses it.
-    def encode(events)
-      # Always with `at`: the server recognises a re-sent event by it (see docs/events.md).
-      now = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
-      events.map do |event|
-        event = event.merge(at: now) unless event.key?(:at) || event.key?("at")
-        JSON.generate(JobTrail.scrub(event))
-      end.join("\n") + "\n"
-    rescue StandardError => e
-      warn_once("cannot encode an event as JSON: #{e.class}: #{e.message}")
-      nil
-    end
-
-    # At most one line a minute, with a count: a dead server must not flood the worker's log.
-    def warn_once(message)
-      suppressed = @mutex.synchronize do
-        now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-        if @last_warning && now - @last_warning < 60
-          @suppressed += 1
-          return
-        end
-        @last_warning = now
-        count = @suppressed
-        @suppressed = 0
-        count
-      end
-      line = suppressed.positive? ? "#{message} (#{suppressed} more events lost since the last warning)" : message
-      (@logger || (defined?(::Sidekiq) ? ::Sidekiq.logger : nil))&.warn("jobtrail: #{line}") || warn("jobtrail: #{line}")
-    end
-  end
+  # serve's rule (docs/events.md): "type:id", the type in a-z 0-9 _ . -, at most 200 bytes.
+  ENTITY = /\A[a-z0-9_.-]+:.+\z/m.freeze
+  MAX_ENTITIES = 64
 
   class << self
-    attr_writer :client
+    attr_writer :client, :heartbeats, :logger
 
+    # The process's client, made from the environment on first use.
     def client
       @client ||= Client.new
     end
 
+    def heartbeats
+      @heartbeats ||= Heartbeats.new
+    end
+
+    # Where problems are reported (at most once a minute): the logger you set, else Sidekiq's.
+    def logger
+      @logger || (defined?(::Sidekiq) && ::Sidekiq.respond_to?(:logger) ? ::Sidekiq.logger : nil)
+    end
+
+    # host:pid, computed once per process (a fork gets its own).
+    def worker_name
+      @worker_name = nil if @worker_pid != Process.pid
+      @worker_pid = Process.pid
+      @worker_name ||= "#{Socket.gethostname}:#{Process.pid}"
+    end
+
     def new_correlation_id
       SecureRandom.hex(16)
+    end
+
+    # Tags the running job with business objects ("user:42", "invoice:2017-08"), so an
+    # `entity:` check's bad rows link to it. Returns false outside a job or for a malformed tag
+    # (which serve would refuse), never raises.
+    def tag(*entities)
+      tags = Thread.current[:jobtrail_entities]
+      return false unless tags
+
+      valid = entities.flatten.map(&:to_s).select { |entity| valid_entity?(entity) }
+      valid.each { |entity| tags << entity if tags.size < MAX_ENTITIES }
+      valid.size == entities.flatten.size
+    rescue StandardError
+      false
+    end
+
+    def valid_entity?(entity)
+      entity.bytesize <= 200 && entity.match?(ENTITY)
+    end
+
+    # The correlation ID jobs enqueued on this thread will carry, or nil.
+    def current_correlation_id
+      Thread.current[:jobtrail_correlation_id]
+    end
+
+    def current_job_id
+      Thread.current[:jobtrail_job_id]
+    end
+
+    # Jobs enqueued inside the block carry `correlation_id` (or a W3C traceparent's trace ID).
+    def with_correlation(correlation_id = nil, traceparent: nil)
+      correlation_id ||= traceparent.to_s.strip[TRACEPARENT, 1] if traceparent
+      with_context(correlation_id || new_correlation_id, current_job_id) { yield current_correlation_id }
+    end
+
+    def with_context(correlation_id, job_id, entities = nil)
+      keys = %i[jobtrail_correlation_id jobtrail_job_id jobtrail_entities]
+      previous = keys.map { |key| Thread.current[key] }
+      Thread.current[:jobtrail_correlation_id] = correlation_id
+      Thread.current[:jobtrail_job_id] = job_id
+      Thread.current[:jobtrail_entities] = entities
+      yield
+    ensure
+      keys.zip(previous) { |key, value| Thread.current[key] = value }
     end
 
     # `value` with every string in it made valid UTF-8 (bad bytes become U+FFFD).
@@ -137,6 +116,13 @@ module JobTrail
       text.bytesize <= limit ? text : text.byteslice(text.bytesize - limit, limit).scrub("")
     end
 
+    # An exception as the event's `error`, within serve's limits.
+    def error_of(exception, message: nil)
+      { class: utf8_head(exception.class.name.to_s, Client::MAX_NAME_BYTES),
+        message: utf8_head(message || exception.message.to_s, Client::MAX_MESSAGE_BYTES),
+        backtrace: utf8_head(Array(exception.backtrace).first(50).join("\n"), Client::MAX_BACKTRACE_BYTES) }
+    end
+
     private
 
     def utf8(text)
@@ -146,37 +132,14 @@ module JobTrail
       text = text.encode(Encoding::UTF_8, invalid: :replace, undef: :replace) unless text.encoding == Encoding::UTF_8
       text.valid_encoding? ? text : text.scrub
     end
-
-    public
-
-    # The correlation ID jobs enqueued on this thread will carry, or nil.
-    def current_correlation_id
-      Thread.current[:jobtrail_correlation_id]
-    end
-
-    def current_job_id
-      Thread.current[:jobtrail_job_id]
-    end
-
-    # Jobs enqueued inside the block carry `correlation_id` (or a W3C traceparent's trace ID).
-    def with_correlation(correlation_id = nil, traceparent: nil)
-      correlation_id ||= traceparent.to_s.strip[TRACEPARENT, 1] if traceparent
-      with_context(correlation_id || new_correlation_id, current_job_id) { yield current_correlation_id }
-    end
-
-    def with_context(correlation_id, job_id)
-      previous = [Thread.current[:jobtrail_correlation_id], Thread.current[:jobtrail_job_id]]
-      Thread.current[:jobtrail_correlation_id] = correlation_id
-      Thread.current[:jobtrail_job_id] = job_id
-      yield
-    ensure
-      Thread.current[:jobtrail_correlation_id], Thread.current[:jobtrail_job_id] = previous
-    end
   end
 
   module Sidekiq
+    SHUTDOWN_MESSAGE = "killed at shutdown: the job outlived Sidekiq's shutdown timeout (-t); " \
+                       "Sidekiq pushed it back to its queue, to run again"
+
     def self.fields(job, queue)
-      { job: job["wrapped"] || job["class"].to_s, queue: queue.to_s,
+      { job: (job["wrapped"] || job["class"]).to_s, queue: queue.to_s,
         correlation_id: job[PAYLOAD_CORRELATION], parent_job_id: job[PAYLOAD_PARENT] }
     end
 
@@ -185,60 +148,89 @@ module JobTrail
       job["retry_count"].nil? ? 1 : job["retry_count"].to_i + 2
     end
 
-    # Sidekiq client middleware: stamps the correlation ID and parent into the payload and
-    # records the enqueue (and the enqueue of each retry, which Sidekiq pushes through here).
+    # The entities a job class declares for its arguments: `def self.jobtrail_entities(*args)`
+    # on the job class, returning strings such as "user:42".
+    def self.declared_entities(worker_class, args)
+      klass = worker_class.is_a?(Class) ? worker_class : Object.const_get(worker_class.to_s)
+      return [] unless klass.respond_to?(:jobtrail_entities)
+
+      Array(klass.jobtrail_entities(*Array(args))).map(&:to_s).select { |entity| JobTrail.valid_entity?(entity) }
+                                                  .first(MAX_ENTITIES)
+    rescue StandardError, ScriptError
+      []
+    end
+
+    def self.shutdown?(error)
+      return false unless defined?(::Sidekiq::Shutdown)
+
+      seen = 0
+      while error && seen < 10
+        return true if error.is_a?(::Sidekiq::Shutdown)
+
+        error = error.cause
+        seen += 1
+      end
+      false
+    end
+
+    # Sidekiq client middleware: stamps the correlation ID, parent and declared entities into the
+    # payload and records the enqueue — a job scheduled with perform_in/perform_at when it is
+    # scheduled, and each retry when Sidekiq pushes it back (the move of a scheduled job from the
+    # schedule to its queue is not a new enqueue: the payload already carries its trace).
     class ClientMiddleware
-      def call(_worker_class, job, queue, _redis_pool)
+      def call(worker_class, job, queue, _redis_pool)
         first_push = !job.key?(PAYLOAD_CORRELATION)
         if first_push
           job[PAYLOAD_CORRELATION] = JobTrail.current_correlation_id || JobTrail.new_correlation_id
           parent = JobTrail.current_job_id
           job[PAYLOAD_PARENT] = parent if parent && parent != job["jid"]
+          entities = Sidekiq.declared_entities(worker_class, job["args"])
+          job[PAYLOAD_ENTITIES] = entities unless entities.empty?
         end
         result = yield
-        # A scheduled job comes through twice (scheduled, then due): record the first push and
-        # each retry, not the move from the schedule to the queue.
         if result && (first_push || job.key?("retry_count"))
-          JobTrail.client.record(job["jid"], "enqueued", attempt: Sidekiq.attempt(job), **Sidekiq.fields(job, queue))
+          JobTrail.client.record(job["jid"], "enqueued", attempt: Sidekiq.attempt(job), entities: job[PAYLOAD_ENTITIES],
+                                                         **Sidekiq.fields(job, queue))
         end
         result
       end
     end
 
-    # Sidekiq server middleware: started, then succeeded, or failed and (when Sidekiq will not
-    # retry) dead. Jobs the job enqueues inherit its correlation ID with it as their parent.
+    # Sidekiq server middleware: started, heartbeats while the job runs, then succeeded, or
+    # failed (dead comes from Sidekiq's death handlers, once Sidekiq gives up). Jobs the job
+    # enqueues inherit its correlation ID with it as their parent.
     class ServerMiddleware
       def call(_worker, job, queue)
         attempt = Sidekiq.attempt(job)
         fields = Sidekiq.fields(job, queue)
-        JobTrail.client.record(job["jid"], "started", attempt: attempt, **fields)
-        JobTrail.with_context(job[PAYLOAD_CORRELATION] || JobTrail.new_correlation_id, job["jid"]) { yield }
-        JobTrail.client.record(job["jid"], "succeeded", attempt: attempt, **fields)
+        durable = job["jobtrail_durable"] == true
+        entities = Set.new(Array(job[PAYLOAD_ENTITIES]))
+        jid = job["jid"]
+        JobTrail.client.record(jid, "started", attempt: attempt, entities: entities.to_a, **fields)
+        JobTrail.heartbeats.start(Heartbeats::Running.new(jid, attempt, fields, entities))
+        JobTrail.with_context(job[PAYLOAD_CORRELATION] || JobTrail.new_correlation_id, jid, entities) { yield }
+        JobTrail.client.record(jid, "succeeded", durable: durable, attempt: attempt, entities: entities.to_a, **fields)
       rescue Exception => e # rubocop:disable Lint/RescueException -- recorded, then re-raised
-        error = { class: JobTrail.utf8_head(e.class.name, MAX_CLASS_BYTES),
-                  message: JobTrail.utf8_head(e.message, MAX_MESSAGE_BYTES),
-                  backtrace: JobTrail.utf8_head(Array(e.backtrace).first(50).join("\n"), MAX_BACKTRACE_BYTES) }
-        JobTrail.client.record(job["jid"], "failed", attempt: attempt, error: error, **fields)
-        JobTrail.client.record(job["jid"], "dead", attempt: attempt, **fields) unless retries_left?(job, attempt, e)
+        error = Sidekiq.shutdown?(e) ? JobTrail.error_of(e, message: SHUTDOWN_MESSAGE) : JobTrail.error_of(e)
+        JobTrail.client.record(jid, "failed", durable: durable, attempt: attempt, error: error,
+                                              entities: entities&.to_a, **(fields || {}))
         raise
-      end
-
-      private
-
-      # Sidekiq's own rule: retry while fewer than `retry` (true: max_retries, 25) retries ran.
-      def retries_left?(job, attempt, error)
-        return true if defined?(::Sidekiq::Shutdown) && error.is_a?(::Sidekiq::Shutdown) # pushed back, not failed for good
-
-        max = case job["retry"]
-              when true, nil then ::Sidekiq.options.fetch(:max_retries, 25)
-              when false then 0
-              else job["retry"].to_i
-              end
-        attempt - 1 < max
+      ensure
+        JobTrail.heartbeats.stop(jid)
       end
     end
 
-    # Adds both middlewares; call once at boot (an initializer, or the file given to `sidekiq -r`).
+    # Sidekiq calls its death handlers once it gives up on a job: retries exhausted (after the
+    # class's sidekiq_retries_exhausted block) or `retry: false`.
+    DEATH_HANDLER = lambda do |job, exception|
+      attempt = job["retry_count"].nil? ? 1 : job["retry_count"].to_i + 1
+      error = exception ? JobTrail.error_of(exception) : nil
+      JobTrail.client.record(job["jid"], "dead", durable: job["jobtrail_durable"] == true, attempt: attempt, error: error,
+                                                 entities: job[PAYLOAD_ENTITIES], **fields(job, job["queue"]))
+    end
+
+    # Adds both middlewares, the death handler and the flush at shutdown; call once at boot (an
+    # initializer, or the file given to `sidekiq -r`).
     def self.install
       ::Sidekiq.configure_client do |config|
         config.client_middleware { |chain| chain.add ClientMiddleware }
@@ -246,7 +238,14 @@ module JobTrail
       ::Sidekiq.configure_server do |config|
         config.client_middleware { |chain| chain.add ClientMiddleware }
         config.server_middleware { |chain| chain.add ServerMiddleware }
+        config.death_handlers << DEATH_HANDLER unless config.death_handlers.include?(DEATH_HANDLER)
+        # :shutdown fires before the busy jobs are given their last seconds: send what is
+        # buffered now; what they record after (a job killed at shutdown) goes out at exit.
+        config.on(:shutdown) { JobTrail.client.flush(2.0) }
       end
     end
   end
 end
+
+# The name the issue and some docs use.
+JobtrailSidekiq = JobTrail unless defined?(JobtrailSidekiq)
