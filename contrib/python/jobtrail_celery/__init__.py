@@ -38,12 +38,24 @@ def _flush_timeout():
         return 2.0
 
 
+_tasks = {}  # task name -> the registered task if it declares something (jobtrail.track), else None
+
+
 def _task_function(name):
-    """The registered task's function (for its jobtrail.track declaration), or None."""
+    """The registered task (for its jobtrail.track declaration), or None; looked up once per name."""
+    try:
+        return _tasks[name]
+    except KeyError:
+        pass
+    task = None
     with contextlib.suppress(Exception):
         from celery import current_app
-        return current_app.tasks.get(name)
-    return None
+        task = current_app.tasks.get(name)
+    if task is not None and _context.declaration_of(task) is None:
+        task = None
+    if len(_tasks) < 10000:
+        _tasks[name] = task
+    return task
 
 
 def _request_value(request, name):
