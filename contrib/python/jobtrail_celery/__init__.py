@@ -105,11 +105,12 @@ def _prerun(task_id=None, task=None, args=None, kwargs=None, **_):
     try:
         request = task.request
         correlation_id = _request_value(request, HEADER_CORRELATION) or request.root_id or task_id
+        declared = _task_function(task.name)
         _running[task_id] = lifecycle.started(
-            task_id, int(request.retries or 0) + 1, durable=jobtrail_client.is_durable(task), job=task.name,
-            queue=(request.delivery_info or {}).get("routing_key"), correlation_id=correlation_id,
+            task_id, int(request.retries or 0) + 1, durable=declared is not None and jobtrail_client.is_durable(declared),
+            job=task.name, queue=(request.delivery_info or {}).get("routing_key"), correlation_id=correlation_id,
             parent_job_id=_parent(_request_value(request, HEADER_PARENT) or request.parent_id, task_id),
-            entities=jobtrail_client.declared_entities(task, args, kwargs))
+            entities=jobtrail_client.declared_entities(declared, args, kwargs) if declared is not None else [])
     except Exception:  # noqa: BLE001
         pass
 
