@@ -3,7 +3,7 @@
 # Celery worker (prefork) and a Sidekiq worker, instrumented as contrib/ documents, report to
 # `jobtrail serve`. A "web request" in Python (RQ and Celery) and one in Ruby (Sidekiq) enqueue
 # jobs under one correlation ID: one job enqueues a child, one fails and is retried, one dies,
-# one is delayed, one times out. Then `jobtrail trace` must show the whole tree with the right
+# one is delayed, one times out, one is cancelled (RQ) or revoked (Celery) before it runs. Then `jobtrail trace` must show the whole tree with the right
 # states, attempts, parents and errors. Everything runs on loopback and is stopped on exit.
 #   usage: e2e_workers.sh JOBTRAIL_BINARY
 set -euo pipefail
@@ -25,9 +25,12 @@ correlation_id=$("$python" -c 'import uuid; print(uuid.uuid4().hex)')
    --queue-class jobtrail_rq.TrackedQueue --job-class jobtrail_rq.TrackedJob --with-scheduler default) \
   >"$work/rq.log" 2>&1 &
 pids+=($!)
-(cd "$work" && exec "$python" -m celery -A celery_tasks worker --pool prefork -c 2 --loglevel WARNING) \
+(cd "$work" && exec "$python" -m celery -A celery_tasks worker --pool prefork -c 2 --loglevel INFO) \
   >"$work/celery.log" 2>&1 &
 pids+=($!)
+# A revoke reaches only the workers listening at the time: wait until it is.
+celery_ready() { grep -q ' ready\.' "$work/celery.log"; }
+wait_for 60 celery_ready || fail "the Celery worker did not get ready"
 (cd "$work" && exec sidekiq -r "$here/e2e/sidekiq_jobs.rb" -q default -c 2 -t 2) >"$work/sidekiq.log" 2>&1 &
 pids+=($!)
 
@@ -35,13 +38,14 @@ pids+=($!)
 "$python" "$here/e2e/celery_main.py" enqueue "$correlation_id" || fail "Celery enqueue failed"
 ruby "$here/e2e/sidekiq_enqueue.rb" "$correlation_id" || fail "Sidekiq enqueue failed"
 
-# Fifteen jobs, each finished: six RQ, five Celery, four Sidekiq.
+# Seventeen jobs, each finished: seven RQ, six Celery, four Sidekiq.
 finished() {
   local n
-  n=$("$jobtrail" trace "$correlation_id" --db "$db" --format json 2>/dev/null | grep -cE '"state":"(succeeded|dead)"' || true)
-  [ "$n" -ge 15 ]
+  n=$("$jobtrail" trace "$correlation_id" --db "$db" --format json 2>/dev/null |
+      grep -cE '"state":"(succeeded|dead|cancelled)"' || true)
+  [ "$n" -ge 17 ]
 }
-wait_for 90 finished || fail "not all 15 jobs finished within 90 s"
+wait_for 90 finished || fail "not all 17 jobs finished within 90 s"
 
 "$jobtrail" trace "$correlation_id" --db "$db"
 "$jobtrail" trace "$correlation_id" --db "$db" --format json >"$work/trace.json"
@@ -69,7 +73,11 @@ def expect(name, state, attempts, depth=0, parent=None, error=None):
         assert error in (job["last_error"] or {}).get("message", ""), "%s: error %r" % (name, job["last_error"])
     return job
 
-assert len(jobs) == 15, "expected 15 jobs in the trace, found %d: %s" % (len(jobs), sorted(by_class))
+assert len(jobs) == 17, "expected 17 jobs in the trace, found %d: %s" % (len(jobs), sorted(by_class))
+by_id = {job["job_id"]: job for job in jobs}
+for job_id in ("rq-cancelled", "celery-revoked"):  # cancelled before they ran
+    assert by_id[job_id]["state"] == "cancelled", "%s is %s" % (job_id, by_id[job_id]["state"])
+    by_class[by_id[job_id]["job"]].remove(by_id[job_id])
 expect("rq_tasks.send_welcome", "succeeded", 1)
 expect("rq_tasks.audit_signup", "succeeded", 1, depth=1, parent="rq_tasks.send_welcome")
 expect("rq_tasks.charge", "succeeded", 2, error="payment gateway timed out")
@@ -86,7 +94,7 @@ expect("WelcomeJob", "succeeded", 1)
 expect("AuditJob", "succeeded", 1, depth=1, parent="WelcomeJob")
 expect("ChargeJob", "succeeded", 2, error="payment gateway timed out")
 expect("ExplodeJob", "dead", 1, error="this job always fails")
-print("e2e_workers: the trace shows all 15 jobs with the right states, attempts, parents and errors")
+print("e2e_workers: the trace shows all 17 jobs with the right states, attempts, parents and errors")
 PY
 
 # The delayed RQ job was reported when scheduled and again when RQ's scheduler queued it; the

@@ -38,12 +38,24 @@ def _flush_timeout():
         return 2.0
 
 
+_tasks = {}  # task name -> the registered task if it declares something (jobtrail.track), else None
+
+
 def _task_function(name):
-    """The registered task's function (for its jobtrail.track declaration), or None."""
+    """The registered task (for its jobtrail.track declaration), or None; looked up once per name."""
+    try:
+        return _tasks[name]
+    except KeyError:
+        pass
+    task = None
     with contextlib.suppress(Exception):
         from celery import current_app
-        return current_app.tasks.get(name)
-    return None
+        task = current_app.tasks.get(name)
+    if task is not None and _context.declaration_of(task) is None:
+        task = None
+    if len(_tasks) < 10000:
+        _tasks[name] = task
+    return task
 
 
 def _request_value(request, name):
@@ -93,11 +105,12 @@ def _prerun(task_id=None, task=None, args=None, kwargs=None, **_):
     try:
         request = task.request
         correlation_id = _request_value(request, HEADER_CORRELATION) or request.root_id or task_id
+        declared = _task_function(task.name)
         _running[task_id] = lifecycle.started(
-            task_id, int(request.retries or 0) + 1, durable=jobtrail_client.is_durable(task), job=task.name,
-            queue=(request.delivery_info or {}).get("routing_key"), correlation_id=correlation_id,
+            task_id, int(request.retries or 0) + 1, durable=declared is not None and jobtrail_client.is_durable(declared),
+            job=task.name, queue=(request.delivery_info or {}).get("routing_key"), correlation_id=correlation_id,
             parent_job_id=_parent(_request_value(request, HEADER_PARENT) or request.parent_id, task_id),
-            entities=jobtrail_client.declared_entities(task, args, kwargs))
+            entities=jobtrail_client.declared_entities(declared, args, kwargs) if declared is not None else [])
     except Exception:  # noqa: BLE001
         pass
 

@@ -21,7 +21,7 @@ import time
 
 from . import fields
 from .buffer import EventBuffer
-from .sender import REJECTED, RETRY, SENT, Backoff, HttpPoster
+from .sender import REJECTED, SENT, Backoff, HttpPoster
 
 _log = logging.getLogger("jobtrail")
 

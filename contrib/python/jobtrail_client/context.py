@@ -7,9 +7,9 @@ Everything here lives in contextvars, so it is per thread and per asyncio task.
 import contextlib
 import contextvars
 import logging
+import os
 import re
 import threading
-import uuid
 
 from . import fields
 
@@ -20,7 +20,7 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 
 
 def new_correlation_id():
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, a third of the time
 
 
 def correlation_from_traceparent(traceparent):

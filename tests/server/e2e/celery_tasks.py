@@ -52,6 +52,8 @@ def web_request(correlation_id):
         charge.apply_async(("4242",), task_id="celery-charge")
         explode.apply_async(task_id="celery-explode")
         remind.apply_async((42,), task_id="celery-remind", countdown=1)  # delayed: stays in the trace
+        remind.apply_async((43,), task_id="celery-revoked", countdown=2)
+    app.control.revoke("celery-revoked")  # an operator changes their mind
     jobtrail_celery.lifecycle.client.flush(5)
 
 

@@ -70,4 +70,6 @@ def web_request(connection, correlation_id):
         queue.enqueue(explode, job_id="rq-explode")
         queue.enqueue_in(timedelta(seconds=1), remind, 42, job_id="rq-remind")  # through RQ's scheduler
         queue.enqueue(slow, job_id="rq-slow", job_timeout=1)
+        queue.enqueue_in(timedelta(seconds=60), remind, 43, job_id="rq-cancelled")
+    jobtrail_rq.TrackedJob.fetch("rq-cancelled", connection=connection).cancel()  # an operator changes their mind
     jobtrail_rq.default_client().flush(5)
