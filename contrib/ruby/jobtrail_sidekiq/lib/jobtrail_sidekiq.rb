@@ -34,16 +34,14 @@ module JobTrail
       @heartbeats ||= Heartbeats.new
     end
 
+    # In the child of a fork: the parent's sender thread and connection are not ours.
+    def forked_in_child
+      @client&.forked
+    end
+
     # Where problems are reported (at most once a minute): the logger you set, else Sidekiq's.
     def logger
       @logger || (defined?(::Sidekiq) && ::Sidekiq.respond_to?(:logger) ? ::Sidekiq.logger : nil)
-    end
-
-    # host:pid, computed once per process (a fork gets its own).
-    def worker_name
-      @worker_name = nil if @worker_pid != Process.pid
-      @worker_pid = Process.pid
-      @worker_name ||= "#{Socket.gethostname}:#{Process.pid}"
     end
 
     def new_correlation_id
