@@ -10,7 +10,7 @@
 #   2. throughput: the same JOBTRAIL_BENCH_JOBS trivial jobs, enqueued beforehand, drained by one
 #      `sidekiq -c JOBTRAIL_BENCH_CONCURRENCY` worker, plain and then tracked (the worker loads
 #      the client only when tracked); jobs/s from the first job's start to the last job's end,
-#      timed inside the worker.
+#      timed inside the worker; JOBTRAIL_BENCH_ROUNDS alternating runs of each, medians.
 # Prints ONE JSON line on stdout:
 #   {"worker":"sidekiq","jobs":N,"plain_jobs_per_s":x,"tracked_jobs_per_s":y,
 #    "enqueue_added_us_p50":a,"enqueue_added_us_p99":b}
@@ -23,6 +23,7 @@
 #                               JOBTRAIL_BIN (default build/cli/jobtrail), on a temp store
 #   JOBTRAIL_BENCH_JOBS         jobs per run (default 2000)
 #   JOBTRAIL_BENCH_CONCURRENCY  the worker's threads, sidekiq -c (default 10)
+#   JOBTRAIL_BENCH_ROUNDS       drains of each kind, alternating; the medians count (default 3)
 #   SIDEKIQ                     the sidekiq command (default sidekiq, Debian's ruby-sidekiq)
 #
 # Alone, from the top of the repo after `cmake --build build --target jobtrail`:
@@ -101,6 +102,7 @@ elsif $PROGRAM_NAME == __FILE__
 
   jobs = Integer(ENV.fetch("JOBTRAIL_BENCH_JOBS", "2000"))
   concurrency = Integer(ENV.fetch("JOBTRAIL_BENCH_CONCURRENCY", "10"))
+  rounds = Integer(ENV.fetch("JOBTRAIL_BENCH_ROUNDS", "3"))
   sidekiq = ENV.fetch("SIDEKIQ", "sidekiq")
   root = File.expand_path("../..", __dir__)
   work = Dir.mktmpdir("sidekiq_bench")
@@ -206,8 +208,11 @@ elsif $PROGRAM_NAME == __FILE__
                     rate, client ? "; worker's client #{client}" : ""))
     rate
   end
-  plain_rate = drain.call(false)
-  tracked_rate = drain.call(true)
+  # Alternating runs, medians: the machine's load drifts between runs.
+  rates = { false => [], true => [] }
+  rounds.times { [false, true].each { |tracked_run| rates[tracked_run] << drain.call(tracked_run) } }
+  plain_rate = rates[false].sort[rounds / 2]
+  tracked_rate = rates[true].sort[rounds / 2]
   say.call(format("tracked / plain = %.2f (aim >= 0.9); enqueue added p50 %.1f µs (aim <= 50)", tracked_rate / plain_rate, p50))
   puts JSON.generate(worker: "sidekiq", jobs: jobs, plain_jobs_per_s: plain_rate.round(1),
                      tracked_jobs_per_s: tracked_rate.round(1), enqueue_added_us_p50: p50.round(1),
