@@ -17,8 +17,8 @@
 # and progress on stderr. The aims (issue 10): tracked/plain >= 0.9, <= 50 µs added at p50.
 #
 # Environment:
-#   REDIS_URL                   redis to use (its database is emptied!); unset: a redis-server
-#                               of our own on a port the kernel picks
+#   REDIS_URL                   redis to use (only the bench's own queues and keys are
+#                               touched); unset: a redis-server of our own on a port the kernel picks
 #   JOBTRAIL_URL                a running `jobtrail serve`; unset: one of our own from
 #                               JOBTRAIL_BIN (default build/cli/jobtrail), on a temp store
 #   JOBTRAIL_BENCH_JOBS         jobs per run (default 2000)
@@ -141,7 +141,9 @@ elsif $PROGRAM_NAME == __FILE__
   JobTrail.client = JobTrail::Client.new # from the environment set just now
   say.call("redis #{ENV['REDIS_URL']}, serve #{ENV['JOBTRAIL_URL']}, #{jobs} jobs, -c #{concurrency}")
   Sidekiq.configure_client { |config| config.redis = { url: ENV.fetch("REDIS_URL") } }
-  Sidekiq.redis(&:flushdb)
+  own_keys = %w[queue:bench queue:enqueue_bench queue:warmup bench:elapsed bench:client_stats]
+  clear = -> { Sidekiq.redis { |redis| redis.del(*own_keys) } }
+  clear.call
 
   # 1. The enqueue on the caller's thread, plain and tracked in alternating rounds.
   tracked_chain = lambda do |on|
@@ -169,6 +171,7 @@ elsif $PROGRAM_NAME == __FILE__
     end
   end
   tracked_chain.call(false)
+  clear.call
   JobTrail.client.flush(30)
   enqueue_stats = JobTrail.client.stats
   plain, tracked = latencies[false].sort, latencies[true].sort
@@ -180,7 +183,7 @@ elsif $PROGRAM_NAME == __FILE__
 
   # 2. Draining the same jobs with a real worker, plain then tracked.
   drain = lambda do |tracked_run|
-    Sidekiq.redis(&:flushdb)
+    clear.call
     tracked_chain.call(tracked_run)
     JobTrail.with_correlation do
       jobs.times.each_slice(1000) do |slice|
