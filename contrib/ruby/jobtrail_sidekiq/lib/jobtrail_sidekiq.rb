@@ -8,7 +8,6 @@
 # the application. See README.md beside this folder.
 
 require "securerandom"
-require "set"
 require "socket"
 require_relative "jobtrail/client"
 require_relative "jobtrail/heartbeats"
@@ -34,16 +33,14 @@ module JobTrail
       @heartbeats ||= Heartbeats.new
     end
 
+    # In the child of a fork: the parent's sender thread and connection are not ours.
+    def forked_in_child
+      @client&.forked
+    end
+
     # Where problems are reported (at most once a minute): the logger you set, else Sidekiq's.
     def logger
       @logger || (defined?(::Sidekiq) && ::Sidekiq.respond_to?(:logger) ? ::Sidekiq.logger : nil)
-    end
-
-    # host:pid, computed once per process (a fork gets its own).
-    def worker_name
-      @worker_name = nil if @worker_pid != Process.pid
-      @worker_pid = Process.pid
-      @worker_name ||= "#{Socket.gethostname}:#{Process.pid}"
     end
 
     def new_correlation_id
@@ -58,7 +55,7 @@ module JobTrail
       return false unless tags
 
       valid = entities.flatten.map(&:to_s).select { |entity| valid_entity?(entity) }
-      valid.each { |entity| tags << entity if tags.size < MAX_ENTITIES }
+      valid.each { |entity| tags << entity unless tags.size >= MAX_ENTITIES || tags.include?(entity) }
       valid.size == entities.flatten.size
     rescue StandardError
       false
@@ -83,15 +80,20 @@ module JobTrail
       with_context(correlation_id || new_correlation_id, current_job_id) { yield current_correlation_id }
     end
 
+    # `entities`: the running job's tags (an Array that `tag` appends to), or nil outside a job.
     def with_context(correlation_id, job_id, entities = nil)
-      keys = %i[jobtrail_correlation_id jobtrail_job_id jobtrail_entities]
-      previous = keys.map { |key| Thread.current[key] }
-      Thread.current[:jobtrail_correlation_id] = correlation_id
-      Thread.current[:jobtrail_job_id] = job_id
-      Thread.current[:jobtrail_entities] = entities
+      thread = Thread.current
+      previous_correlation = thread[:jobtrail_correlation_id]
+      previous_job = thread[:jobtrail_job_id]
+      previous_entities = thread[:jobtrail_entities]
+      thread[:jobtrail_correlation_id] = correlation_id
+      thread[:jobtrail_job_id] = job_id
+      thread[:jobtrail_entities] = entities
       yield
     ensure
-      keys.zip(previous) { |key, value| Thread.current[key] = value }
+      thread[:jobtrail_correlation_id] = previous_correlation
+      thread[:jobtrail_job_id] = previous_job
+      thread[:jobtrail_entities] = previous_entities
     end
 
     # `value` with every string in it made valid UTF-8 (bad bytes become U+FFFD).
@@ -160,6 +162,11 @@ module JobTrail
       []
     end
 
+    # A copy of the tags for an event, or nil (no field) when there are none.
+    def self.present(entities)
+      entities.nil? || entities.empty? ? nil : entities.dup
+    end
+
     def self.shutdown?(error)
       return false unless defined?(::Sidekiq::Shutdown)
 
@@ -204,16 +211,17 @@ module JobTrail
         attempt = Sidekiq.attempt(job)
         fields = Sidekiq.fields(job, queue)
         durable = job["jobtrail_durable"] == true
-        entities = Set.new(Array(job[PAYLOAD_ENTITIES]))
+        entities = Array(job[PAYLOAD_ENTITIES]).dup # `JobTrail.tag` appends here
         jid = job["jid"]
-        JobTrail.client.record(jid, "started", attempt: attempt, entities: entities.to_a, **fields)
+        JobTrail.client.record(jid, "started", attempt: attempt, entities: Sidekiq.present(entities), **fields)
         JobTrail.heartbeats.start(Heartbeats::Running.new(jid, attempt, fields, entities))
         JobTrail.with_context(job[PAYLOAD_CORRELATION] || JobTrail.new_correlation_id, jid, entities) { yield }
-        JobTrail.client.record(jid, "succeeded", durable: durable, attempt: attempt, entities: entities.to_a, **fields)
+        JobTrail.client.record(jid, "succeeded", durable: durable, attempt: attempt, entities: Sidekiq.present(entities),
+                                                 **fields)
       rescue Exception => e # rubocop:disable Lint/RescueException -- recorded, then re-raised
         error = Sidekiq.shutdown?(e) ? JobTrail.error_of(e, message: SHUTDOWN_MESSAGE) : JobTrail.error_of(e)
         JobTrail.client.record(jid, "failed", durable: durable, attempt: attempt, error: error,
-                                              entities: entities&.to_a, **(fields || {}))
+                                              entities: Sidekiq.present(entities), **(fields || {}))
         raise
       ensure
         JobTrail.heartbeats.stop(jid)

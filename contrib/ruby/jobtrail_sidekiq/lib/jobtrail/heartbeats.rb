@@ -57,7 +57,8 @@ module JobTrail
       loop do
         sleep(@interval)
         @mutex.synchronize { @jobs.values }.each do |job|
-          JobTrail.client.record(job.job_id, "heartbeat", attempt: job.attempt, entities: job.entities.to_a, **job.fields)
+          JobTrail.client.record(job.job_id, "heartbeat", attempt: job.attempt,
+                                                           entities: job.entities.empty? ? nil : job.entities.dup, **job.fields)
         end
       end
     rescue Exception # rubocop:disable Lint/RescueException -- a heartbeat must never take the process down
