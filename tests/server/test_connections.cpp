@@ -268,6 +268,17 @@ TEST_CASE("connections beyond the limit are refused with 503 and closed and a fr
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(again.starts_with("HTTP/1.1 200 OK"));
+
+  const auto metrics = running.client().Get("/metrics");
+  REQUIRE(metrics);
+  const auto sample = [&](const std::string& name) {
+    const auto at = metrics->body.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(metrics->body.substr(at + name.size() + 2));
+  };
+  CHECK(sample("jobtrail_serve_connections_limit") == 40);
+  CHECK(sample("jobtrail_serve_connections_refused_total") >= 1);  // more if a retry came too early
+  CHECK(sample("jobtrail_serve_connections") >= 40);               // 39 held and this one
 }
 
 TEST_CASE("memory per request is bounded: big headers get 431 and bodies past the shared budget 503",
