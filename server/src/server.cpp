@@ -578,7 +578,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     disarm();
     error_code ignored;
     socket_.close(ignored);
-    parser_.reset();
+    // Not parser_.reset(): a read that completed just before the close may still be queued,
+    // and Beast's read runs the parser when it comes out. The parser goes with the connection.
     release_body();
     impl_.connections.erase(this);
     impl_.open_gauge->Set(static_cast<double>(impl_.connections.size()));
