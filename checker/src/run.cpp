@@ -122,11 +122,13 @@ QueryRows builtin_rows(const CheckDefinition& check, Store& store, Micros now, s
   QueryRows rows;
   rows.columns = job_row_columns;
   JobFindings findings;
+  // checks.yaml bounds the window; a Config built in code is clamped the same way.
+  const Micros window_start = now - std::clamp<Micros>(check.window, 0, longest_duration);
   switch (*check.builtin) {
     case Builtin::stuck_jobs: findings = store.stuck_jobs(check.deadlines, now, keep); break;
     case Builtin::lost_jobs: findings = store.lost_jobs(check.deadlines, now, keep); break;
-    case Builtin::duplicate_executions: findings = store.duplicate_executions(now - check.window, keep); break;
-    case Builtin::dead_jobs: findings = store.dead_jobs(now - check.window, keep); break;
+    case Builtin::duplicate_executions: findings = store.duplicate_executions(window_start, keep); break;
+    case Builtin::dead_jobs: findings = store.dead_jobs(window_start, keep); break;
     case Builtin::missed_cron_runs: {
       // Few schedules: the store returns each with its newest run, found by index.
       rows.columns = {"job", "every", "last_run", "due_at", "overdue_by"};

@@ -54,6 +54,8 @@ class Api {
   Response metrics();
   Response health();
 
+  /// Where the HTTP layer registers its own metrics (connections), beside the endpoints'.
+  prometheus::Registry& registry() noexcept { return *registry_; }
   /// Counts one answered request for jobtrail_serve_requests_total.
   void count_request(std::string_view endpoint, int status) noexcept;
   /// Commits what was accepted and stops the tracker. False if something was left.

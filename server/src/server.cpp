@@ -52,6 +52,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 
 #include "api.h"
 
@@ -215,6 +219,10 @@ struct Server::Impl {
   std::size_t refusals = 0;             // connections beyond the limit being told so
   std::size_t buffered_body_bytes = 0;  // Content-Length of bodies being read or handled
   bool closing_down = false;            // stop() reached the loop: no new requests
+  // Thread-safe metrics, updated by the loop.
+  prometheus::Gauge* open_gauge = nullptr;
+  prometheus::Gauge* limit_gauge = nullptr;
+  prometheus::Counter* refused_counter = nullptr;
   asio::thread_pool workers{worker_threads};
 
   std::atomic<int> port{0};
@@ -224,7 +232,23 @@ struct Server::Impl {
   bool stopping = false;
   bool listening = false;  // run() is inside the loop
 
-  explicit Impl(ServerOptions server_options) : options(std::move(server_options)), api(options) {}
+  explicit Impl(ServerOptions server_options) : options(std::move(server_options)), api(options) {
+    open_gauge = &prometheus::BuildGauge()
+                      .Name("jobtrail_serve_connections")
+                      .Help("Connections open to jobtrail serve, idle keep-alive ones included")
+                      .Register(api.registry())
+                      .Add({});
+    limit_gauge = &prometheus::BuildGauge()
+                       .Name("jobtrail_serve_connections_limit")
+                       .Help("Most connections jobtrail serve holds at once (after the open-files limit)")
+                       .Register(api.registry())
+                       .Add({});
+    refused_counter = &prometheus::BuildCounter()
+                           .Name("jobtrail_serve_connections_refused_total")
+                           .Help("Connections refused because jobtrail serve held its limit")
+                           .Register(api.registry())
+                           .Add({});
+  }
 
   std::size_t body_budget() const { return std::max(options.max_buffered_body_bytes, options.max_body_bytes); }
 
@@ -359,6 +383,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void start() {
     impl_.connections.insert(this);
+    impl_.open_gauge->Set(static_cast<double>(impl_.connections.size()));
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     wait_for_request();
@@ -553,9 +578,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     disarm();
     error_code ignored;
     socket_.close(ignored);
-    parser_.reset();
+    // Not parser_.reset(): a read that completed just before the close may still be queued,
+    // and Beast's read runs the parser when it comes out. The parser goes with the connection.
     release_body();
     impl_.connections.erase(this);
+    impl_.open_gauge->Set(static_cast<double>(impl_.connections.size()));
   }
 
   void release_body() {
@@ -665,6 +692,7 @@ void Server::Impl::accept() {
 }
 
 void Server::Impl::refuse_connection(tcp::socket socket) {
+  refused_counter->Increment();
   if (refusals >= max_refusals) return;  // a flood: closed without a word
   const Response body = server::error_response(
       503, fmt::format("too many connections (the limit is {}); retry later", connection_limit));
@@ -732,6 +760,7 @@ int Server::bind() {
     throw fail(reason);
   }
   impl.port = impl.acceptor.local_endpoint().port();
+  impl.limit_gauge->Set(static_cast<double>(impl.connection_limit));
   impl.bound = true;
   return impl.port;
 }

@@ -268,6 +268,24 @@ TEST_CASE("connections beyond the limit are refused with 503 and closed and a fr
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(again.starts_with("HTTP/1.1 200 OK"));
+
+  // As above, a place may take the server a turn to free.
+  std::string text;
+  for (int attempt = 0; attempt < 100 && text.empty(); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto metrics = running.client().Get("/metrics");
+    if (metrics && metrics->status == 200) text = metrics->body;
+  }
+  REQUIRE(!text.empty());
+  const auto sample = [&](const std::string& name) {
+    const auto at = text.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + name.size() + 2));
+  };
+  CHECK(sample("jobtrail_serve_connections_limit") == 40);
+  CHECK(sample("jobtrail_serve_connections_refused_total") >= 1);  // more if a retry came too early
+  CHECK(sample("jobtrail_serve_connections") >= 40);               // 39 held and this one
+  CHECK(sample("jobtrail_serve_connections") <= 41);               // and a retry not yet closed
 }
 
 TEST_CASE("memory per request is bounded: big headers get 431 and bodies past the shared budget 503",

@@ -51,13 +51,13 @@ struct CheckDefinition {
   std::optional<Threshold> warn_if;   ///< default "!= 0"
   std::optional<Threshold> error_if;  ///< default "!= 0" when severity is error, else never
   std::size_t samples = 5;  ///< failing rows kept and shown
-  Micros timeout = 30'000'000;
+  Micros timeout = 30'000'000;  ///< SQL checks; at most 24h (checks.yaml refuses more, code is clamped)
   std::string entity;         ///< entity type ("user"): each sample row links to its jobs
   std::string entity_column = "id";   ///< the column holding the entity's id
   std::vector<std::string> key;  ///< columns that identify a row for its fingerprint (default:
                                  ///< the entity column if set, else every column)
   JobDeadlines deadlines;     ///< stuck_jobs, lost_jobs
-  Micros window = 0;          ///< dead_jobs, duplicate_executions: how far back to look
+  Micros window = 0;          ///< dead_jobs, duplicate_executions: how far back to look (at most 366000d)
   int line = 0;               ///< where the check is defined in its config file (1-based)
 
   /// The status a check with `count` failing rows gets.
