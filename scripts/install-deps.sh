@@ -21,6 +21,7 @@ test_packages=(
   prometheus  # promtool and the server, for the alert rules
   prometheus-pushgateway
   postgresql  # initdb and the server for tests/pg/pg_cluster.sh's throw-away clusters
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev  # tests/fuzz/smoke.sh: libFuzzer with ASan and UBSan
 )
 
 packages=("${build_packages[@]}")
