@@ -25,6 +25,9 @@ std::optional<Micros> parse_duration(std::string_view text) {
     else if (unit == "h") scale = 3'600'000'000;
     else if (unit == "d") scale = 86'400'000'000;
     else return std::nullopt;
+    // Nine digits of days overflow 64 bits of microseconds: refuse rather than wrap.
+    constexpr Micros longest = 100LL * 365 * 86'400'000'000;
+    if (number > (longest - total) / scale) return std::nullopt;
     total += number * scale;
     i = unit_end;
   }

@@ -69,9 +69,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_duration("checker duration", "ms", text, jobtrail::check::parse_duration, jobtrail::check::format_duration);
 
   if (const std::optional<Micros> at = jobtrail::cli::parse_time(text, fuzz_now)) {
-    // Years 1 to 9999 have an RFC 3339 spelling; nothing else should parse to begin with.
-    if (*at < -62'135'596'800'000'000 || *at > 253'402'300'799'999'999) {
-      fail("cli time", text, "outside the years 1 to 9999: " + std::to_string(*at));
+    // Years 0000 to 9999 have an RFC 3339 spelling; nothing else should parse to begin with.
+    if (*at < -62'167'219'200'000'000 || *at > 253'402'300'799'999'999) {
+      fail("cli time", text, "outside the years 0 to 9999: " + std::to_string(*at));
     }
     const std::string shown = jobtrail::cli::format_rfc3339(*at);
     const std::optional<Micros> again = jobtrail::cli::parse_time(shown, fuzz_now);
