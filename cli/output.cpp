@@ -11,6 +11,25 @@ namespace {
 
 bool is_utf8_continuation(char byte) { return (static_cast<unsigned char>(byte) & 0xC0) == 0x80; }
 
+/// The length of the valid UTF-8 sequence (shortest form, no surrogates, at most U+10FFFF)
+/// that `text` starts with a non-ASCII byte of, or 0 when it starts with none.
+std::size_t utf8_sequence_length(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  const std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                             : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+  if (length == 0 || text.size() < length) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    if (!is_utf8_continuation(text[i])) return 0;
+  }
+  // The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF.
+  if ((lead == 0xE0 && byte(1) < 0xA0) || (lead == 0xED && byte(1) > 0x9F) || (lead == 0xF0 && byte(1) < 0x90) ||
+      (lead == 0xF4 && byte(1) > 0x8F)) {
+    return 0;
+  }
+  return length;
+}
+
 void print_padded(std::ostream& out, const std::string& cell, std::size_t width, Align align) {
   const std::string padding(width - std::min(width, display_width(cell)), ' ');
   if (align == Align::right) {
@@ -23,7 +42,10 @@ void print_padded(std::ostream& out, const std::string& cell, std::size_t width,
 }  // namespace
 
 Table::Table(std::vector<std::string> headers, std::vector<Align> alignment)
-    : headers_(std::move(headers)), alignment_(std::move(alignment)) {}
+    : headers_(std::move(headers)), alignment_(std::move(alignment)) {
+  // Headers are ours today, but a key/value block may take a key from an event.
+  for (std::string& header : headers_) header = printable(header);
+}
 
 void Table::add_row(std::vector<std::string> cells) {
   for (std::string& cell : cells) cell = printable(cell);
@@ -90,19 +112,35 @@ std::size_t display_width(std::string_view text) {
 std::string printable(std::string_view text) {
   std::string result;
   result.reserve(text.size());
-  for (const char byte : text) {
-    const auto code = static_cast<unsigned char>(byte);
-    if (byte == '\n') {
-      result += "\\n";
-    } else if (byte == '\t') {
-      result += "\\t";
-    } else if (byte == '\r') {
-      result += "\\r";
-    } else if (code < 0x20 || code == 0x7F) {
-      result += fmt::format("\\x{:02x}", code);
-    } else {
-      result += byte;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto code = static_cast<unsigned char>(text[i]);
+    if (code < 0x80) {
+      if (text[i] == '\n') {
+        result += "\\n";
+      } else if (text[i] == '\t') {
+        result += "\\t";
+      } else if (text[i] == '\r') {
+        result += "\\r";
+      } else if (code < 0x20 || code == 0x7F) {
+        result += fmt::format("\\x{:02x}", code);
+      } else {
+        result += text[i];
+      }
+      ++i;
+      continue;
     }
+    // Only whole, valid UTF-8 reaches the terminal: a stray byte could complete a sequence
+    // with the next cell's bytes, and the C1 controls (U+0080-U+009F, CSI among them) act
+    // like escapes on many terminals. Each such byte is shown as \xNN instead.
+    const std::size_t length = utf8_sequence_length(text.substr(i));
+    const bool c1_control = length == 2 && code == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    if (length == 0 || c1_control) {
+      result += fmt::format("\\x{:02x}", code);
+      ++i;
+      continue;
+    }
+    result.append(text.substr(i, length));
+    i += length;
   }
   return result;
 }

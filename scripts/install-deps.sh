@@ -22,7 +22,7 @@ test_packages=(
   prometheus  # promtool and the server, for the alert rules
   prometheus-pushgateway
   postgresql  # initdb and the server for tests/pg/pg_cluster.sh's throw-away clusters
-  clang-14 libclang-rt-14-dev  # the ASan+UBSan and TSan builds of scripts/ci-extra-builds.sh
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev  # scripts/ci-extra-builds.sh (ASan+UBSan, TSan) and tests/fuzz/smoke.sh (libFuzzer)
 )
 
 packages=("${build_packages[@]}")

@@ -1,0 +1,29 @@
+// The table renderer with hostile bytes: what reaches a terminal is whole UTF-8 without
+// controls. Found by tests/fuzz/fuzz_table (regressions/table/).
+
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "output.h"
+
+using namespace jobtrail::cli;
+
+TEST_CASE("printable escapes C1 controls and bytes that are not UTF-8, and keeps whole characters", "[cli][hostile]") {
+  CHECK(printable("\x9b" "31m") == "\\x9b31m");            // a raw CSI byte
+  CHECK(printable("\xc2\x9b" "31m") == "\\xc2\\x9b31m");   // CSI as UTF-8 (U+009B)
+  CHECK(printable("a\xff\xfe" "b") == "a\\xff\\xfeb");
+  CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");            // an overlong "/"
+  CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");   // a surrogate
+  CHECK(printable("\xe6\x97\xa5") == "\xe6\x97\xa5");      // a cut-off sequence is not whole:
+  CHECK(printable("\xe6\x97") == "\\xe6\\x97");
+  CHECK(printable("µs ✓ \xc2\xa0 é") == "µs ✓ \xc2\xa0 é");  // U+00A0 is no control
+}
+
+TEST_CASE("a table's headers are escaped like its cells", "[cli][hostile]") {
+  Table table({"key\x1b]0;title\x07", "v"});
+  table.add_row({"a", "b"});
+  std::ostringstream out;
+  table.print(out);
+  CHECK(out.str() == "key\\x1b]0;title\\x07  v\na                    b\n");
+}

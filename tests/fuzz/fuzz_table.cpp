@@ -1,0 +1,143 @@
+// The table renderer with hostile cells (escape sequences, C1 controls, invalid UTF-8, NUL).
+// What it prints must be safe for a terminal: valid UTF-8 with no control character but the
+// line ends, so no cell can move the cursor, set a title or eat a neighbour's bytes; and its
+// columns are aligned: each cell starts where its column starts, two spaces apart, with no
+// padding after the last (widths in code points, the renderer's documented measure).
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fuzzer/FuzzedDataProvider.h>
+
+#include "output.h"
+
+namespace {
+
+using jobtrail::cli::Align;
+
+[[noreturn]] void fail(const char* what, const std::string& output) {
+  std::fprintf(stderr, "invariant broken: %s in:\n", what);
+  for (const unsigned char c : output) std::fprintf(stderr, c >= 0x20 && c < 0x7F ? "%c" : "\\x%02x", c);
+  std::fprintf(stderr, "\n");
+  std::abort();
+}
+
+/// The code points of valid UTF-8 (shortest forms, no surrogates), or false.
+bool decode_utf8(std::string_view text, std::vector<char32_t>& code_points) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const std::size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    char32_t value = length == 1 ? lead : lead & (0x7F >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      value = value << 6 | (next & 0x3F);
+    }
+    constexpr char32_t shortest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if ((length > 1 && value < shortest[length]) || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
+      return false;
+    }
+    code_points.push_back(value);
+    i += length;
+  }
+  return true;
+}
+
+std::size_t width(std::string_view text) {
+  std::vector<char32_t> code_points;
+  if (!decode_utf8(text, code_points)) return text.size();
+  return code_points.size();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  FuzzedDataProvider input(data, size);
+  const std::size_t columns = input.ConsumeIntegralInRange<std::size_t>(0, 5);
+  std::vector<std::string> headers;
+  std::vector<Align> alignment;
+  for (std::size_t c = 0; c < columns; ++c) {
+    headers.push_back(input.ConsumeRandomLengthString(16));
+    alignment.push_back(input.ConsumeBool() ? Align::right : Align::left);
+  }
+  jobtrail::cli::Table table(headers, alignment);
+  struct Row {
+    std::vector<std::string> cells;
+    bool detail = false;
+  };
+  std::vector<Row> rows;
+  while (input.remaining_bytes() > 0 && rows.size() < 16) {
+    Row row;
+    row.detail = input.ConsumeIntegralInRange<int>(0, 5) == 0;
+    const std::size_t cells = row.detail ? 1 : input.ConsumeIntegralInRange<std::size_t>(0, 6);
+    for (std::size_t c = 0; c < cells; ++c) row.cells.push_back(input.ConsumeRandomLengthString(32));
+    if (row.detail) {
+      table.add_detail_line(row.cells[0]);
+    } else {
+      table.add_row(row.cells);
+    }
+    rows.push_back(std::move(row));
+  }
+  std::ostringstream printed;
+  table.print(printed);
+  const std::string output = printed.str();
+
+  // Safe for a terminal.
+  std::vector<char32_t> code_points;
+  if (!decode_utf8(output, code_points)) fail("invalid UTF-8", output);
+  for (const char32_t c : code_points) {
+    if ((c < 0x20 && c != '\n') || (c >= 0x7F && c <= 0x9F)) fail("a control character", output);
+  }
+
+  // Aligned: the line each row must be, from the widths of the shown cells.
+  std::vector<std::vector<std::string>> shown;  // the non-detail rows, header first
+  if (!headers.empty()) shown.push_back(headers);
+  for (const Row& row : rows) {
+    if (!row.detail) shown.push_back(row.cells);
+  }
+  for (auto& row : shown) {
+    for (std::string& cell : row) cell = jobtrail::cli::printable(cell);
+  }
+  std::vector<std::size_t> widths;
+  for (const auto& row : shown) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
+  }
+  std::vector<std::string> lines;
+  std::istringstream split(output);
+  for (std::string line; std::getline(split, line);) lines.push_back(line);
+  if (lines.size() != rows.size() + (headers.empty() ? 0 : 1)) {
+    fail("a row that is not one line", output);
+  }
+  std::size_t next_shown = 0;
+  for (std::size_t l = 0; l < lines.size(); ++l) {
+    const bool detail = !headers.empty() ? l > 0 && rows[l - 1].detail : rows[l].detail;
+    if (detail) {
+      if (!lines[l].empty() && lines[l].back() == ' ') fail("trailing blanks on a detail line", output);
+      continue;
+    }
+    const std::vector<std::string>& row = shown[next_shown++];
+    std::size_t used = row.size();
+    while (used > 0 && row[used - 1].empty()) --used;
+    std::size_t at = 0;  // byte offset in the line
+    for (std::size_t c = 0; c < used; ++c) {
+      const bool right = c < alignment.size() && alignment[c] == Align::right;
+      const std::size_t pad = widths[c] - width(row[c]);
+      const std::string expected = c == 0 ? "" : "  ";
+      const std::string cell = right ? std::string(pad, ' ') + row[c]
+                                     : c + 1 == used ? row[c] : row[c] + std::string(pad, ' ');
+      if (lines[l].compare(at, expected.size() + cell.size(), expected + cell) != 0) {
+        fail("a cell out of its column", output);
+      }
+      at += expected.size() + cell.size();
+    }
+    if (at != lines[l].size()) fail("bytes after the last cell", output);
+  }
+  return 0;
+}
