@@ -107,4 +107,13 @@ std::int32_t resolve_attempt(const Lifecycle& life, State state, std::int32_t at
   return current;
 }
 
+void sort_in_lifecycle_order(std::vector<EventRecord>& events) {
+  std::vector<std::pair<LifecycleKey, EventRecord>> keyed;
+  keyed.reserve(events.size());
+  for (auto& event : events) keyed.emplace_back(lifecycle_key(event.state, event.attempt, event.at), std::move(event));
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  events.clear();
+  for (auto& [key, event] : keyed) events.push_back(std::move(event));
+}
+
 }  // namespace jobtrail::detail

@@ -66,4 +66,8 @@ void apply(Lifecycle& life, State state, std::int32_t attempt, Micros at) noexce
 void fold_arrival(Lifecycle& life, const Event& event, std::int32_t attempt, bool in_order,
                   std::vector<Transition>& transitions);
 
+/// Puts a job's events as read from a store in lifecycle order; events of one key keep the
+/// order the store gave them.
+void sort_in_lifecycle_order(std::vector<EventRecord>& events);
+
 }  // namespace jobtrail::detail

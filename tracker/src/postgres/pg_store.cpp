@@ -10,14 +10,12 @@
 
 namespace jobtrail {
 
-using detail::Lifecycle;
+using detail::anomaly_bit;
 using detail::lifecycle_key;
 using pg::ArrayLiteral;
 using pg::Params;
 
 namespace {
-
-constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast<unsigned>(kind); }
 
 // How often an append starts over when another writer created one of its new jobs at the same
 // moment (each retry finds the job and locks it, so one retry nearly always settles it).
@@ -38,23 +36,63 @@ const std::string job_columns = std::string(job_select) + job_from;
 
 }  // namespace
 
-/// One append's working set: the rows it touches and what it writes besides them.
+/// One append's working set: the rows it touches, locked, and what the planner may ask.
 struct PostgresStore::Batch {
-  std::unordered_map<std::string, JobRow> rows;  ///< by job ID
-  std::vector<JobRow*> order;                    ///< in order of first appearance
+  std::unordered_map<std::string, detail::JobRow> rows;  ///< by job ID
+  std::vector<detail::JobRow*> order;                    ///< in order of first appearance
   /// Stored jobs that already succeeded, by idempotency key (read under the key lock).
   std::unordered_map<std::string, std::vector<std::int64_t>> stored_successes_by_key;
-  std::unordered_map<std::string, std::int64_t> batch_successes_by_key;
   std::unordered_map<std::string, std::int64_t> new_labels;  ///< committed with the batch
-  struct Anomaly {
-    std::int64_t job = 0;
-    AnomalyKind kind = AnomalyKind::duplicate_success;
-    std::int64_t other_job = 0;
-    std::string detail;
-    Micros at = 0;
-  };
-  std::vector<Anomaly> anomalies;
-  std::vector<std::int64_t> flag_others;  ///< jobs outside the batch that join an anomaly
+};
+
+/// The store's answers to the planner, from the rows and successes loaded for the batch and
+/// from the event table.
+class PostgresStore::History final : public detail::BatchHistory {
+ public:
+  History(PostgresStore& store, pg::Connection& db, Batch& batch) : store_(store), db_(db), batch_(batch) {}
+
+  detail::JobRow& row(const std::string& job_id) override { return batch_.rows.at(job_id); }
+  std::int64_t label_id(const std::string& text) override { return store_.label_id(batch_, text); }
+
+  bool has_event(const detail::JobRow& row, State state, std::optional<std::int32_t> attempt, Micros at) override {
+    if (!attempt) {
+      return db_.exec("SELECT 1 FROM event WHERE job = $1 AND state = $2 AND at = $3",
+                      Params().add(row.id).add(std::int64_t{static_cast<int>(state)}).add(at))
+                 .rows() > 0;
+    }
+    return db_.exec("SELECT 1 FROM event WHERE job = $1 AND state = $2 AND attempt = $3 AND at = $4",
+                    Params().add(row.id).add(std::int64_t{static_cast<int>(state)}).add(std::int64_t{*attempt}).add(at))
+               .rows() > 0;
+  }
+
+  std::int64_t success_under_key(const std::string& key, std::int64_t except_id) override {
+    if (auto stored = batch_.stored_successes_by_key.find(key); stored != batch_.stored_successes_by_key.end()) {
+      for (auto id : stored->second) {
+        if (id != except_id) return id;
+      }
+    }
+    return 0;
+  }
+
+  std::vector<detail::StoredEvent> stored_events(const detail::JobRow& row) override {
+    auto stored = db_.exec(
+        "SELECT seq, state, attempt, at, num_nonnulls(error_class, error_message, error_backtrace) > 0 "
+        "FROM event WHERE job = $1",
+        Params().add(row.id));
+    std::vector<detail::StoredEvent> events;
+    for (int r = 0; r < stored.rows(); ++r) {
+      const auto seq = static_cast<std::int32_t>(stored.integer(r, 0));
+      events.push_back({static_cast<State>(stored.integer(r, 1)), static_cast<std::int32_t>(stored.integer(r, 2)),
+                        stored.integer(r, 3), seq,
+                        stored.text(r, 4) == "t" ? std::optional<std::int64_t>(seq) : std::nullopt});
+    }
+    return events;
+  }
+
+ private:
+  PostgresStore& store_;
+  pg::Connection& db_;
+  Batch& batch_;
 };
 
 PostgresStore::PostgresStore(const std::string& url, const OpenOptions& options, EventInsert method)
@@ -135,24 +173,9 @@ int PostgresStore::schema_version() {
 
 AppendResult PostgresStore::append(const std::vector<Event>& events) {
   require_writable();
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (auto problem = validation_error(events[i]); !problem.empty()) {
-      throw StoreError(StoreError::Kind::invalid_event,
-                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
-    }
-  }
-  if (events.empty()) return {};
-  // Events without a time happen now; stamped once, so a retry sends the same times.
-  const std::vector<Event>* input = &events;
-  std::vector<Event> stamped;
-  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0; })) {
-    stamped = events;
-    const Micros now = now_micros();
-    for (auto& event : stamped) {
-      if (event.at == 0) event.at = now;
-    }
-    input = &stamped;
-  }
+  const auto batch = detail::prepare_batch(events);
+  const std::vector<Event>* input = &batch.events();
+  if (input->empty()) return {};
   for (int attempt = 0;; ++attempt) {
     bool conflict = false;
     auto result = guarded([&](pg::Connection& db) { return append_once(db, *input, conflict); });
@@ -186,18 +209,15 @@ AppendResult PostgresStore::append_once(pg::Connection& db, const std::vector<Ev
   }
   load_stored_successes(db, keys, batch);
 
-  AppendResult result;
-  for (const auto& event : events) apply_event(db, batch, batch.rows.at(event.job_id), event, result);
-  for (auto* row : batch.order) {
-    if (row->needs_refold) refold(db, *row);
-  }
-  if (!write_batch(db, batch)) {
+  History history(*this, db, batch);
+  auto plan = detail::plan_batch(events, history);
+  if (!write_batch(db, plan)) {
     conflict = true;
     return {};  // the transaction rolls back; append() starts over
   }
   transaction.commit();
   labels_.insert(batch.new_labels.begin(), batch.new_labels.end());
-  return result;
+  return std::move(plan.result);
 }
 
 void PostgresStore::intern_labels(pg::Connection& db, const std::vector<Event>& events, Batch& batch) {
@@ -267,7 +287,7 @@ void PostgresStore::load_rows(pg::Connection& db, const std::vector<Event>& even
     life.event_count = static_cast<std::int32_t>(rows.integer(r, 15));
     life.successes = static_cast<std::int32_t>(rows.integer(r, 16));
     row.worker = rows.integer(r, 17);
-    if (!rows.is_null(r, 18)) row.last_error_seq = static_cast<std::int32_t>(rows.integer(r, 18));
+    if (!rows.is_null(r, 18)) row.last_error_stored = rows.integer(r, 18);
     life.tail = lifecycle_key(static_cast<State>(rows.integer(r, 19)), static_cast<std::int32_t>(rows.integer(r, 20)),
                               rows.integer(r, 21));
     row.anomalies = row.anomalies_stored = static_cast<std::uint32_t>(rows.integer(r, 22));
@@ -312,146 +332,7 @@ void PostgresStore::load_stored_successes(pg::Connection& db, const std::vector<
   for (int r = 0; r < rows.rows(); ++r) batch.stored_successes_by_key[rows.string(r, 0)].push_back(rows.integer(r, 1));
 }
 
-bool PostgresStore::is_duplicate(pg::Connection& db, const JobRow& row, State state, std::int32_t attempt, Micros at) {
-  for (const auto& pending : row.pending) {
-    if (pending.state == state && pending.attempt == attempt && pending.at == at) return true;
-  }
-  if (!row.stored) return false;
-  return db.exec("SELECT 1 FROM event WHERE job = $1 AND state = $2 AND attempt = $3 AND at = $4",
-                 Params().add(row.id).add(std::int64_t{static_cast<int>(state)}).add(std::int64_t{attempt}).add(at))
-             .rows() > 0;
-}
-
-bool PostgresStore::is_resend(pg::Connection& db, const JobRow& row, State state, Micros at) {
-  for (const auto& pending : row.pending) {
-    if (pending.state == state && pending.at == at) return true;
-  }
-  if (!row.stored) return false;
-  return db.exec("SELECT 1 FROM event WHERE job = $1 AND state = $2 AND at = $3",
-                 Params().add(row.id).add(std::int64_t{static_cast<int>(state)}).add(at))
-             .rows() > 0;
-}
-
-void PostgresStore::apply_event(pg::Connection& db, Batch& batch, JobRow& row, const Event& event,
-                                AppendResult& result) {
-  const Micros at = event.at;
-  if (detail::may_be_resend(row.life, event.attempt, at) && is_resend(db, row, event.state, at)) {
-    result.duplicates += 1;
-    return;
-  }
-  const auto attempt = detail::resolve_attempt(row.life, event.state, event.attempt, at);
-  const auto key = lifecycle_key(event.state, attempt, at);
-  const bool in_order = row.life.empty || key > row.life.tail;
-  if (!in_order) {
-    // Equal to the last event in lifecycle order, or to any stored one: a redelivery.
-    if (key == row.life.tail || is_duplicate(db, row, event.state, attempt, at)) {
-      result.duplicates += 1;
-      return;
-    }
-    row.needs_refold = true;
-  }
-
-  // Identity fields keep their first value; where the job runs may change with the attempt.
-  if (row.job == 0) row.job = label_id(batch, event.job);
-  if (row.correlation_id.empty()) row.correlation_id = event.correlation_id;
-  if (row.parent_job_id.empty()) row.parent_job_id = event.parent_job_id;
-  if (row.idempotency_key.empty()) row.idempotency_key = event.idempotency_key;
-  if (!event.queue.empty() && (in_order || row.queue == 0)) row.queue = label_id(batch, event.queue);
-  const std::int64_t worker = label_id(batch, event.worker);
-  if (worker != 0 && (in_order || row.worker == 0)) row.worker = worker;
-
-  PendingEvent pending;
-  pending.seq = row.life.event_count;
-  pending.state = event.state;
-  pending.attempt = attempt;
-  pending.at = at;
-  pending.worker = worker;
-  if (!event.error.empty()) {
-    pending.error = &event.error;
-    if (in_order) row.last_error_seq = pending.seq;
-  }
-  row.pending.push_back(pending);
-  result.stored += 1;
-  for (const auto& entity : event.entities) row.entities.push_back(entity);
-
-  const std::int32_t successes_before = row.life.successes;
-  detail::fold_arrival(row.life, event, attempt, in_order, result.transitions);
-
-  if (event.state != State::succeeded) return;
-  auto flag = [&](JobRow& flagged, AnomalyKind kind, std::int64_t other, std::string detail) {
-    batch.anomalies.push_back({flagged.id, kind, other, std::move(detail), at});
-    flagged.anomalies |= anomaly_bit(kind);
-    result.anomalies += 1;
-  };
-  if (successes_before >= 1) {
-    flag(row, AnomalyKind::duplicate_success, 0, "succeeded " + std::to_string(successes_before + 1) + " times");
-    return;
-  }
-  if (row.idempotency_key.empty()) return;
-  std::int64_t other = 0;
-  if (auto it = batch.batch_successes_by_key.find(row.idempotency_key);
-      it != batch.batch_successes_by_key.end() && it->second != row.id) {
-    other = it->second;
-  } else if (auto stored = batch.stored_successes_by_key.find(row.idempotency_key);
-             stored != batch.stored_successes_by_key.end()) {
-    for (auto id : stored->second) {
-      if (id != row.id) {
-        other = id;
-        break;
-      }
-    }
-  }
-  if (other != 0) {
-    flag(row, AnomalyKind::duplicate_idempotency_key, other, row.idempotency_key);
-    // The first job is half of the anomaly too: mark it, in this batch or in the store.
-    bool in_batch = false;
-    for (auto* candidate : batch.order) {
-      if (candidate->id == other) {
-        candidate->anomalies |= anomaly_bit(AnomalyKind::duplicate_idempotency_key);
-        in_batch = true;
-      }
-    }
-    if (!in_batch) batch.flag_others.push_back(other);
-  }
-  batch.batch_successes_by_key.emplace(row.idempotency_key, row.id);
-}
-
-void PostgresStore::refold(pg::Connection& db, JobRow& row) {
-  struct Folded {
-    detail::LifecycleKey key;
-    State state;
-    std::int32_t seq;
-    bool has_error;
-  };
-  std::vector<Folded> events;
-  if (row.stored) {
-    auto stored = db.exec("SELECT seq, state, attempt, at, num_nonnulls(error_class, error_message, error_backtrace) > 0 "
-                          "FROM event WHERE job = $1",
-                          Params().add(row.id));
-    for (int r = 0; r < stored.rows(); ++r) {
-      auto state = static_cast<State>(stored.integer(r, 1));
-      events.push_back({lifecycle_key(state, static_cast<std::int32_t>(stored.integer(r, 2)), stored.integer(r, 3)),
-                        state, static_cast<std::int32_t>(stored.integer(r, 0)), stored.text(r, 4) == "t"});
-    }
-  }
-  for (const auto& pending : row.pending) {
-    events.push_back({lifecycle_key(pending.state, pending.attempt, pending.at), pending.state, pending.seq,
-                      pending.error != nullptr});
-  }
-  std::sort(events.begin(), events.end(), [](const Folded& a, const Folded& b) {
-    return a.key < b.key || (a.key == b.key && a.seq < b.seq);
-  });
-  Lifecycle life;
-  row.last_error_seq.reset();
-  for (const auto& event : events) {
-    detail::apply(life, event.state, event.key.attempt, event.key.at);
-    if (event.has_error) row.last_error_seq = event.seq;
-  }
-  row.life = life;
-  row.needs_refold = false;
-}
-
-bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
+bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& plan) {
   // New jobs go in with COPY, the fastest way in. A job ID another writer created since
   // load_rows() makes it fail on job_job_id_key: the append then starts over and finds the job.
   // Changed jobs are updated in place, each column travelling as one array.
@@ -462,16 +343,21 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
   pg::CopyBuffer fresh_tags;
   ArrayLiteral tag_entities, tag_jobs;  // tags of stored jobs, which may have them already
   bool any_stored_tag = false;
-  for (auto* row : batch.order) {
-    if (row->pending.empty() && row->anomalies == row->anomalies_stored) continue;  // only redeliveries
+  for (const auto& job : plan.jobs) {
+    if (!job.changed()) continue;  // only redeliveries
+    const detail::JobRow* row = job.row;
     const auto& life = row->life;
+    // The last error is an event's seq: a pending event's, or a stored one's.
+    const auto last_error_seq = row->last_error_pending
+                                    ? std::optional<std::int64_t>(job.pending[*row->last_error_pending].seq)
+                                    : row->last_error_stored;
     auto id_or_null = [](std::int64_t id) { return id ? std::optional<std::int64_t>(id) : std::nullopt; };
     const std::optional<std::int64_t> values[] = {
         id_or_null(row->job), id_or_null(row->queue), std::nullopt, std::nullopt, std::nullopt,
         std::int64_t{static_cast<int>(life.state)}, life.enqueued_at, life.started_at, life.finished_at,
         life.heartbeat_at, life.first_event_at, life.last_event_at, std::int64_t{life.attempts},
         std::int64_t{life.event_count}, std::int64_t{life.successes}, id_or_null(row->worker),
-        row->last_error_seq ? std::optional<std::int64_t>(*row->last_error_seq) : std::nullopt,
+        last_error_seq,
         std::int64_t{life.tail.state}, std::int64_t{life.tail.attempt}, life.tail.at, std::int64_t{row->anomalies}};
     const std::string* texts[] = {&row->correlation_id, &row->parent_job_id, &row->idempotency_key};
     // Columns 2..4 (correlation_id, parent_job_id, idempotency_key) are text; the rest numbers.
@@ -482,13 +368,11 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
         out.add(values[column]);
       }
     };
-    std::sort(row->entities.begin(), row->entities.end());
-    row->entities.erase(std::unique(row->entities.begin(), row->entities.end()), row->entities.end());
     if (!row->stored) {
       fresh.add(row->id).add_text(row->job_id);
       for (int column = 0; column < row_columns; ++column) put(fresh, column);
       fresh.end_row();
-      for (const auto& entity : row->entities) {
+      for (const auto& entity : job.entities) {
         fresh_tags.add_text(entity).add(row->id);
         fresh_tags.end_row();
       }
@@ -497,7 +381,7 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
     any_changed = true;
     changed_ids.add(row->id);
     for (int column = 0; column < row_columns; ++column) put(changed[column], column);
-    for (const auto& entity : row->entities) {
+    for (const auto& entity : job.entities) {
       tag_entities.add(std::string_view(entity));
       tag_jobs.add(row->id);
       any_stored_tag = true;
@@ -537,22 +421,22 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
       WHERE j.id = u.id)SQL",
             params);
   }
-  if (!batch.flag_others.empty()) {
+  if (!plan.flag_others.empty()) {
     db.exec("UPDATE job SET anomalies = anomalies | $2 WHERE id = ANY($1::bigint[])",
             Params()
-                .add_array(batch.flag_others)
-                .add(std::int64_t{anomaly_bit(AnomalyKind::duplicate_idempotency_key)}));
+                .add_array(plan.flag_others)
+                .add(std::int64_t{detail::anomaly_bit(AnomalyKind::duplicate_idempotency_key)}));
   }
-  write_events(db, batch);
+  write_events(db, plan);
   // A new job's tags are new; a stored job may carry some of them already.
   if (!fresh_tags.empty()) db.copy_in("COPY job_entity (entity, job) FROM STDIN", fresh_tags.data());
   if (any_stored_tag) {
     db.exec("INSERT INTO job_entity (entity, job) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
             Params().add(tag_entities).add(tag_jobs));
   }
-  if (!batch.anomalies.empty()) {
+  if (!plan.anomalies.empty()) {
     ArrayLiteral jobs, kinds, others, details, times;
-    for (const auto& anomaly : batch.anomalies) {
+    for (const auto& anomaly : plan.anomalies) {
       jobs.add(anomaly.job);
       kinds.add(std::int64_t{static_cast<int>(anomaly.kind)});
       others.add(anomaly.other_job ? std::optional<std::int64_t>(anomaly.other_job) : std::nullopt);
@@ -567,16 +451,16 @@ bool PostgresStore::write_batch(pg::Connection& db, Batch& batch) {
   return true;
 }
 
-void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
+void PostgresStore::write_events(pg::Connection& db, const detail::BatchPlan& plan) {
   // PostgreSQL keeps text only as UTF-8; a program may write its errors in anything.
-  auto error_text = [](const PendingEvent& event, const std::string ErrorInfo::*part) {
+  auto error_text = [](const detail::PendingEvent& event, const std::string ErrorInfo::*part) {
     return event.error ? to_utf8_text(event.error->*part) : std::string();
   };
   if (method_ == EventInsert::copy) {
     pg::CopyBuffer rows;
-    for (const auto* row : batch.order) {
-      for (const auto& event : row->pending) {
-        rows.add(row->id).add(std::int64_t{event.seq}).add(std::int64_t{static_cast<int>(event.state)});
+    for (const auto& job : plan.jobs) {
+      for (const auto& event : job.pending) {
+        rows.add(job.row->id).add(std::int64_t{event.seq}).add(std::int64_t{static_cast<int>(event.state)});
         rows.add(event.at).add(std::int64_t{event.attempt});
         rows.add(event.worker ? std::optional<std::int64_t>(event.worker) : std::nullopt);
         rows.add_text_or_null(error_text(event, &ErrorInfo::error_class));
@@ -594,10 +478,10 @@ void PostgresStore::write_events(pg::Connection& db, const Batch& batch) {
   }
   ArrayLiteral columns[9];
   bool any = false;
-  for (const auto* row : batch.order) {
-    for (const auto& event : row->pending) {
+  for (const auto& job : plan.jobs) {
+    for (const auto& event : job.pending) {
       any = true;
-      columns[0].add(row->id);
+      columns[0].add(job.row->id);
       columns[1].add(std::int64_t{event.seq});
       columns[2].add(std::int64_t{static_cast<int>(event.state)});
       columns[3].add(event.at);
@@ -669,7 +553,7 @@ std::vector<EventRecord> PostgresStore::events_of(const std::string& job_id) {
       FROM event ev LEFT JOIN label w ON w.id = ev.worker
       WHERE ev.job = (SELECT id FROM job WHERE job_id = $1) ORDER BY ev.seq)SQL",
                         Params().add(job_id));
-    std::vector<std::pair<detail::LifecycleKey, EventRecord>> keyed;
+    std::vector<EventRecord> events;
     for (int r = 0; r < rows.rows(); ++r) {
       EventRecord event;
       event.state = static_cast<State>(rows.integer(r, 0));
@@ -677,13 +561,10 @@ std::vector<EventRecord> PostgresStore::events_of(const std::string& job_id) {
       event.at = rows.integer(r, 2);
       event.worker = rows.string(r, 3);
       event.error = {rows.string(r, 4), rows.string(r, 5), rows.string(r, 6)};
-      keyed.emplace_back(lifecycle_key(event.state, event.attempt, event.at), std::move(event));
+      events.push_back(std::move(event));
     }
-    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<EventRecord> result;
-    result.reserve(keyed.size());
-    for (auto& [key, event] : keyed) result.push_back(std::move(event));
-    return result;
+    detail::sort_in_lifecycle_order(events);
+    return events;
   });
 }
 

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "derive.h"
+#include "batch_planner.h"
 #include "jobtrail/store.h"
 #include "postgres/pg_connection.h"
 
@@ -49,31 +49,8 @@ class PostgresStore final : public Store {
   std::string location() const override;
 
  private:
-  /// An event of the current append, not yet written.
-  struct PendingEvent {
-    std::int32_t seq = 0;
-    State state = State::enqueued;
-    std::int32_t attempt = 0;
-    Micros at = 0;
-    std::int64_t worker = 0;
-    const ErrorInfo* error = nullptr;  ///< points into the append's events; null when none
-  };
-  /// A job's row while one append folds its events.
-  struct JobRow {
-    std::string job_id;
-    std::int64_t id = 0;
-    bool stored = false;        ///< the row exists in the database
-    bool needs_refold = false;  ///< an event arrived out of lifecycle order
-    detail::Lifecycle life;
-    std::int64_t job = 0, queue = 0, worker = 0;  ///< label ids, 0 = none
-    std::string correlation_id, parent_job_id, idempotency_key;
-    std::optional<std::int32_t> last_error_seq;
-    std::uint32_t anomalies = 0;
-    std::uint32_t anomalies_stored = 0;  ///< as loaded: other writers' flags are kept
-    std::vector<PendingEvent> pending;
-    std::vector<std::string> entities;
-  };
   struct Batch;
+  class History;  ///< the store's answers to the batch planner
 
   /// The open connection, connecting again if the last one was lost. Throws StoreError.
   pg::Connection& connection();
@@ -93,14 +70,9 @@ class PostgresStore final : public Store {
   static std::vector<std::string> keys_of_successes(const std::vector<Event>& events, const Batch& batch);
   /// Reads which stored jobs already succeeded under `keys`.
   void load_stored_successes(pg::Connection& db, const std::vector<std::string>& keys, Batch& batch);
-  bool is_duplicate(pg::Connection& db, const JobRow& row, State state, std::int32_t attempt, Micros at);
-  /// Whether an event of `state` at `at` is stored or pending, whatever its attempt.
-  bool is_resend(pg::Connection& db, const JobRow& row, State state, Micros at);
-  void apply_event(pg::Connection& db, Batch& batch, JobRow& row, const Event& event, AppendResult& result);
-  void refold(pg::Connection& db, JobRow& row);
   /// Writes the batch; false when another writer created one of its new jobs meanwhile.
-  bool write_batch(pg::Connection& db, Batch& batch);
-  void write_events(pg::Connection& db, const Batch& batch);
+  bool write_batch(pg::Connection& db, const detail::BatchPlan& plan);
+  void write_events(pg::Connection& db, const detail::BatchPlan& plan);
 
   std::vector<JobRecord> read_jobs(const pg::Result& rows);
   /// Runs one built-in check's candidate query (pg_check_queries.h) in one snapshot.

@@ -12,7 +12,7 @@
 
 namespace jobtrail {
 
-using detail::Lifecycle;
+using detail::anomaly_bit;
 using detail::lifecycle_key;
 using sqlite::Statement;
 
@@ -56,8 +56,6 @@ std::string read_id(const Statement& statement, int column) {
   return id;
 }
 
-constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast<unsigned>(kind); }
-
 // The columns every job query returns, in the order read_job() reads them.
 constexpr std::string_view job_columns = R"SQL(
   j.job_id, c.text, q.text, co.text, j.parent_job_id, j.idempotency_key, j.state,
@@ -83,8 +81,9 @@ struct SqliteStore::Statements {
                  j.state, j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at,
                  j.first_at, j.last_at, j.attempts, j.events, j.successes, j.worker,
                  j.last_error, j.tail_state, j.tail_attempt, j.tail_at, j.anomalies,
-                 c.text, q.text
+                 c.text, q.text, co.text
           FROM job j LEFT JOIN label c ON c.id = j.job LEFT JOIN label q ON q.id = j.queue
+          LEFT JOIN correlation co ON co.id = j.correlation
           WHERE j.job_id = ?1)SQL"),
         insert_job(db, R"SQL(
           INSERT INTO job (id, job, queue, correlation, parent_job_id, idempotency_key,
@@ -104,7 +103,7 @@ struct SqliteStore::Statements {
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
         find_event(db, "SELECT 1 FROM event WHERE job = ?1 AND state = ?2 AND attempt = ?3 AND at = ?4"),
         find_event_any_attempt(db, "SELECT 1 FROM event WHERE job = ?1 AND state = ?2 AND at = ?3"),
-        events_for_refold(db, "SELECT state, attempt, at, error FROM event WHERE job = ?1"),
+        events_for_refold(db, "SELECT state, attempt, at, seq, error FROM event WHERE job = ?1"),
         insert_error(db, "INSERT INTO error (class, message, backtrace) VALUES (?1, ?2, ?3)"),
         tag_job(db, "INSERT OR IGNORE INTO job_entity (entity, job) VALUES (?1, ?2)"),
         insert_anomaly(db, "INSERT INTO anomaly (job, kind, other_job, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)"),
@@ -215,9 +214,9 @@ std::int64_t SqliteStore::intern(Dictionary& dictionary, const std::string& text
   return id;
 }
 
-SqliteStore::JobRow& SqliteStore::job_row(const std::string& job_id) {
+detail::JobRow& SqliteStore::job_row(const std::string& job_id) {
   if (auto it = jobs_.find(job_id); it != jobs_.end()) return it->second;
-  JobRow row;
+  detail::JobRow row;
   row.job_id = job_id;
   auto& q = statements_->load_job;
   bind_id(q.reset(), 1, job_id);
@@ -231,7 +230,6 @@ SqliteStore::JobRow& SqliteStore::job_row(const std::string& job_id) {
     row.stored = true;
     row.job = q.integer(1);
     row.queue = q.integer(2);
-    row.correlation = q.integer(3);
     row.parent_job_id = read_id(q, 4);
     row.idempotency_key = q.text(5);
     auto& life = row.life;
@@ -247,12 +245,16 @@ SqliteStore::JobRow& SqliteStore::job_row(const std::string& job_id) {
     life.event_count = static_cast<std::int32_t>(q.integer(14));
     life.successes = static_cast<std::int32_t>(q.integer(15));
     row.worker = q.integer(16);
-    row.last_error = q.integer(17);
+    if (auto error = q.optional_integer(17)) row.last_error_stored = *error;
     life.tail = lifecycle_key(static_cast<State>(q.integer(18)), static_cast<std::int32_t>(q.integer(19)),
                               q.optional_integer(20).value_or(q.integer(12)) + first);
-    row.anomalies = static_cast<std::uint32_t>(q.integer(21));
+    row.anomalies = row.anomalies_stored = static_cast<std::uint32_t>(q.integer(21));
     if (!q.is_null(22)) labels_.ids.emplace(q.text(22), row.job);
     if (!q.is_null(23)) labels_.ids.emplace(q.text(23), row.queue);
+    if (!q.is_null(24)) {
+      row.correlation_id = read_id(q, 24);
+      correlations_.ids.emplace(row.correlation_id, q.integer(3));
+    }
     q.reset();
   } else {
     row.id = next_job_id_++;
@@ -260,143 +262,111 @@ SqliteStore::JobRow& SqliteStore::job_row(const std::string& job_id) {
   return jobs_.emplace(job_id, std::move(row)).first->second;
 }
 
-bool SqliteStore::is_stored_duplicate(const JobRow& row, State state, std::int32_t attempt, Micros stored_at) {
-  auto& q = statements_->find_event;
-  q.reset().bind(1, row.id).bind(2, static_cast<std::int64_t>(state)).bind(3, std::int64_t{attempt}).bind(4, stored_at);
-  return q.first_integer().has_value();
-}
+/// The store's answers to the planner, inside the append's write transaction: SQLite reads
+/// its own uncommitted rows, so what earlier batches wrote is seen.
+class SqliteStore::History final : public detail::BatchHistory {
+ public:
+  explicit History(SqliteStore& store) : store_(store) {}
 
-bool SqliteStore::is_stored_resend(const JobRow& row, State state, Micros stored_at) {
-  auto& q = statements_->find_event_any_attempt;
-  q.reset().bind(1, row.id).bind(2, static_cast<std::int64_t>(state)).bind(3, stored_at);
-  return q.first_integer().has_value();
-}
+  detail::JobRow& row(const std::string& job_id) override { return store_.job_row(job_id); }
+  std::int64_t label_id(const std::string& text) override { return store_.intern(store_.labels_, text); }
 
-void SqliteStore::flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail,
-                       Micros stored_at) {
-  auto& s = *statements_;
-  s.insert_anomaly.reset()
-      .bind(1, row.id)
-      .bind(2, static_cast<std::int64_t>(kind))
-      .bind(3, other_job ? std::optional<std::int64_t>(other_job) : std::nullopt)
-      .bind(4, detail)
-      .bind(5, stored_at)
-      .run();
-  row.anomalies |= anomaly_bit(kind);
-}
-
-void SqliteStore::apply_event(JobRow& row, const Event& event, Micros stored_at, AppendResult& result,
-                              std::unordered_map<std::string, std::int64_t>& batch_successes_by_key) {
-  auto& s = *statements_;
-  const Micros at = event.at;
-  if (detail::may_be_resend(row.life, event.attempt, at) && is_stored_resend(row, event.state, stored_at)) {
-    result.duplicates += 1;
-    return;
-  }
-  const auto attempt = detail::resolve_attempt(row.life, event.state, event.attempt, at);
-  const auto key = lifecycle_key(event.state, attempt, at);
-  const bool in_order = row.life.empty || key > row.life.tail;
-  if (!in_order) {
-    // Equal to the last event in lifecycle order, or to any stored one: a redelivery.
-    if (key == row.life.tail || is_stored_duplicate(row, event.state, attempt, stored_at)) {
-      result.duplicates += 1;
-      return;
+  bool has_event(const detail::JobRow& row, State state, std::optional<std::int32_t> attempt, Micros at) override {
+    auto& s = *store_.statements_;
+    const Micros stored_at = at - store_.epoch_;
+    if (!attempt) {
+      return s.find_event_any_attempt.reset()
+          .bind(1, row.id)
+          .bind(2, static_cast<std::int64_t>(state))
+          .bind(3, stored_at)
+          .first_integer()
+          .has_value();
     }
-    row.needs_refold = true;
+    return s.find_event.reset()
+        .bind(1, row.id)
+        .bind(2, static_cast<std::int64_t>(state))
+        .bind(3, std::int64_t{*attempt})
+        .bind(4, stored_at)
+        .first_integer()
+        .has_value();
   }
 
-  // Identity fields keep their first value; where the job runs may change with the attempt.
-  if (row.job == 0) row.job = intern(labels_, event.job);
-  if (row.correlation == 0) row.correlation = intern(correlations_, event.correlation_id);
-  if (row.parent_job_id.empty()) row.parent_job_id = event.parent_job_id;
-  if (row.idempotency_key.empty()) row.idempotency_key = event.idempotency_key;
-  if (!event.queue.empty() && (in_order || row.queue == 0)) row.queue = intern(labels_, event.queue);
-  std::int64_t worker = intern(labels_, event.worker);
-  if (worker != 0 && (in_order || row.worker == 0)) row.worker = worker;
+  std::int64_t success_under_key(const std::string& key, std::int64_t except_id) override {
+    return store_.statements_->find_success_by_key.reset().bind(1, key).bind(2, except_id).first_integer().value_or(0);
+  }
 
-  std::int64_t error = 0;
-  if (!event.error.empty()) {
-    s.insert_error.reset()
-        .bind(1, event.error.error_class)
-        .bind(2, event.error.message)
-        .bind(3, event.error.backtrace)
+  std::vector<detail::StoredEvent> stored_events(const detail::JobRow& row) override {
+    std::vector<detail::StoredEvent> events;
+    auto& q = store_.statements_->events_for_refold;
+    q.reset().bind(1, row.id);
+    while (q.step()) {
+      auto error = q.optional_integer(4);
+      events.push_back({static_cast<State>(q.integer(0)), static_cast<std::int32_t>(q.integer(1)),
+                        q.integer(2) + store_.epoch_, static_cast<std::int32_t>(q.integer(3)), error});
+    }
+    return events;
+  }
+
+ private:
+  SqliteStore& store_;
+};
+
+void SqliteStore::land(detail::BatchPlan& plan) {
+  auto& s = *statements_;
+  for (auto& job : plan.jobs) {
+    auto& row = *job.row;
+    if (!job.changed()) continue;
+    std::optional<std::int64_t> last_error = row.last_error_stored;
+    for (std::size_t i = 0; i < job.pending.size(); ++i) {
+      const auto& event = job.pending[i];
+      std::int64_t error = 0;
+      if (event.error) {
+        s.insert_error.reset()
+            .bind(1, event.error->error_class)
+            .bind(2, event.error->message)
+            .bind(3, event.error->backtrace)
+            .run();
+        error = db_->last_insert_rowid();
+        if (row.last_error_pending == i) last_error = error;
+      }
+      s.insert_event.reset()
+          .bind(1, row.id)
+          .bind(2, std::int64_t{event.seq})
+          .bind(3, static_cast<std::int64_t>(event.state))
+          .bind(4, event.at - epoch_)
+          .bind(5, std::int64_t{event.attempt})
+          .bind(6, event.worker ? std::optional<std::int64_t>(event.worker) : std::nullopt)
+          .bind(7, error ? std::optional<std::int64_t>(error) : std::nullopt)
+          .run();
+    }
+    for (const auto& entity : job.entities) {
+      s.tag_job.reset().bind(1, intern(entities_, entity)).bind(2, row.id).run();
+    }
+    row.last_error_stored = last_error;
+    row.last_error_pending.reset();
+    write_row(row);
+    row.stored = true;
+    row.anomalies_stored = row.anomalies;
+  }
+  for (const auto& anomaly : plan.anomalies) {
+    s.insert_anomaly.reset()
+        .bind(1, anomaly.job)
+        .bind(2, static_cast<std::int64_t>(anomaly.kind))
+        .bind(3, anomaly.other_job ? std::optional<std::int64_t>(anomaly.other_job) : std::nullopt)
+        .bind(4, anomaly.detail)
+        .bind(5, anomaly.at - epoch_)
         .run();
-    error = db_->last_insert_rowid();
-    if (in_order) row.last_error = error;
   }
-
-  s.insert_event.reset()
-      .bind(1, row.id)
-      .bind(2, std::int64_t{row.life.event_count})
-      .bind(3, static_cast<std::int64_t>(event.state))
-      .bind(4, stored_at)
-      .bind(5, std::int64_t{attempt})
-      .bind(6, worker ? std::optional<std::int64_t>(worker) : std::nullopt)
-      .bind(7, error ? std::optional<std::int64_t>(error) : std::nullopt)
-      .run();
-  result.stored += 1;
-
-  for (const auto& entity : event.entities) {
-    s.tag_job.reset().bind(1, intern(entities_, entity)).bind(2, row.id).run();
-  }
-
-  const std::int32_t successes_before = row.life.successes;
-  detail::fold_arrival(row.life, event, attempt, in_order, result.transitions);
-
-  if (event.state == State::succeeded) {
-    if (successes_before >= 1) {
-      flag(row, AnomalyKind::duplicate_success, 0, "succeeded " + std::to_string(successes_before + 1) + " times",
-           stored_at);
-      result.anomalies += 1;
-    } else if (!row.idempotency_key.empty()) {
-      std::int64_t other = 0;
-      if (auto it = batch_successes_by_key.find(row.idempotency_key);
-          it != batch_successes_by_key.end() && it->second != row.id) {
-        other = it->second;
-      } else {
-        other = s.find_success_by_key.reset().bind(1, row.idempotency_key).bind(2, row.id).first_integer().value_or(0);
-      }
-      if (other != 0) {
-        flag(row, AnomalyKind::duplicate_idempotency_key, other, row.idempotency_key, stored_at);
-        result.anomalies += 1;
-        // The first job is half of the anomaly too: mark it where it lives now.
-        s.flag_job.reset().bind(1, other).bind(2, std::int64_t{anomaly_bit(AnomalyKind::duplicate_idempotency_key)}).run();
-        for (auto& [id, cached] : jobs_) {
-          if (cached.id == other) cached.anomalies |= anomaly_bit(AnomalyKind::duplicate_idempotency_key);
-        }
-      }
-      batch_successes_by_key.emplace(row.idempotency_key, row.id);
+  const auto bit = std::int64_t{detail::anomaly_bit(AnomalyKind::duplicate_idempotency_key)};
+  for (auto other : plan.flag_others) {
+    s.flag_job.reset().bind(1, other).bind(2, bit).run();
+    for (auto& [id, cached] : jobs_) {
+      if (cached.id == other) cached.anomalies = cached.anomalies_stored = cached.anomalies | bit;
     }
   }
 }
 
-void SqliteStore::refold(JobRow& row) {
-  struct Stored {
-    detail::LifecycleKey key;
-    State state;
-    std::int64_t error;
-  };
-  std::vector<Stored> events;
-  auto& q = statements_->events_for_refold;
-  q.reset().bind(1, row.id);
-  while (q.step()) {
-    auto state = static_cast<State>(q.integer(0));
-    auto attempt = static_cast<std::int32_t>(q.integer(1));
-    auto at = q.integer(2) + epoch_;
-    events.push_back({lifecycle_key(state, attempt, at), state, q.integer(3)});
-  }
-  std::sort(events.begin(), events.end(), [](const Stored& a, const Stored& b) { return a.key < b.key; });
-  Lifecycle life;
-  row.last_error = 0;
-  for (const auto& event : events) {
-    detail::apply(life, event.state, event.key.attempt, event.key.at);
-    if (event.error) row.last_error = event.error;
-  }
-  row.life = life;
-  row.needs_refold = false;
-}
-
-void SqliteStore::write_row(const JobRow& row) {
+void SqliteStore::write_row(const detail::JobRow& row) {
   auto& s = *statements_;
   auto& q = row.stored ? s.update_job : s.insert_job;
   const auto& life = row.life;
@@ -409,7 +379,7 @@ void SqliteStore::write_row(const JobRow& row) {
       .bind(1, row.id)
       .bind(2, id_or_null(row.job))
       .bind(3, id_or_null(row.queue))
-      .bind(4, id_or_null(row.correlation))
+      .bind(4, id_or_null(intern(correlations_, row.correlation_id)))
       .bind(5, std::nullopt)
       .bind(6, row.idempotency_key)
       .bind(7, static_cast<std::int64_t>(life.state))
@@ -423,7 +393,7 @@ void SqliteStore::write_row(const JobRow& row) {
       .bind(15, std::int64_t{life.event_count})
       .bind(16, std::int64_t{life.successes})
       .bind(17, id_or_null(row.worker))
-      .bind(18, id_or_null(row.last_error))
+      .bind(18, row.last_error_stored)
       .bind(19, std::int64_t{life.tail.state})
       .bind(20, std::int64_t{life.tail.attempt})
       .bind(21, life.tail.at == life.last_event_at ? std::nullopt
@@ -436,48 +406,21 @@ void SqliteStore::write_row(const JobRow& row) {
 
 AppendResult SqliteStore::append(const std::vector<Event>& events) {
   if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (auto problem = validation_error(events[i]); !problem.empty()) {
-      throw StoreError(StoreError::Kind::invalid_event,
-                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
-    }
-  }
-  AppendResult result;
-  if (events.empty()) return result;
+  const auto batch = detail::prepare_batch(events);
+  if (batch.events().empty()) return {};
   try {
     sqlite::WriteTransaction transaction(*db_);
     sync_cache_with_database();
-    std::vector<JobRow*> touched;
-    std::unordered_map<std::string, std::int64_t> batch_successes_by_key;
-    const Micros now = now_micros();
-    for (const auto& original : events) {
-      const Event* event = &original;
-      Event stamped;
-      if (original.at == 0) {
-        stamped = original;
-        stamped.at = now;
-        event = &stamped;
-      }
-      auto& row = job_row(event->job_id);
-      if (!row.touched) {
-        row.touched = true;
-        touched.push_back(&row);
-      }
-      apply_event(row, *event, event->at - epoch_, result, batch_successes_by_key);
-    }
-    for (auto* row : touched) {
-      if (row->needs_refold) refold(*row);
-      write_row(*row);
-      row->stored = true;
-      row->touched = false;
-    }
+    History history(*this);
+    auto plan = detail::plan_batch(batch.events(), history);
+    land(plan);
     transaction.commit();
+    return std::move(plan.result);
   } catch (...) {
     // The transaction rolled back: the cache may describe rows that were never written.
     forget_cache();
     throw;
   }
-  return result;
 }
 
 std::vector<JobRecord> SqliteStore::read_jobs(Statement& q) {
@@ -534,7 +477,7 @@ std::vector<EventRecord> SqliteStore::events_of(const std::string& job_id) {
     LEFT JOIN error e ON e.id = ev.error
     WHERE ev.job = (SELECT id FROM job WHERE job_id = ?1))SQL");
   bind_id(q, 1, job_id);
-  std::vector<std::pair<detail::LifecycleKey, EventRecord>> keyed;
+  std::vector<EventRecord> events;
   while (q.step()) {
     EventRecord event;
     event.state = static_cast<State>(q.integer(0));
@@ -542,13 +485,10 @@ std::vector<EventRecord> SqliteStore::events_of(const std::string& job_id) {
     event.at = q.integer(2) + epoch_;
     event.worker = q.text(3);
     event.error = {q.text(4), q.text(5), q.text(6)};
-    keyed.emplace_back(lifecycle_key(event.state, event.attempt, event.at), std::move(event));
+    events.push_back(std::move(event));
   }
-  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<EventRecord> result;
-  result.reserve(keyed.size());
-  for (auto& [key, event] : keyed) result.push_back(std::move(event));
-  return result;
+  detail::sort_in_lifecycle_order(events);
+  return events;
 }
 
 std::vector<JobRecord> SqliteStore::jobs_in_trace(const std::string& correlation_id) {

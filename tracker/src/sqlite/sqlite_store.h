@@ -7,7 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "derive.h"
+#include "batch_planner.h"
 #include "jobtrail/store.h"
 #include "sqlite/sqlite_db.h"
 
@@ -43,25 +43,12 @@ class SqliteStore final : public Store {
   std::string location() const override;
 
  private:
-  /// A job's row as the writer keeps it between batches.
-  struct JobRow {
-    std::string job_id;
-    std::int64_t id = 0;
-    bool touched = false;         ///< written at the end of the current append
-    bool stored = false;          ///< the row exists in the database
-    bool needs_refold = false;    ///< an event arrived out of lifecycle order
-    detail::Lifecycle life;
-    std::int64_t job = 0, queue = 0, worker = 0;  ///< label ids, 0 = none
-    std::int64_t correlation = 0;  ///< correlation id, 0 = none
-    std::string parent_job_id, idempotency_key;
-    std::int64_t last_error = 0;  ///< error id, 0 = none
-    std::uint32_t anomalies = 0;
-  };
   struct Statements;
+  class History;  ///< the store's answers to the batch planner
 
   void forget_cache() noexcept;
   void sync_cache_with_database();
-  JobRow& job_row(const std::string& job_id);
+  detail::JobRow& job_row(const std::string& job_id);
   /// A table of unique strings (names, entities, correlation IDs) with its writer-side cache.
   struct Dictionary {
     sqlite::Statement find, insert;
@@ -70,16 +57,11 @@ class SqliteStore final : public Store {
   };
   /// The id of `text` in `dictionary`, added if new; 0 for an empty text.
   std::int64_t intern(Dictionary& dictionary, const std::string& text);
-  bool is_stored_duplicate(const JobRow& row, State state, std::int32_t attempt, Micros stored_at);
-  /// Whether an event of `state` at `stored_at` is stored, whatever its attempt.
-  bool is_stored_resend(const JobRow& row, State state, Micros stored_at);
-  void apply_event(JobRow& row, const Event& event, Micros stored_at, AppendResult& result,
-                   std::unordered_map<std::string, std::int64_t>& batch_successes_by_key);
-  void flag(JobRow& row, AnomalyKind kind, std::int64_t other_job, const std::string& detail, Micros stored_at);
-  void refold(JobRow& row);
+  /// Writes what `plan` says, and keeps the cached rows true to what was written.
+  void land(detail::BatchPlan& plan);
   /// Deletes check results older than the cutoff but each check's newest and newest pass.
   std::int64_t prune_check_history(Micros stored_cutoff);
-  void write_row(const JobRow& row);
+  void write_row(const detail::JobRow& row);
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
   /// The full record of the job with row id `id` (built-in checks select ids first).
   JobRecord job_by_row_id(std::int64_t id);
@@ -98,7 +80,7 @@ class SqliteStore final : public Store {
   // (PRAGMA data_version unchanged); otherwise they are dropped at the next append.
   std::int64_t data_version_ = -1;
   std::int64_t next_job_id_ = 0;
-  std::unordered_map<std::string, JobRow> jobs_;
+  std::unordered_map<std::string, detail::JobRow> jobs_;
   Dictionary labels_, entities_, correlations_;
 };
 

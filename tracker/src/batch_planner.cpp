@@ -1,0 +1,195 @@
+#include "batch_planner.h"
+
+#include <algorithm>
+
+namespace jobtrail::detail {
+
+namespace {
+
+/// The planner's working state for one batch.
+class Planner {
+ public:
+  explicit Planner(BatchHistory& history) : history_(history) {}
+
+  BatchPlan run(const std::vector<Event>& events) {
+    for (const auto& event : events) apply(job_plan(event.job_id), event);
+    for (auto& job : plan_.jobs) {
+      if (job.needs_refold) refold(job);
+      std::sort(job.entities.begin(), job.entities.end());
+      job.entities.erase(std::unique(job.entities.begin(), job.entities.end()), job.entities.end());
+    }
+    return std::move(plan_);
+  }
+
+ private:
+  JobPlan& job_plan(const std::string& job_id) {
+    auto [it, fresh] = index_.try_emplace(job_id, plan_.jobs.size());
+    if (fresh) plan_.jobs.push_back(JobPlan{&history_.row(job_id), {}, {}, false});
+    return plan_.jobs[it->second];
+  }
+
+  /// Whether the job holds an event of `state` at `at` (of `attempt`, if given), pending in
+  /// this batch or stored: what a store writing as it goes would find in its own rows.
+  bool holds(const JobPlan& job, State state, std::optional<std::int32_t> attempt, Micros at) {
+    for (const auto& pending : job.pending) {
+      if (pending.state == state && pending.at == at && (!attempt || pending.attempt == *attempt)) return true;
+    }
+    return job.row->stored && history_.has_event(*job.row, state, attempt, at);
+  }
+
+  void flag(JobRow& row, AnomalyKind kind, std::int64_t other, std::string detail, Micros at) {
+    plan_.anomalies.push_back({row.id, kind, other, std::move(detail), at});
+    row.anomalies |= anomaly_bit(kind);
+    plan_.result.anomalies += 1;
+  }
+
+  void apply(JobPlan& job, const Event& event) {
+    JobRow& row = *job.row;
+    auto& result = plan_.result;
+    const Micros at = event.at;
+    if (may_be_resend(row.life, event.attempt, at) && holds(job, event.state, std::nullopt, at)) {
+      result.duplicates += 1;
+      return;
+    }
+    const auto attempt = resolve_attempt(row.life, event.state, event.attempt, at);
+    const auto key = lifecycle_key(event.state, attempt, at);
+    const bool in_order = row.life.empty || key > row.life.tail;
+    if (!in_order) {
+      // Equal to the last event in lifecycle order, or to any held one: a redelivery.
+      if (key == row.life.tail || holds(job, event.state, attempt, at)) {
+        result.duplicates += 1;
+        return;
+      }
+      job.needs_refold = true;
+    }
+
+    // Identity fields keep their first value; where the job runs may change with the attempt.
+    if (row.job == 0) row.job = history_.label_id(event.job);
+    if (row.correlation_id.empty()) row.correlation_id = event.correlation_id;
+    if (row.parent_job_id.empty()) row.parent_job_id = event.parent_job_id;
+    if (row.idempotency_key.empty()) row.idempotency_key = event.idempotency_key;
+    if (!event.queue.empty() && (in_order || row.queue == 0)) row.queue = history_.label_id(event.queue);
+    const std::int64_t worker = history_.label_id(event.worker);
+    if (worker != 0 && (in_order || row.worker == 0)) row.worker = worker;
+
+    PendingEvent pending;
+    pending.seq = row.life.event_count;
+    pending.state = event.state;
+    pending.attempt = attempt;
+    pending.at = at;
+    pending.worker = worker;
+    if (!event.error.empty()) {
+      pending.error = &event.error;
+      if (in_order) row.last_error_pending = job.pending.size();
+    }
+    job.pending.push_back(pending);
+    result.stored += 1;
+    job.entities.insert(job.entities.end(), event.entities.begin(), event.entities.end());
+
+    const std::int32_t successes_before = row.life.successes;
+    fold_arrival(row.life, event, attempt, in_order, result.transitions);
+    if (event.state == State::succeeded) check_success(row, successes_before, at);
+  }
+
+  /// A success flags the job when it succeeded before, or when another job succeeded under
+  /// its idempotency key (in this batch or stored); the other job is flagged too.
+  void check_success(JobRow& row, std::int32_t successes_before, Micros at) {
+    if (successes_before >= 1) {
+      flag(row, AnomalyKind::duplicate_success, 0, "succeeded " + std::to_string(successes_before + 1) + " times",
+           at);
+      return;
+    }
+    if (row.idempotency_key.empty()) return;
+    std::int64_t other = 0;
+    if (auto it = successes_by_key_.find(row.idempotency_key); it != successes_by_key_.end() && it->second != row.id) {
+      other = it->second;
+    } else {
+      other = history_.success_under_key(row.idempotency_key, row.id);
+    }
+    if (other != 0) {
+      flag(row, AnomalyKind::duplicate_idempotency_key, other, row.idempotency_key, at);
+      // The first job is half of the anomaly too: mark it, in this batch or in the store.
+      bool in_batch = false;
+      for (auto& job : plan_.jobs) {
+        if (job.row->id == other) {
+          job.row->anomalies |= anomaly_bit(AnomalyKind::duplicate_idempotency_key);
+          in_batch = true;
+        }
+      }
+      if (!in_batch) plan_.flag_others.push_back(other);
+    }
+    successes_by_key_.emplace(row.idempotency_key, row.id);
+  }
+
+  /// Folds the job again from all its events, stored and pending, in lifecycle order.
+  void refold(JobPlan& job) {
+    JobRow& row = *job.row;
+    struct Folded {
+      LifecycleKey key;
+      State state;
+      std::int32_t seq;
+      std::optional<std::int64_t> stored_error;
+      std::optional<std::size_t> pending_error;
+    };
+    std::vector<Folded> events;
+    if (row.stored) {
+      for (const auto& stored : history_.stored_events(row)) {
+        events.push_back({lifecycle_key(stored.state, stored.attempt, stored.at), stored.state, stored.seq,
+                          stored.error, std::nullopt});
+      }
+    }
+    for (std::size_t i = 0; i < job.pending.size(); ++i) {
+      const auto& pending = job.pending[i];
+      events.push_back({lifecycle_key(pending.state, pending.attempt, pending.at), pending.state, pending.seq,
+                        std::nullopt, pending.error ? std::optional<std::size_t>(i) : std::nullopt});
+    }
+    std::sort(events.begin(), events.end(), [](const Folded& a, const Folded& b) {
+      return a.key < b.key || (a.key == b.key && a.seq < b.seq);
+    });
+    Lifecycle life;
+    row.last_error_stored.reset();
+    row.last_error_pending.reset();
+    for (const auto& event : events) {
+      detail::apply(life, event.state, event.key.attempt, event.key.at);
+      if (event.stored_error) {
+        row.last_error_stored = event.stored_error;
+        row.last_error_pending.reset();
+      } else if (event.pending_error) {
+        row.last_error_pending = event.pending_error;
+      }
+    }
+    row.life = life;
+    job.needs_refold = false;
+  }
+
+  BatchHistory& history_;
+  BatchPlan plan_;
+  std::unordered_map<std::string, std::size_t> index_;  ///< job ID -> index in plan_.jobs
+  std::unordered_map<std::string, std::int64_t> successes_by_key_;  ///< first success in the batch
+};
+
+}  // namespace
+
+PreparedBatch prepare_batch(const std::vector<Event>& events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (auto problem = validation_error(events[i]); !problem.empty()) {
+      throw StoreError(StoreError::Kind::invalid_event,
+                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
+    }
+  }
+  PreparedBatch batch(events);
+  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0; })) {
+    batch.stamped_ = events;
+    const Micros now = now_micros();
+    for (auto& event : *batch.stamped_) {
+      if (event.at == 0) event.at = now;
+    }
+  }
+  return batch;
+}
+
+BatchPlan plan_batch(const std::vector<Event>& events, BatchHistory& history) {
+  return Planner(history).run(events);
+}
+
+}  // namespace jobtrail::detail
