@@ -274,10 +274,8 @@ class HostileHttpTest(unittest.TestCase):
             self.assertTrue(answer.status is None or 400 <= answer.status < 500, answer)
         self.assert_not_stored("cl-nan")
 
-    # httplib 0.11 (serve's HTTP layer today) takes the first of two Content-Length headers
-    # and answers 200; RFC 9112 section 6.3 makes two that disagree an unrecoverable error (the
-    # request-smuggling shape). Remove the marker when serve's new HTTP layer refuses it.
-    @unittest.expectedFailure
+    # RFC 9112 section 6.3 makes two Content-Lengths that disagree an unrecoverable error (the
+    # request-smuggling shape); httplib 0.11 took the first and answered 200, Beast refuses.
     def test_two_content_lengths_that_disagree(self):
         whole = dumps(event("cl-two")).encode()
         answer = self.serve.exchange(b"POST /v1/events?wait=commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"

@@ -242,8 +242,10 @@ module JobTrail
 
     # Posts `events` in bodies under the size limit until each is settled; true if all were stored.
     def deliver(events, durable, backoff)
-      stored = true
-      encode(events).each do |lines|
+      rejected_before = @rejected
+      bodies = encode(events)
+      stored = @rejected == rejected_before # an event that cannot be JSON was not stored either
+      bodies.each do |lines|
         stored = false unless post_until_settled(lines, durable, backoff)
       end
       stored
