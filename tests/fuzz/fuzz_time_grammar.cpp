@@ -66,7 +66,9 @@ void check_duration(const char* grammar, std::string_view smallest, std::string_
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   check_duration("cli duration", "us", text, jobtrail::cli::parse_duration, jobtrail::cli::format_duration);
-  check_duration("checker duration", "ms", text, jobtrail::check::parse_duration, jobtrail::check::format_duration);
+  // The checker's parser also says whether a refusal was for length; the harness needs the value.
+  const auto checker_parse = [](std::string_view spelled) { return jobtrail::check::parse_duration(spelled); };
+  check_duration("checker duration", "ms", text, checker_parse, jobtrail::check::format_duration);
 
   if (const std::optional<Micros> at = jobtrail::cli::parse_time(text, fuzz_now)) {
     // Years 0000 to 9999 have an RFC 3339 spelling; nothing else should parse to begin with.
