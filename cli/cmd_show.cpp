@@ -10,6 +10,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "documents.h"
 #include "global_options.h"
 #include "job_view.h"
 #include "jobtrail/store.h"
@@ -116,21 +117,31 @@ void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
   }
 }
 
-void print_json(const JobRecord& job, const std::vector<EventRecord>& events,
-                const std::vector<AnomalyRecord>& anomalies, Micros now, std::ostream& out) {
-  nlohmann::ordered_json result = job_json(job, now);
-  result["entities"] = job.entities;
+}  // namespace
+
+std::optional<ShowData> read_show(Store& store, const std::string& job_id) {
+  std::optional<JobRecord> job = store.find_job(job_id);
+  if (!job) return std::nullopt;
+  ShowData data;
+  data.events = store.events_of(job_id);
+  if (job->anomalies != 0) data.anomalies = store.anomalies(job_id, max_anomalies_shown);
+  data.job = std::move(*job);
+  return data;
+}
+
+nlohmann::ordered_json show_document(const ShowData& data, Micros now) {
+  nlohmann::ordered_json result = job_json(data.job, now);
   nlohmann::ordered_json anomaly_records = nlohmann::ordered_json::array();
-  for (const AnomalyRecord& anomaly : anomalies) {
+  for (const AnomalyRecord& anomaly : data.anomalies) {
     anomaly_records.push_back({{"kind", std::string(to_string(anomaly.kind))},
                                {"at", format_rfc3339(anomaly.at)},
                                {"other_job_id", json_text(anomaly.other_job_id)},
                                {"detail", json_text(anomaly.detail)}});
   }
   result["anomaly_records"] = std::move(anomaly_records);
-  const Micros first = first_event_time(job, events);
+  const Micros first = first_event_time(data.job, data.events);
   nlohmann::ordered_json timeline = nlohmann::ordered_json::array();
-  for (const EventRecord& event : events) {
+  for (const EventRecord& event : data.events) {
     timeline.push_back({{"at", format_rfc3339(event.at)},
                         {"offset_us", event.at - first},
                         {"state", std::string(to_string(event.state))},
@@ -139,10 +150,8 @@ void print_json(const JobRecord& job, const std::vector<EventRecord>& events,
                         {"error", json_error(event.error)}});
   }
   result["events"] = std::move(timeline);
-  print_json_line(out, result);
+  return result;
 }
-
-}  // namespace
 
 CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
   CLI::App* show = app.add_subcommand("show", "One job: its derived state and its whole timeline of events.");
@@ -160,15 +169,12 @@ CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
 int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostream& out) {
   const Micros now = current_time(global);
   const auto store = open_store_for(global, StoreAccess::read_only);
-  const std::optional<JobRecord> job = store->find_job(options.job_id);
-  if (!job) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", options.job_id));
-  const std::vector<EventRecord> events = store->events_of(options.job_id);
-  const std::vector<AnomalyRecord> anomalies =
-      job->anomalies != 0 ? store->anomalies(options.job_id, max_anomalies_shown) : std::vector<AnomalyRecord>{};
+  const std::optional<ShowData> data = read_show(*store, options.job_id);
+  if (!data) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", options.job_id));
   if (global.format == OutputFormat::json) {
-    print_json(*job, events, anomalies, now, out);
+    print_json_line(out, show_document(*data, now));
   } else {
-    print_table(*job, events, anomalies, options, now, out);
+    print_table(data->job, data->events, data->anomalies, options, now, out);
   }
   return exit_ok;
 }

@@ -8,6 +8,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "documents.h"
 #include "global_options.h"
 #include "job_view.h"
 #include "jobtrail/store.h"
@@ -44,25 +45,23 @@ void print_table(const std::vector<JobStats>& all_stats, std::ostream& out) {
   table.print(out);
 }
 
-void print_json(const std::vector<JobStats>& all_stats, std::ostream& out) {
-  for (const JobStats& stats : all_stats) {
-    print_json_line(out, {{"job", json_text(stats.job)},
-                          {"total", stats.total},
-                          {"enqueued", stats.enqueued},
-                          {"running", stats.running},
-                          {"succeeded", stats.succeeded},
-                          {"failed", stats.failed},
-                          {"dead", stats.dead},
-                          {"cancelled", stats.cancelled},
-                          {"failure_rate", has_finished_jobs(stats) ? nlohmann::ordered_json(stats.failure_rate) : nullptr},
-                          {"wait_p50_us", duration_json(stats.wait_p50)},
-                          {"wait_p95_us", duration_json(stats.wait_p95)},
-                          {"run_p50_us", duration_json(stats.run_p50)},
-                          {"run_p95_us", duration_json(stats.run_p95)}});
-  }
-}
-
 }  // namespace
+
+nlohmann::ordered_json stats_document(const JobStats& stats) {
+  return {{"job", json_text(stats.job)},
+          {"total", stats.total},
+          {"enqueued", stats.enqueued},
+          {"running", stats.running},
+          {"succeeded", stats.succeeded},
+          {"failed", stats.failed},
+          {"dead", stats.dead},
+          {"cancelled", stats.cancelled},
+          {"failure_rate", has_finished_jobs(stats) ? nlohmann::ordered_json(stats.failure_rate) : nullptr},
+          {"wait_p50_us", duration_json(stats.wait_p50)},
+          {"wait_p95_us", duration_json(stats.wait_p95)},
+          {"run_p50_us", duration_json(stats.run_p50)},
+          {"run_p95_us", duration_json(stats.run_p95)}};
+}
 
 CLI::App* setup_stats(CLI::App& app, StatsOptions& options) {
   CLI::App* stats = app.add_subcommand("stats", "Per job class: counts by state, failure rate, wait and run times.");
@@ -85,7 +84,7 @@ int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ost
   const auto store = open_store_for(global, StoreAccess::read_only);
   const std::vector<JobStats> all_stats = store->stats(since);
   if (global.format == OutputFormat::json) {
-    print_json(all_stats, out);
+    for (const JobStats& stats : all_stats) print_json_line(out, stats_document(stats));
   } else if (all_stats.empty()) {
     // Like ls: no rows is an answer, but a lone header row would look like a failure.
     std::cerr << "jobtrail: no jobs recorded" << (since ? " in that time" : "") << "\n";

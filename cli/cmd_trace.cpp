@@ -12,6 +12,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "documents.h"
 #include "global_options.h"
 #include "job_view.h"
 #include "jobtrail/store.h"
@@ -116,15 +117,17 @@ void print_table(const std::vector<JobRecord>& jobs, const std::vector<TreeLine>
   out << '\n' << summary_line(jobs) << '\n';
 }
 
-void print_json(const std::vector<TreeLine>& lines, Micros now, std::ostream& out) {
-  for (const TreeLine& line : lines) {
+}  // namespace
+
+std::vector<nlohmann::ordered_json> trace_documents(const std::vector<JobRecord>& jobs, Micros now) {
+  std::vector<nlohmann::ordered_json> documents;
+  for (const TreeLine& line : TreeBuilder(jobs).lines()) {
     nlohmann::ordered_json job = job_json(*line.job, now);
     job["depth"] = line.depth;
-    print_json_line(out, job);
+    documents.push_back(std::move(job));
   }
+  return documents;
 }
-
-}  // namespace
 
 CLI::App* setup_trace(CLI::App& app, TraceOptions& options) {
   CLI::App* trace = app.add_subcommand("trace", "The tree of jobs one request caused, with their timings.");
@@ -145,11 +148,10 @@ int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ost
   if (jobs.empty()) {
     throw CliError(exit_not_found, fmt::format("no jobs with correlation ID '{}'", options.correlation_id));
   }
-  const std::vector<TreeLine> lines = TreeBuilder(jobs).lines();
   if (global.format == OutputFormat::json) {
-    print_json(lines, now, out);
+    for (const nlohmann::ordered_json& document : trace_documents(jobs, now)) print_json_line(out, document);
   } else {
-    print_table(jobs, lines, now, out);
+    print_table(jobs, TreeBuilder(jobs).lines(), now, out);
   }
   return exit_ok;
 }

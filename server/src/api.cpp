@@ -12,6 +12,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "documents.h"
 #include "job_view.h"
 #include "jobtrail/ingest.h"
 #include "time_format.h"
@@ -127,11 +128,14 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
 std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter) {
   for (const auto& [key, value] : params) {
     if (key == "state") {
-      const std::optional<State> state = cli::parse_job_state(value);
-      if (!state) {
-        return fmt::format("unknown job state '{}' (valid: {})", value, cli::job_state_names());
+      try {
+        filter.states = cli::parse_job_states(value);
+      } catch (const std::invalid_argument& error) {
+        return error.what();
       }
-      filter.state = state;
+    } else if (key == "cursor") {
+      filter.after = parse_cursor(value);
+      if (!filter.after) return fmt::format("bad cursor '{}': not a cursor jobtrail answered (take \"next\" of the page before)", value);
     } else if (key == "job") {
       filter.job = value;
     } else if (key == "queue") {
@@ -156,8 +160,8 @@ std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter
       }
       filter.limit = limit;
     } else {
-      return fmt::format("unknown parameter '{}' (known: state, job, queue, entity, since, until, anomalies, limit)",
-                         key);
+      return fmt::format(
+          "unknown parameter '{}' (known: state, job, queue, entity, since, until, anomalies, limit, cursor)", key);
     }
   }
   return {};
@@ -176,13 +180,15 @@ class Api::Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   Store* operator->() const { return store_.get(); }
+  Store& operator*() const { return *store_; }
 
  private:
   Api& api_;
   std::unique_ptr<Store> store_;
 };
 
-Api::Api(const ServerOptions& options) : options_(options), registry_(std::make_shared<prometheus::Registry>()) {
+Api::Api(const ServerOptions& options, std::function<Micros()> clock)
+    : options_(options), registry_(std::make_shared<prometheus::Registry>()), clock_(std::move(clock)) {
   // Opened here rather than inside the tracker so a bad --db fails at start with its reason.
   std::unique_ptr<Store> store = open_store(options_.store_url);
   TrackerOptions tracker_options;
@@ -293,43 +299,49 @@ Response Api::ingest(const IngestRequest& request) {
   return json_response(400, answer);
 }
 
+// The documents below are the ones `jobtrail show/trace/ls/stats --format json` print
+// (cli/documents.h): one builder each, so the API and the CLI cannot drift apart.
+
 Response Api::job(const std::string& job_id) {
   Lease store(*this);
-  const std::optional<JobRecord> job = store->find_job(job_id);
-  if (!job) return error_response(404, fmt::format("no job with ID '{}'", job_id));
-  const Micros now = now_micros();
-  ordered_json result = cli::job_json(*job, now);
-  result["entities"] = job->entities;
-  ordered_json events = ordered_json::array();
-  for (const EventRecord& event : store->events_of(job_id)) {
-    events.push_back({{"at", cli::format_rfc3339(event.at)},
-                      {"state", std::string(to_string(event.state))},
-                      {"attempt", event.attempt > 0 ? ordered_json(event.attempt) : ordered_json(nullptr)},
-                      {"worker", cli::json_text(event.worker)},
-                      {"error", cli::json_error(event.error)}});
-  }
-  result["events"] = std::move(events);
-  return json_response(200, result);
+  const std::optional<cli::ShowData> data = cli::read_show(*store, job_id);
+  if (!data) return error_response(404, fmt::format("no job with ID '{}'", job_id));
+  return json_response(200, cli::show_document(*data, clock_()));
 }
 
 Response Api::trace(const std::string& correlation_id) {
   Lease store(*this);
   const std::vector<JobRecord> jobs = store->jobs_in_trace(correlation_id);
   if (jobs.empty()) return error_response(404, fmt::format("no jobs with correlation ID '{}'", correlation_id));
-  const Micros now = now_micros();
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : jobs) list.push_back(cli::job_json(job, now));
+  for (ordered_json& document : cli::trace_documents(jobs, clock_())) list.push_back(std::move(document));
   return json_response(200, {{"correlation_id", correlation_id}, {"jobs", std::move(list)}});
 }
 
 Response Api::jobs(const QueryParams& params) {
-  const Micros now = now_micros();
+  const Micros now = clock_();
   JobFilter filter;
   if (std::string problem = filter_from(params, now, filter); !problem.empty()) return error_response(400, problem);
   Lease store(*this);
+  const JobPage page = list_page(*store, filter);
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : store->list_jobs(filter)) list.push_back(cli::job_json(job, now));
-  return json_response(200, {{"jobs", std::move(list)}});
+  for (const JobRecord& job : page.jobs) list.push_back(cli::job_json(job, now));
+  ordered_json result = {{"jobs", std::move(list)}};
+  result.update(cli::page_json(page));
+  return json_response(200, result);
+}
+
+Response Api::stats(const QueryParams& params) {
+  std::optional<Micros> since;
+  for (const auto& [key, value] : params) {
+    if (key != "since") return error_response(400, fmt::format("unknown parameter '{}' (known: since)", key));
+    since = cli::parse_time(value, clock_());
+    if (!since) return error_response(400, fmt::format("bad since '{}': expected {}", value, cli::time_syntax_help));
+  }
+  Lease store(*this);
+  ordered_json list = ordered_json::array();
+  for (const JobStats& stats : store->stats(since)) list.push_back(cli::stats_document(stats));
+  return json_response(200, {{"stats", std::move(list)}});
 }
 
 Response Api::put_schedule(const std::string& job, std::string_view body) {

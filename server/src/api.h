@@ -1,6 +1,7 @@
 #pragma once
 // What each endpoint answers, without HTTP: the routes in server.cpp only translate.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,14 +43,16 @@ struct IngestRequest {
 /// The endpoints. Thread-safe: the HTTP library calls it from its worker threads.
 class Api {
  public:
-  /// Opens the store and starts the tracker. Throws StoreError.
-  explicit Api(const ServerOptions& options);
+  /// Opens the store and starts the tracker. Throws StoreError. `clock`: "now" for the reads'
+  /// ongoing spans (tests pass a fixed one to compare answers with `jobtrail --now`).
+  explicit Api(const ServerOptions& options, std::function<Micros()> clock = now_micros);
   ~Api();
 
   Response ingest(const IngestRequest& request);
   Response job(const std::string& job_id);
   Response trace(const std::string& correlation_id);
   Response jobs(const QueryParams& params);
+  Response stats(const QueryParams& params);
   Response put_schedule(const std::string& job, std::string_view body);
   Response metrics();
   Response health();
@@ -75,6 +78,7 @@ class Api {
   std::mutex schedule_mutex_;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Counter>* rejected_ = nullptr;
+  std::function<Micros()> clock_;
 };
 
 }  // namespace jobtrail::server

@@ -2,6 +2,7 @@
 // After a deliberate change: JOBTRAIL_UPDATE_GOLDEN=1 ./cli_tests '[golden]', then read the diff.
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
 #include "prepared_store.h"
@@ -18,6 +19,25 @@ std::string output_of(const PreparedStore& store, std::vector<std::string> args)
   REQUIRE(result.exit_code == 0);
   CHECK(result.err.empty());
   return result.out;
+}
+
+/// Like output_of, but stderr (where ls says a page is partial) belongs to the answer too.
+CliResult result_of(const PreparedStore& store, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--db", store.path(), "--now", golden_now});
+  CliResult result = run_cli(args);
+  REQUIRE(result.exit_code == 0);
+  return result;
+}
+
+/// The cursor a partial page's note ends with ("... more: add --cursor X"), or its "next" in JSON.
+std::string cursor_in(const std::string& note) {
+  if (note.starts_with("{")) return nlohmann::json::parse(note).at("next").get<std::string>();
+  const std::string marker = "--cursor ";
+  const auto at = note.rfind(marker);
+  REQUIRE(at != std::string::npos);
+  std::string cursor = note.substr(at + marker.size());
+  while (!cursor.empty() && cursor.back() == '\n') cursor.pop_back();
+  return cursor;
 }
 
 void check_golden(const std::string& name, const std::string& actual) {
@@ -50,8 +70,37 @@ TEST_CASE("ls lists jobs newest first, filtered", "[cli][golden]") {
   check_golden("ls_entity_user_42.txt", output_of(store, {"ls", "--entity", "user:42"}));
   check_golden("ls_anomalies.txt", output_of(store, {"ls", "--anomalies"}));
   check_golden("ls_dead_since.txt", output_of(store, {"ls", "--state", "dead", "--since", "12h"}));
-  check_golden("ls_window.txt", output_of(store, {"ls", "--since", "2017-09-01", "--until",
-                                                  "2017-09-01T02:00:00Z", "--queue", "billing", "--limit", "2"}));
+  // Three jobs match, two are shown: the note on stderr says so (before cursors it did not).
+  const CliResult window = result_of(store, {"ls", "--since", "2017-09-01", "--until", "2017-09-01T02:00:00Z", "--queue",
+                                             "billing", "--limit", "2"});
+  check_golden("ls_window.txt", window.out);
+  check_golden("ls_window.err", window.err);
+  check_golden("ls_failed_dead.txt", output_of(store, {"ls", "--state", "failed,dead"}));
+  check_golden("ls_wide.txt", output_of(store, {"ls", "--output", "wide", "--state", "failed,dead,started"}));
+}
+
+TEST_CASE("ls says when a page is partial and how to get the next", "[cli][golden]") {
+  const PreparedStore store;
+  CliResult page = result_of(store, {"ls", "--limit", "4"});
+  check_golden("ls_page_1.txt", page.out);
+  check_golden("ls_page_1.err", page.err);
+  page = result_of(store, {"ls", "--limit", "4", "--cursor", cursor_in(page.err)});
+  check_golden("ls_page_2.txt", page.out);
+  check_golden("ls_page_2.err", page.err);
+  // Every job once: the last page says nothing more.
+  for (int pages = 0; !page.err.empty() && pages < 10; ++pages) {
+    page = result_of(store, {"ls", "--limit", "4", "--cursor", cursor_in(page.err)});
+  }
+  CHECK(page.err.empty());
+  CHECK_FALSE(page.out.empty());
+
+  // JSON: the jobs on stdout as always, the page on stderr as GET /v1/jobs answers it.
+  page = result_of(store, {"--format", "json", "ls", "--limit", "2", "--state", "failed,dead,succeeded"});
+  check_golden("ls_page_1.json", page.out);
+  check_golden("ls_page_1_json.err", page.err);
+  page = result_of(store, {"--format", "json", "ls", "--limit", "2", "--state", "failed,dead,succeeded", "--cursor",
+                           cursor_in(page.err)});
+  check_golden("ls_page_2.json", page.out);
 }
 
 TEST_CASE("stats summarises each job class", "[cli][golden]") {
