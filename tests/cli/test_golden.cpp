@@ -1,6 +1,15 @@
 // Golden tests: a command line in, exact output out, for every read command in both formats.
 // After a deliberate change: JOBTRAIL_UPDATE_GOLDEN=1 ./cli_tests '[golden]', then read the diff.
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +17,8 @@
 #include "prepared_store.h"
 
 using namespace jobtrail::cli_testing;
+
+extern char** environ;
 
 namespace {
 
@@ -108,4 +119,52 @@ TEST_CASE("stats summarises each job class", "[cli][golden]") {
   check_golden("stats.txt", output_of(store, {"stats"}));
   check_golden("stats.json", output_of(store, {"stats", "--format", "json"}));
   check_golden("stats_since.txt", output_of(store, {"stats", "--since", "2017-09-01T01:00:00Z"}));
+}
+
+TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, until SIGINT", "[cli]") {
+  const PreparedStore store;
+  const TempDir capture;
+  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
+  std::vector<std::string> args{JOBTRAIL_CLI_PATH, "--db", store.path(), "ls", "--follow", "--state", "failed,dead",
+                                "--limit", "1", "--interval", "100ms"};
+  std::vector<char*> argv;
+  for (auto& argument : args) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t follower = 0;
+  REQUIRE(posix_spawn(&follower, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const auto wait_for = [&](const std::string& text) {
+    for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return read_file(out_path).find(text) != std::string::npos;
+  };
+  // The newest failed or dead job first, then what lands: a job that arrives enqueued shows
+  // when it fails; one that stays enqueued never does.
+  CHECK(wait_for("ledger-sync-2017-08"));
+  const auto emit = [&](std::vector<std::string> emit_args) {
+    emit_args.insert(emit_args.begin(), {"--db", store.path(), "emit"});
+    REQUIRE(run_cli(emit_args).exit_code == 0);
+  };
+  emit({"--job-id", "follow-1", "--state", "enqueued", "--job", "FollowJob"});
+  emit({"--job-id", "follow-quiet", "--state", "enqueued", "--job", "FollowJob"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  emit({"--job-id", "follow-1", "--state", "failed", "--job", "FollowJob", "--error", "boom"});
+  emit({"--job-id", "follow-2", "--state", "dead", "--job", "FollowJob"});
+  CHECK(wait_for("follow-1"));
+  CHECK(wait_for("follow-2"));
+  kill(follower, SIGINT);
+  int status = 0;
+  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const std::string out = read_file(out_path);
+  CHECK(out.find("follow-quiet") == std::string::npos);
+  CHECK(out.rfind("FIRST SEEN", 0) == 0);
+  CHECK(out.find("FIRST SEEN", 1) == std::string::npos);  // one header, however many batches
+  CHECK(read_file(err_path).empty());
 }
