@@ -10,18 +10,15 @@
 
 #include "cli_error.h"
 #include "commands.h"
-#include "documents.h"
 #include "global_options.h"
-#include "job_view.h"
+#include "jobtrail/view/documents.h"
+#include "jobtrail/view/job_view.h"
 #include "jobtrail/store.h"
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 namespace {
-
-// More would not help anyone reading one job; JSON gets the same list.
-constexpr std::size_t max_anomalies_shown = 20;
 
 std::string time_or_dash(std::optional<Micros> at) { return at ? format_timestamp(*at) : "-"; }
 
@@ -48,12 +45,6 @@ void add_lines(Table& table, std::string_view text, std::string_view indent) {
     table.add_detail_line(fmt::format("{}{}", indent, line));
     begin = end + 1;
   }
-}
-
-Micros first_event_time(const JobRecord& job, const std::vector<EventRecord>& events) {
-  Micros first = job.first_event_at;
-  for (const EventRecord& event : events) first = std::min(first, event.at);
-  return first;
 }
 
 void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
@@ -118,40 +109,6 @@ void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
 }
 
 }  // namespace
-
-std::optional<ShowData> read_show(Store& store, const std::string& job_id) {
-  std::optional<JobRecord> job = store.find_job(job_id);
-  if (!job) return std::nullopt;
-  ShowData data;
-  data.events = store.events_of(job_id);
-  if (job->anomalies != 0) data.anomalies = store.anomalies(job_id, max_anomalies_shown);
-  data.job = std::move(*job);
-  return data;
-}
-
-nlohmann::ordered_json show_document(const ShowData& data, Micros now) {
-  nlohmann::ordered_json result = job_json(data.job, now);
-  nlohmann::ordered_json anomaly_records = nlohmann::ordered_json::array();
-  for (const AnomalyRecord& anomaly : data.anomalies) {
-    anomaly_records.push_back({{"kind", std::string(to_string(anomaly.kind))},
-                               {"at", format_rfc3339(anomaly.at)},
-                               {"other_job_id", json_text(anomaly.other_job_id)},
-                               {"detail", json_text(anomaly.detail)}});
-  }
-  result["anomaly_records"] = std::move(anomaly_records);
-  const Micros first = first_event_time(data.job, data.events);
-  nlohmann::ordered_json timeline = nlohmann::ordered_json::array();
-  for (const EventRecord& event : data.events) {
-    timeline.push_back({{"at", format_rfc3339(event.at)},
-                        {"offset_us", event.at - first},
-                        {"state", std::string(to_string(event.state))},
-                        {"attempt", event.attempt > 0 ? nlohmann::ordered_json(event.attempt) : nullptr},
-                        {"worker", json_text(event.worker)},
-                        {"error", json_error(event.error)}});
-  }
-  result["events"] = std::move(timeline);
-  return result;
-}
 
 CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
   CLI::App* show = app.add_subcommand("show", "One job: its derived state and its whole timeline of events.");

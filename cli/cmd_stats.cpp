@@ -8,12 +8,12 @@
 
 #include "cli_error.h"
 #include "commands.h"
-#include "documents.h"
 #include "global_options.h"
-#include "job_view.h"
+#include "jobtrail/view/documents.h"
+#include "jobtrail/view/job_view.h"
 #include "jobtrail/store.h"
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 namespace {
@@ -21,13 +21,6 @@ namespace {
 std::string duration_or_dash(std::optional<Micros> duration) {
   return duration ? format_duration(*duration) : "-";
 }
-
-nlohmann::ordered_json duration_json(std::optional<Micros> duration) {
-  return duration ? nlohmann::ordered_json(*duration) : nlohmann::ordered_json(nullptr);
-}
-
-/// Without a finished job there is no rate: 0.0% would claim a perfect record.
-bool has_finished_jobs(const JobStats& stats) { return stats.succeeded + stats.failed + stats.dead > 0; }
 
 void print_table(const std::vector<JobStats>& all_stats, std::ostream& out) {
   Table table({"CLASS", "TOTAL", "ENQUEUED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "CANCELLED", "FAILURE",
@@ -46,22 +39,6 @@ void print_table(const std::vector<JobStats>& all_stats, std::ostream& out) {
 }
 
 }  // namespace
-
-nlohmann::ordered_json stats_document(const JobStats& stats) {
-  return {{"job", json_text(stats.job)},
-          {"total", stats.total},
-          {"enqueued", stats.enqueued},
-          {"running", stats.running},
-          {"succeeded", stats.succeeded},
-          {"failed", stats.failed},
-          {"dead", stats.dead},
-          {"cancelled", stats.cancelled},
-          {"failure_rate", has_finished_jobs(stats) ? nlohmann::ordered_json(stats.failure_rate) : nullptr},
-          {"wait_p50_us", duration_json(stats.wait_p50)},
-          {"wait_p95_us", duration_json(stats.wait_p95)},
-          {"run_p50_us", duration_json(stats.run_p50)},
-          {"run_p95_us", duration_json(stats.run_p95)}};
-}
 
 CLI::App* setup_stats(CLI::App& app, StatsOptions& options) {
   CLI::App* stats = app.add_subcommand("stats", "Per job class: counts by state, failure rate, wait and run times.");

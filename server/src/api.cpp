@@ -12,10 +12,11 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "documents.h"
-#include "job_view.h"
+#include "jobtrail/view/documents.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/list_filter.h"
 #include "jobtrail/ingest.h"
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::server {
 namespace {
@@ -126,42 +127,11 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
 
 /// The same filter as `jobtrail ls`, from query parameters. Returns a reason on bad input.
 std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter) {
+  // A bound of its own: one request must not make the server build an unbounded answer.
+  constexpr std::size_t longest_page = 10000;
   for (const auto& [key, value] : params) {
-    if (key == "state") {
-      try {
-        filter.states = cli::parse_job_states(value);
-      } catch (const std::invalid_argument& error) {
-        return error.what();
-      }
-    } else if (key == "cursor") {
-      filter.after = parse_cursor(value);
-      if (!filter.after) return fmt::format("bad cursor '{}': not a cursor jobtrail answered (take \"next\" of the page before)", value);
-    } else if (key == "job") {
-      filter.job = value;
-    } else if (key == "queue") {
-      filter.queue = value;
-    } else if (key == "entity") {
-      if (!is_valid_entity(value)) return fmt::format("bad entity '{}': expected type:id like user:42", value);
-      filter.entity = value;
-    } else if (key == "since" || key == "until") {
-      const std::optional<Micros> at = cli::parse_time(value, now);
-      if (!at) return fmt::format("bad {} '{}': expected {}", key, value, cli::time_syntax_help);
-      (key == "since" ? filter.since : filter.until) = at;
-    } else if (key == "anomalies") {
-      if (value != "true" && value != "1" && value != "false" && value != "0") {
-        return fmt::format("bad anomalies '{}': expected true, false, 1 or 0", value);
-      }
-      filter.anomalies_only = value == "true" || value == "1";
-    } else if (key == "limit") {
-      std::size_t limit = 0;
-      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (error != std::errc() || end != value.data() + value.size() || limit < 1 || limit > 10000) {
-        return fmt::format("bad limit '{}': expected 1 to 10000", value);
-      }
-      filter.limit = limit;
-    } else {
-      return fmt::format(
-          "unknown parameter '{}' (known: state, job, queue, entity, since, until, anomalies, limit, cursor)", key);
+    if (std::string problem = view::set_filter_term(filter, key, value, now, key, longest_page); !problem.empty()) {
+      return problem;
     }
   }
   return {};
@@ -187,8 +157,7 @@ class Api::Lease {
   std::unique_ptr<Store> store_;
 };
 
-Api::Api(const ServerOptions& options, std::function<Micros()> clock)
-    : options_(options), registry_(std::make_shared<prometheus::Registry>()), clock_(std::move(clock)) {
+Api::Api(const ServerOptions& options) : options_(options), registry_(std::make_shared<prometheus::Registry>()) {
   // Opened here rather than inside the tracker so a bad --db fails at start with its reason.
   std::unique_ptr<Store> store = open_store(options_.store_url);
   TrackerOptions tracker_options;
@@ -300,13 +269,13 @@ Response Api::ingest(const IngestRequest& request) {
 }
 
 // The documents below are the ones `jobtrail show/trace/ls/stats --format json` print
-// (cli/documents.h): one builder each, so the API and the CLI cannot drift apart.
+// (view/documents.h): one builder each, so the API and the CLI cannot drift apart.
 
 Response Api::job(const std::string& job_id) {
   Lease store(*this);
-  const std::optional<cli::ShowData> data = cli::read_show(*store, job_id);
+  const std::optional<view::ShowData> data = view::read_show(*store, job_id);
   if (!data) return error_response(404, fmt::format("no job with ID '{}'", job_id));
-  return json_response(200, cli::show_document(*data, clock_()));
+  return json_response(200, view::show_document(*data, now_micros()));
 }
 
 Response Api::trace(const std::string& correlation_id) {
@@ -314,20 +283,20 @@ Response Api::trace(const std::string& correlation_id) {
   const std::vector<JobRecord> jobs = store->jobs_in_trace(correlation_id);
   if (jobs.empty()) return error_response(404, fmt::format("no jobs with correlation ID '{}'", correlation_id));
   ordered_json list = ordered_json::array();
-  for (ordered_json& document : cli::trace_documents(jobs, clock_())) list.push_back(std::move(document));
+  for (ordered_json& document : view::trace_documents(jobs, now_micros())) list.push_back(std::move(document));
   return json_response(200, {{"correlation_id", correlation_id}, {"jobs", std::move(list)}});
 }
 
 Response Api::jobs(const QueryParams& params) {
-  const Micros now = clock_();
+  const Micros now = now_micros();
   JobFilter filter;
   if (std::string problem = filter_from(params, now, filter); !problem.empty()) return error_response(400, problem);
   Lease store(*this);
   const JobPage page = list_page(*store, filter);
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : page.jobs) list.push_back(cli::job_json(job, now));
+  for (const JobRecord& job : page.jobs) list.push_back(view::job_json(job, now));
   ordered_json result = {{"jobs", std::move(list)}};
-  result.update(cli::page_json(page));
+  result.update(view::page_json(page));
   return json_response(200, result);
 }
 
@@ -335,12 +304,12 @@ Response Api::stats(const QueryParams& params) {
   std::optional<Micros> since;
   for (const auto& [key, value] : params) {
     if (key != "since") return error_response(400, fmt::format("unknown parameter '{}' (known: since)", key));
-    since = cli::parse_time(value, clock_());
-    if (!since) return error_response(400, fmt::format("bad since '{}': expected {}", value, cli::time_syntax_help));
+    since = view::parse_time(value, now_micros());
+    if (!since) return error_response(400, fmt::format("bad since '{}': expected {}", value, view::time_syntax_help));
   }
   Lease store(*this);
   ordered_json list = ordered_json::array();
-  for (const JobStats& stats : store->stats(since)) list.push_back(cli::stats_document(stats));
+  for (const JobStats& stats : store->stats(since)) list.push_back(view::stats_document(stats));
   return json_response(200, {{"stats", std::move(list)}});
 }
 
@@ -353,7 +322,7 @@ Response Api::put_schedule(const std::string& job, std::string_view body) {
   schedule.job = job;
   for (const auto& [key, value] : parsed.items()) {
     if (key != "every" && key != "grace") return error_response(400, fmt::format("unknown field '{}'", key));
-    const std::optional<Micros> length = value.is_string() ? cli::parse_duration(value.get<std::string>()) : std::nullopt;
+    const std::optional<Micros> length = value.is_string() ? view::parse_duration(value.get<std::string>()) : std::nullopt;
     if (!length || *length <= 0) return error_response(400, fmt::format("{} must be a duration such as \"24h\"", key));
     (key == "every" ? schedule.every : schedule.grace) = *length;
   }

@@ -1,7 +1,6 @@
 #pragma once
 // What each endpoint answers, without HTTP: the routes in server.cpp only translate.
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,9 +42,8 @@ struct IngestRequest {
 /// The endpoints. Thread-safe: the HTTP library calls it from its worker threads.
 class Api {
  public:
-  /// Opens the store and starts the tracker. Throws StoreError. `clock`: "now" for the reads'
-  /// ongoing spans (tests pass a fixed one to compare answers with `jobtrail --now`).
-  explicit Api(const ServerOptions& options, std::function<Micros()> clock = now_micros);
+  /// Opens the store and starts the tracker. Throws StoreError.
+  explicit Api(const ServerOptions& options);
   ~Api();
 
   Response ingest(const IngestRequest& request);
@@ -78,7 +76,6 @@ class Api {
   std::mutex schedule_mutex_;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
   prometheus::Family<prometheus::Counter>* rejected_ = nullptr;
-  std::function<Micros()> clock_;
 };
 
 }  // namespace jobtrail::server

@@ -10,7 +10,7 @@
 
 #include "jobtrail/store.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 /// A span of a job's life. `ongoing` spans (a job still waiting or running) are measured
 /// up to "now" and printed with a trailing "+": the final value will be larger.
@@ -37,7 +37,7 @@ std::string job_state_names();
 /// The job state called `name`; nothing for an unknown name or for "heartbeat".
 std::optional<State> parse_job_state(std::string_view name);
 /// The states of a comma-separated list ("failed,dead"), for `ls --state` and GET /v1/jobs?state=.
-/// Throws std::invalid_argument naming the first bad entry and the valid states.
+/// Throws std::invalid_argument naming the first bad entry ("unknown job state 'x'").
 std::vector<State> parse_job_states(std::string_view list);
 
 /// The first line of an error, "Class: message", for a one-line cell ("" when there is none);
@@ -65,4 +65,4 @@ nlohmann::ordered_json page_json(const JobPage& page);
 /// page started at a cursor (its total counts from there on). Empty for a complete list.
 std::string page_note(const JobPage& page, bool from_cursor);
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

@@ -1,4 +1,4 @@
-#include "job_view.h"
+#include "jobtrail/view/job_view.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -7,9 +7,9 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 std::string job_state_names() {
   std::vector<std::string_view> names;
@@ -33,9 +33,8 @@ std::vector<State> parse_job_states(std::string_view list) {
     const std::string_view name = list.substr(begin, comma - begin);
     const std::optional<State> state = parse_job_state(name);
     if (!state) {
-      throw std::invalid_argument(
-          name.empty() ? fmt::format("empty job state in '{}' (valid: {}, comma-separated)", list, job_state_names())
-                       : fmt::format("unknown job state '{}' (valid: {}, comma-separated)", name, job_state_names()));
+      throw std::invalid_argument(name.empty() ? std::string("empty job state")
+                                               : fmt::format("unknown job state '{}'", name));
     }
     if (std::find(states.begin(), states.end(), *state) == states.end()) states.push_back(*state);
     if (comma == list.size()) return states;
@@ -154,4 +153,4 @@ std::string page_note(const JobPage& page, bool from_cursor) {
                      from_cursor ? " from this cursor on" : "", page.next_cursor);
 }
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view
