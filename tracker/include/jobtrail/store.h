@@ -95,7 +95,7 @@ struct JobFilter {
 };
 
 /// Most matching jobs a page counts beyond itself: counting is a walk of the same index range
-/// the page reads, so it is bounded, whatever the store holds (see docs/cli.md, "Pages").
+/// the page reads, so it is bounded, whatever the store holds (docs/cli.md, "Pages").
 inline constexpr std::int64_t page_count_limit = 10000;
 
 /// One page of a job list and what it leaves out.
