@@ -462,7 +462,7 @@ void time_lookups(Store& store, const Keys& keys, LookupTimes& times) {
   // none is failed now: this times the partial state index's look-up, not reading rows).
   time_each(times.failed, std::max<std::size_t>(1, n / 10), [&](std::size_t) {
     JobFilter filter;
-    filter.state = State::failed;
+    filter.states = {State::failed};
     store.list_jobs(filter);
   });
 }

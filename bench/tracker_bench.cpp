@@ -5,8 +5,9 @@
 //      text-keyed table, SQLite's default settings) and the raw limit (one prepared INSERT per
 //      event into the same plain table, batched transactions, WAL), the latter also with the
 //      text indexes the plain table needs to answer the same look-ups;
-//   3. show / trace / ls --entity look-ups at a small and a large store.
+//   3. show / trace / ls --entity / cursored ls pages / ls --follow's poll at a small and a large store.
 // Usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--batch N] [--dir DIR] [--keep]
+//                      [--lookups-only]
 
 #include <sqlite3.h>
 
@@ -37,6 +38,7 @@ struct Settings {
   std::size_t batch = 5'000;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "jobtrail-bench";
   bool keep = false;  ///< keep the stores for a look with sqlite3
+  bool lookups_only = false;  ///< skip the write measurements (part 1 and 2)
 };
 
 constexpr Micros t0 = 1'790'000'000'000'000;
@@ -203,6 +205,9 @@ double run_store_direct(const std::filesystem::path& path, const std::vector<Eve
 
 struct LookupTimes {
   double show_us = 0, trace_us = 0, entity_us = 0;
+  double page_us = 0;         ///< list_page at a cursor: 50 jobs and the bounded count
+  double state_page_us = 0;   ///< the same with --state failed,dead
+  double follow_poll_us = 0;  ///< follow_jobs past the newest row + jobs_by_row of 100 watched jobs
 };
 
 // Fills a store with `count` events and times the CLI's three look-ups, median of many.
@@ -262,6 +267,32 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
     filter.entity = entities[i];
     if (store->list_jobs(filter).empty()) std::abort();
   });
+  // Cursors at random places in the list: the position of a random job, as a page ending
+  // there would hand it on. Most have more than page_count_limit jobs after them at 10M, so
+  // the bounded count walks its whole bound there.
+  std::vector<ListPosition> positions;
+  std::vector<std::int64_t> watched;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto job = store->find_job(job_ids[i]);
+    positions.push_back({job->first_event_at, job->row});
+    if (watched.size() < 100) watched.push_back(job->row);
+  }
+  times.page_us = time_each(n, [&](std::size_t i) {
+    JobFilter filter;
+    filter.after = positions[i];
+    if (list_page(*store, filter).jobs.empty() && i == 0) std::abort();
+  });
+  times.state_page_us = time_each(n, [&](std::size_t i) {
+    JobFilter filter;
+    filter.states = {State::failed, State::dead};
+    filter.after = positions[i];
+    list_page(*store, filter);
+  });
+  const std::int64_t newest = store->last_row();
+  times.follow_poll_us = time_each(n, [&](std::size_t) {
+    if (!store->follow_jobs(JobFilter{}, newest).empty()) std::abort();
+    if (store->jobs_by_row(watched).size() != watched.size()) std::abort();
+  });
   return times;
 }
 
@@ -294,10 +325,12 @@ int main(int argc, char** argv) {
     else if (flag == "--large") settings.large = parse_count(value());
     else if (flag == "--dir") settings.dir = value();
     else if (flag == "--keep") settings.keep = true;
+    else if (flag == "--lookups-only") settings.lookups_only = true;
     else if (flag == "--batch") settings.batch = parse_count(value());
     else {
       std::fprintf(stderr,
-                   "usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--batch N] [--dir DIR] [--keep]\n");
+                   "usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--batch N] [--dir DIR] [--keep]\n"
+                   "                     [--lookups-only]\n");
       return flag == "--help" ? 0 : 2;
     }
   }
@@ -306,37 +339,39 @@ int main(int argc, char** argv) {
   std::printf("jobtrail tracker benchmark: %zu events, batches of %zu, in %s\n", settings.events, settings.batch,
               dir.c_str());
 
-  auto workload = bench::make_workload(settings.events, t0, 3'600'000'000LL, 1);
-  const auto& events = workload.events;
-  std::printf("workload: %zu events, %zu jobs, %zu requests, %.2f events per job\n\n", events.size(),
-              workload.job_ids.size(), workload.correlation_ids.size(),
-              static_cast<double>(events.size()) / static_cast<double>(workload.job_ids.size()));
+  if (!settings.lookups_only) {
+    auto workload = bench::make_workload(settings.events, t0, 3'600'000'000LL, 1);
+    const auto& events = workload.events;
+    std::printf("workload: %zu events, %zu jobs, %zu requests, %.2f events per job\n\n", events.size(),
+                workload.job_ids.size(), workload.correlation_ids.size(),
+                static_cast<double>(events.size()) / static_cast<double>(workload.job_ids.size()));
 
-  auto tracker = run_tracker(dir / "tracker.db", events, settings.batch);
-  auto contended = run_tracker(dir / "tracker-4.db", events, settings.batch, 4);
-  auto direct = run_store_direct(dir / "direct.db", events, settings.batch);
-  auto naive = plain_inserts(dir / "naive.db", events, std::min(settings.naive_events, events.size()), 1, false);
-  auto raw = plain_inserts(dir / "raw.db", events, events.size(), settings.batch, true);
-  auto raw_bytes = static_cast<double>(store_bytes(dir / "raw.db")) / static_cast<double>(events.size());
-  auto raw_indexed = plain_inserts(dir / "raw-indexed.db", events, events.size(), settings.batch, true, true);
-  auto raw_indexed_bytes = static_cast<double>(store_bytes(dir / "raw-indexed.db")) / static_cast<double>(events.size());
+    auto tracker = run_tracker(dir / "tracker.db", events, settings.batch);
+    auto contended = run_tracker(dir / "tracker-4.db", events, settings.batch, 4);
+    auto direct = run_store_direct(dir / "direct.db", events, settings.batch);
+    auto naive = plain_inserts(dir / "naive.db", events, std::min(settings.naive_events, events.size()), 1, false);
+    auto raw = plain_inserts(dir / "raw.db", events, events.size(), settings.batch, true);
+    auto raw_bytes = static_cast<double>(store_bytes(dir / "raw.db")) / static_cast<double>(events.size());
+    auto raw_indexed = plain_inserts(dir / "raw-indexed.db", events, events.size(), settings.batch, true, true);
+    auto raw_indexed_bytes = static_cast<double>(store_bytes(dir / "raw-indexed.db")) / static_cast<double>(events.size());
 
-  std::printf("record() on the caller's thread: p50 %.3f us, p99 %.3f us, p99.9 %.3f us (dropped %llu)\n",
-              static_cast<double>(tracker.p50_ns) / 1000, static_cast<double>(tracker.p99_ns) / 1000,
-              static_cast<double>(tracker.p999_ns) / 1000, static_cast<unsigned long long>(tracker.dropped));
-  std::printf("record() from 4 threads at once:  p50 %.3f us, p99 %.3f us, p99.9 %.3f us (dropped %llu)\n",
-              static_cast<double>(contended.p50_ns) / 1000, static_cast<double>(contended.p99_ns) / 1000,
-              static_cast<double>(contended.p999_ns) / 1000, static_cast<unsigned long long>(contended.dropped));
-  std::printf("%-58s %12.0f events/s\n", "tracker -> SQLite store, all indexes (sustained)", tracker.events_per_second);
-  std::printf("%-58s %12.0f events/s\n", "Store::append directly, same batches", direct);
-  std::printf("%-58s %12.0f events/s\n", "naive: autocommit INSERT per event, plain table, defaults", naive);
-  std::printf("%-58s %12.0f events/s\n", "raw limit: prepared INSERT, batched, plain table, WAL", raw);
-  std::printf("%-58s %12.0f events/s\n", "raw, plain table + text indexes for the same look-ups", raw_indexed);
-  std::printf("ratio tracker / naive:                 %8.1fx\n", tracker.events_per_second / naive);
-  std::printf("ratio tracker / raw limit:             %8.2fx\n", tracker.events_per_second / raw);
-  std::printf("ratio tracker / raw with look-up index:%8.2fx\n", tracker.events_per_second / raw_indexed);
-  std::printf("bytes on disk per event: jobtrail store %.1f, plain table %.1f, plain table with look-up indexes %.1f\n\n",
-              tracker.bytes_per_event, raw_bytes, raw_indexed_bytes);
+    std::printf("record() on the caller's thread: p50 %.3f us, p99 %.3f us, p99.9 %.3f us (dropped %llu)\n",
+                static_cast<double>(tracker.p50_ns) / 1000, static_cast<double>(tracker.p99_ns) / 1000,
+                static_cast<double>(tracker.p999_ns) / 1000, static_cast<unsigned long long>(tracker.dropped));
+    std::printf("record() from 4 threads at once:  p50 %.3f us, p99 %.3f us, p99.9 %.3f us (dropped %llu)\n",
+                static_cast<double>(contended.p50_ns) / 1000, static_cast<double>(contended.p99_ns) / 1000,
+                static_cast<double>(contended.p999_ns) / 1000, static_cast<unsigned long long>(contended.dropped));
+    std::printf("%-58s %12.0f events/s\n", "tracker -> SQLite store, all indexes (sustained)", tracker.events_per_second);
+    std::printf("%-58s %12.0f events/s\n", "Store::append directly, same batches", direct);
+    std::printf("%-58s %12.0f events/s\n", "naive: autocommit INSERT per event, plain table, defaults", naive);
+    std::printf("%-58s %12.0f events/s\n", "raw limit: prepared INSERT, batched, plain table, WAL", raw);
+    std::printf("%-58s %12.0f events/s\n", "raw, plain table + text indexes for the same look-ups", raw_indexed);
+    std::printf("ratio tracker / naive:                 %8.1fx\n", tracker.events_per_second / naive);
+    std::printf("ratio tracker / raw limit:             %8.2fx\n", tracker.events_per_second / raw);
+    std::printf("ratio tracker / raw with look-up index:%8.2fx\n", tracker.events_per_second / raw_indexed);
+    std::printf("bytes on disk per event: jobtrail store %.1f, plain table %.1f, plain table with look-up indexes %.1f\n\n",
+                tracker.bytes_per_event, raw_bytes, raw_indexed_bytes);
+  }
 
   auto small = lookups(dir / "small.db", settings.small, settings.batch);
   auto large = lookups(dir / "large.db", settings.large, settings.batch);
@@ -347,6 +382,12 @@ int main(int argc, char** argv) {
               large.trace_us / small.trace_us);
   std::printf("  ls --entity (jobs of one user)  %16.1f %17.1f   %5.2fx\n", small.entity_us, large.entity_us,
               large.entity_us / small.entity_us);
+  std::printf("  ls --cursor (page + count)      %16.1f %17.1f   %5.2fx\n", small.page_us, large.page_us,
+              large.page_us / small.page_us);
+  std::printf("  ls --state failed,dead --cursor %16.1f %17.1f   %5.2fx\n", small.state_page_us, large.state_page_us,
+              large.state_page_us / small.state_page_us);
+  std::printf("  ls --follow poll (100 watched)  %16.1f %17.1f   %5.2fx\n", small.follow_poll_us, large.follow_poll_us,
+              large.follow_poll_us / small.follow_poll_us);
   if (!settings.keep) {
     for (const char* name : {"tracker.db", "tracker-4.db", "direct.db", "naive.db", "raw.db", "raw-indexed.db", "small.db", "large.db"}) fresh(dir / name);
   }

@@ -1,6 +1,16 @@
-// `jobtrail ls`: jobs matching a filter, newest first.
+// `jobtrail ls`: jobs matching a filter, newest first, a page at a time; or followed as they land.
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
 #include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -25,8 +35,8 @@ constexpr std::size_t longest_listing = 1000000;
 JobFilter filter_from(const LsOptions& options, Micros now) {
   JobFilter filter;
   const std::pair<std::string_view, const std::string&> terms[] = {
-      {"state", options.state}, {"job", options.job},       {"queue", options.queue},
-      {"entity", options.entity}, {"since", options.since}, {"until", options.until}};
+      {"state", options.state},   {"job", options.job},     {"queue", options.queue},  {"entity", options.entity},
+      {"since", options.since},   {"until", options.until}, {"cursor", options.cursor}};
   for (const auto& [name, value] : terms) {
     if (value.empty()) continue;
     const std::string option = fmt::format("--{}", name);
@@ -39,12 +49,165 @@ JobFilter filter_from(const LsOptions& options, Micros now) {
   return filter;
 }
 
+/// The table of ls, its columns depending on --output.
+class JobTable {
+ public:
+  explicit JobTable(bool wide) : wide_(wide) {}
+
+  Table make() const {
+    std::vector<std::string> headers{"FIRST SEEN", "JOB", "CLASS", "QUEUE", "STATE", "ATTEMPTS", "WAIT", "RUN", "FLAGS"};
+    std::vector<Align> alignment{Align::left,  Align::left,  Align::left,  Align::left, Align::left,
+                                 Align::right, Align::right, Align::right, Align::left};
+    if (wide_) {
+      for (const char* header : {"WORKER", "CORRELATION ID", "ERROR"}) {
+        headers.emplace_back(header);
+        alignment.push_back(Align::left);
+      }
+    }
+    return Table(std::move(headers), std::move(alignment));
+  }
+
+  void add(Table& table, const JobRecord& job, Micros now) const {
+    std::vector<std::string> cells{format_timestamp(job.first_event_at), job.job_id, or_dash(job.job),
+                                   or_dash(job.queue), std::string(to_string(job.state)), std::to_string(job.attempts),
+                                   format_span(wait_span(job, now)), format_span(run_span(job, now)),
+                                   anomaly_flags(job)};
+    if (wide_) {
+      cells.push_back(or_dash(job.worker));
+      cells.push_back(or_dash(job.correlation_id));
+      cells.push_back(or_dash(error_summary(job.last_error)));
+    }
+    table.add_row(std::move(cells));
+  }
+
+ private:
+  bool wide_;
+};
+
+// Set by SIGINT while following: the loop ends at its next check and the command exits 0.
+volatile std::sig_atomic_t follow_interrupted = 0;
+extern "C" void stop_following(int) { follow_interrupted = 1; }
+
+/// Flushes `out`; false when the reader went away (a closed pipe), which ends a follow
+/// quietly. Any other write error is an error.
+bool flushed(std::ostream& out) {
+  errno = 0;
+  out.flush();
+  if (out) return true;
+  if (errno == EPIPE) return false;
+  throw CliError(exit_store_unavailable, fmt::format("cannot write the output: {}", errno ? std::strerror(errno) : "write failed"));
+}
+
+/// What tells a watched job changed: a new event moved at least one of these.
+struct Seen {
+  State state = State::enqueued;
+  std::int32_t events = 0;
+  bool operator==(const Seen&) const = default;
+};
+
+// Most jobs --follow keeps watching for changes: each poll reads them again by primary key,
+// so the cap bounds a poll's cost on a store where many jobs run for hours.
+constexpr std::size_t max_watched = 10000;
+// New jobs read per store call while catching up.
+constexpr std::size_t follow_batch = 1000;
+
+int follow(const GlobalOptions& global, const LsOptions& options, JobFilter filter, Store& store, std::ostream& out) {
+  const Micros interval = parse_duration_argument("--interval", options.interval);
+  if (interval < 100'000 || interval > 3'600'000'000) {
+    throw CliError(exit_bad_input, fmt::format("bad --interval '{}': expected 100ms to 1h", options.interval));
+  }
+  struct sigaction on_interrupt {};
+  on_interrupt.sa_handler = stop_following;
+  sigemptyset(&on_interrupt.sa_mask);
+  sigaction(SIGINT, &on_interrupt, nullptr);
+  // A reader that goes away (`| head`) is seen as EPIPE on the next write instead.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, nullptr);
+
+  const JobTable columns(options.output == "wide");
+  bool header_printed = false;
+  const auto print = [&](const std::vector<const JobRecord*>& jobs) {
+    if (jobs.empty()) return true;
+    const Micros now = current_time(global);
+    if (global.format == OutputFormat::json) {
+      for (const JobRecord* job : jobs) print_json_line(out, job_json(*job, now));
+    } else {
+      // Each batch is a table of its own (columns fit the batch); only the first has a header.
+      Table table = columns.make();
+      for (const JobRecord* job : jobs) columns.add(table, *job, now);
+      std::ostringstream text;
+      table.print(text);
+      std::string lines = text.str();
+      if (header_printed) lines.erase(0, lines.find('\n') + 1);
+      out << lines;
+      header_printed = true;
+    }
+    return flushed(out);
+  };
+  const auto matches = [&](const JobRecord& job) {
+    return filter.states.empty() || std::find(filter.states.begin(), filter.states.end(), job.state) != filter.states.end();
+  };
+
+  // The mark before the first page: a job landing in between is then read again, not missed.
+  std::int64_t mark = store.last_row();
+  std::map<std::int64_t, Seen> watched;
+  std::set<std::int64_t> printed_first;
+  {
+    std::vector<JobRecord> recent = store.list_jobs(filter);
+    std::vector<const JobRecord*> oldest_first;
+    for (auto job = recent.rbegin(); job != recent.rend(); ++job) {
+      oldest_first.push_back(&*job);
+      printed_first.insert(job->row);
+      if (!is_final(job->state) && watched.size() < max_watched) watched[job->row] = {job->state, job->event_count};
+    }
+    if (!print(oldest_first)) return exit_ok;
+  }
+  JobFilter arrivals = filter;
+  arrivals.states.clear();  // a job may arrive enqueued and fail later: watch it from its arrival
+  arrivals.limit = follow_batch;
+  while (follow_interrupted == 0) {
+    for (Micros slept = 0; slept < interval && follow_interrupted == 0; slept += 100'000) {
+      std::this_thread::sleep_for(std::chrono::microseconds(std::min<Micros>(100'000, interval - slept)));
+    }
+    if (follow_interrupted != 0) break;
+    std::vector<JobRecord> changed;
+    if (!watched.empty()) {
+      std::vector<std::int64_t> rows;
+      for (const auto& [row, seen] : watched) rows.push_back(row);
+      for (JobRecord& job : store.jobs_by_row(rows)) {
+        Seen& seen = watched[job.row];
+        if (seen == Seen{job.state, job.event_count}) continue;
+        seen = {job.state, job.event_count};
+        if (is_final(job.state)) watched.erase(job.row);
+        if (matches(job)) changed.push_back(std::move(job));
+      }
+    }
+    for (;;) {
+      std::vector<JobRecord> landed = store.follow_jobs(arrivals, mark);
+      for (JobRecord& job : landed) {
+        mark = std::max(mark, job.row);
+        if (printed_first.erase(job.row) > 0) continue;
+        if (!is_final(job.state) && watched.size() < max_watched) watched[job.row] = {job.state, job.event_count};
+        if (matches(job)) changed.push_back(std::move(job));
+      }
+      if (landed.size() < follow_batch) break;
+    }
+    std::vector<const JobRecord*> batch;
+    for (const JobRecord& job : changed) batch.push_back(&job);
+    if (!print(batch)) return exit_ok;
+  }
+  return exit_ok;
+}
+
 }  // namespace
 
 CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
-  CLI::App* ls = app.add_subcommand("ls", "Jobs matching a filter, newest first.");
-  ls->add_option("--state", options.state, fmt::format("Only jobs now in this state: {}.", job_state_names()))
-      ->option_text("STATE");
+  CLI::App* ls = app.add_subcommand("ls", "Jobs matching a filter, newest first, a page at a time.");
+  ls->add_option("--state", options.state,
+                 fmt::format("Only jobs now in one of these states, comma-separated\n(failed,dead): {}.",
+                             job_state_names()))
+      ->option_text("STATE[,STATE...]");
   ls->add_option("--job", options.job, "Only jobs of this class, e.g. WelcomeEmailJob.")->option_text("CLASS");
   ls->add_option("--queue", options.queue, "Only jobs on this queue.")->option_text("QUEUE");
   ls->add_option("--entity", options.entity, "Only jobs tagged with this business object, e.g. user:42.")
@@ -56,41 +219,64 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
   ls->add_flag("--anomalies", options.anomalies_only,
                "Only jobs flagged with an impossible sequence (duplicate success, duplicate\n"
                "idempotency key).");
-  ls->add_option("--limit", options.limit, "At most this many jobs, the newest (default 50).")
+  ls->add_option("--limit", options.limit, "At most this many jobs per page (default 50).")
       ->check(CLI::Range(std::size_t{1}, longest_listing))
       ->option_text("N");
+  ls->add_option("--cursor", options.cursor,
+                 "Start after the last job of a previous page: the cursor its \"more:\" note\n"
+                 "printed. Jobs recorded meanwhile do not shift the pages.")
+      ->option_text("CURSOR");
+  ls->add_option("--output", options.output, "normal, or wide: also WORKER, CORRELATION ID and the last ERROR.")
+      ->check(CLI::IsMember({"normal", "wide"}))
+      ->option_text("normal|wide");
+  ls->add_flag("--follow,-f", options.follow,
+               "Print the newest matching jobs oldest first, then each job as it is recorded\n"
+               "or changes state, until Ctrl-C (exit 0) or the reader goes away.");
+  ls->add_option("--interval", options.interval, "How often --follow looks for new jobs (default 1s, 100ms to 1h).")
+      ->option_text("DURATION");
   ls->footer(subcommand_footer(
       "Table: FIRST SEEN is the job's first event; WAIT is enqueue to start, RUN start to\n"
       "end of the latest attempt, a trailing + means still waiting or running. No match\n"
       "prints nothing on stdout (and a note on stderr for tables) and exits 0.\n"
-      "JSON: one object per job per line.\n"));
+      "Pages: when more jobs match than --limit, a note on stderr says how many (counted\n"
+      "up to 10,000 beyond the page, else \"more than\") and gives the --cursor of the\n"
+      "next page. JSON: one object per job per line; for a partial page, one object on\n"
+      "stderr: {\"next\": cursor, \"shown\", \"total\", \"total_exact\"}, as GET /v1/jobs answers.\n"
+      "--follow sees jobs recorded after it starts, and changes of the jobs it printed or\n"
+      "saw arrive (up to 10,000 unfinished ones); filters other than --state apply when a\n"
+      "job arrives.\n"));
   return ls;
 }
 
 int run_ls(const GlobalOptions& global, const LsOptions& options, std::ostream& out) {
   const Micros now = current_time(global);
   const JobFilter filter = filter_from(options, now);
+  if (options.follow && !options.cursor.empty()) {
+    throw CliError(exit_bad_input, "--follow starts at the newest jobs; it takes no --cursor");
+  }
   const auto store = open_store_for(global, StoreAccess::read_only);
-  const std::vector<JobRecord> jobs = store->list_jobs(filter);
+  if (options.follow) return follow(global, options, filter, *store, out);
+  const JobPage page = list_page(*store, filter);
+  const bool from_cursor = filter.after.has_value();
 
   if (global.format == OutputFormat::json) {
-    for (const JobRecord& job : jobs) print_json_line(out, job_json(job, now));
+    for (const JobRecord& job : page.jobs) print_json_line(out, job_json(job, now));
+    if (page.partial()) print_json_line(std::cerr, page_json(page));
     return exit_ok;
   }
-  if (jobs.empty()) {
+  if (page.jobs.empty()) {
     // Not an error, but a blank screen would leave a person wondering whether it worked.
-    std::cerr << "jobtrail: no jobs match\n";
+    std::cerr << (from_cursor ? "jobtrail: no more jobs after this cursor\n" : "jobtrail: no jobs match\n");
     return exit_ok;
   }
-  Table table({"FIRST SEEN", "JOB", "CLASS", "QUEUE", "STATE", "ATTEMPTS", "WAIT", "RUN", "FLAGS"},
-              {Align::left, Align::left, Align::left, Align::left, Align::left, Align::right, Align::right,
-               Align::right, Align::left});
-  for (const JobRecord& job : jobs) {
-    table.add_row({format_timestamp(job.first_event_at), job.job_id, or_dash(job.job), or_dash(job.queue),
-                   std::string(to_string(job.state)), std::to_string(job.attempts),
-                   format_span(wait_span(job, now)), format_span(run_span(job, now)), anomaly_flags(job)});
-  }
+  const JobTable columns(options.output == "wide");
+  Table table = columns.make();
+  for (const JobRecord& job : page.jobs) columns.add(table, job, now);
   table.print(out);
+  if (page.partial()) {
+    out.flush();
+    std::cerr << "jobtrail: " << page_note(page, from_cursor) << '\n';
+  }
   return exit_ok;
 }
 

@@ -11,6 +11,7 @@
 #include "cli_error.h"
 #include "commands.h"
 #include "global_options.h"
+#include "jobtrail/view/documents.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/output.h"
@@ -18,9 +19,6 @@
 
 namespace jobtrail::cli {
 namespace {
-
-// More would not help anyone reading one job; JSON gets the same list.
-constexpr std::size_t max_anomalies_shown = 20;
 
 std::string time_or_dash(std::optional<Micros> at) { return at ? format_timestamp(*at) : "-"; }
 
@@ -47,12 +45,6 @@ void add_lines(Table& table, std::string_view text, std::string_view indent) {
     table.add_detail_line(fmt::format("{}{}", indent, line));
     begin = end + 1;
   }
-}
-
-Micros first_event_time(const JobRecord& job, const std::vector<EventRecord>& events) {
-  Micros first = job.first_event_at;
-  for (const EventRecord& event : events) first = std::min(first, event.at);
-  return first;
 }
 
 void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
@@ -116,32 +108,6 @@ void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
   }
 }
 
-void print_json(const JobRecord& job, const std::vector<EventRecord>& events,
-                const std::vector<AnomalyRecord>& anomalies, Micros now, std::ostream& out) {
-  nlohmann::ordered_json result = job_json(job, now);
-  result["entities"] = job.entities;
-  nlohmann::ordered_json anomaly_records = nlohmann::ordered_json::array();
-  for (const AnomalyRecord& anomaly : anomalies) {
-    anomaly_records.push_back({{"kind", std::string(to_string(anomaly.kind))},
-                               {"at", format_rfc3339(anomaly.at)},
-                               {"other_job_id", json_text(anomaly.other_job_id)},
-                               {"detail", json_text(anomaly.detail)}});
-  }
-  result["anomaly_records"] = std::move(anomaly_records);
-  const Micros first = first_event_time(job, events);
-  nlohmann::ordered_json timeline = nlohmann::ordered_json::array();
-  for (const EventRecord& event : events) {
-    timeline.push_back({{"at", format_rfc3339(event.at)},
-                        {"offset_us", event.at - first},
-                        {"state", std::string(to_string(event.state))},
-                        {"attempt", event.attempt > 0 ? nlohmann::ordered_json(event.attempt) : nullptr},
-                        {"worker", json_text(event.worker)},
-                        {"error", json_error(event.error)}});
-  }
-  result["events"] = std::move(timeline);
-  print_json_line(out, result);
-}
-
 }  // namespace
 
 CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
@@ -160,15 +126,12 @@ CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
 int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostream& out) {
   const Micros now = current_time(global);
   const auto store = open_store_for(global, StoreAccess::read_only);
-  const std::optional<JobRecord> job = store->find_job(options.job_id);
-  if (!job) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", options.job_id));
-  const std::vector<EventRecord> events = store->events_of(options.job_id);
-  const std::vector<AnomalyRecord> anomalies =
-      job->anomalies != 0 ? store->anomalies(options.job_id, max_anomalies_shown) : std::vector<AnomalyRecord>{};
+  const std::optional<ShowData> data = read_show(*store, options.job_id);
+  if (!data) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", options.job_id));
   if (global.format == OutputFormat::json) {
-    print_json(*job, events, anomalies, now, out);
+    print_json_line(out, show_document(*data, now));
   } else {
-    print_table(*job, events, anomalies, options, now, out);
+    print_table(data->job, data->events, data->anomalies, options, now, out);
   }
   return exit_ok;
 }

@@ -9,6 +9,7 @@
 #include "cli_error.h"
 #include "commands.h"
 #include "global_options.h"
+#include "jobtrail/view/documents.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/output.h"
@@ -20,13 +21,6 @@ namespace {
 std::string duration_or_dash(std::optional<Micros> duration) {
   return duration ? format_duration(*duration) : "-";
 }
-
-nlohmann::ordered_json duration_json(std::optional<Micros> duration) {
-  return duration ? nlohmann::ordered_json(*duration) : nlohmann::ordered_json(nullptr);
-}
-
-/// Without a finished job there is no rate: 0.0% would claim a perfect record.
-bool has_finished_jobs(const JobStats& stats) { return stats.succeeded + stats.failed + stats.dead > 0; }
 
 void print_table(const std::vector<JobStats>& all_stats, std::ostream& out) {
   Table table({"CLASS", "TOTAL", "ENQUEUED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "CANCELLED", "FAILURE",
@@ -42,24 +36,6 @@ void print_table(const std::vector<JobStats>& all_stats, std::ostream& out) {
                    duration_or_dash(stats.run_p95)});
   }
   table.print(out);
-}
-
-void print_json(const std::vector<JobStats>& all_stats, std::ostream& out) {
-  for (const JobStats& stats : all_stats) {
-    print_json_line(out, {{"job", json_text(stats.job)},
-                          {"total", stats.total},
-                          {"enqueued", stats.enqueued},
-                          {"running", stats.running},
-                          {"succeeded", stats.succeeded},
-                          {"failed", stats.failed},
-                          {"dead", stats.dead},
-                          {"cancelled", stats.cancelled},
-                          {"failure_rate", has_finished_jobs(stats) ? nlohmann::ordered_json(stats.failure_rate) : nullptr},
-                          {"wait_p50_us", duration_json(stats.wait_p50)},
-                          {"wait_p95_us", duration_json(stats.wait_p95)},
-                          {"run_p50_us", duration_json(stats.run_p50)},
-                          {"run_p95_us", duration_json(stats.run_p95)}});
-  }
 }
 
 }  // namespace
@@ -85,7 +61,7 @@ int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ost
   const auto store = open_store_for(global, StoreAccess::read_only);
   const std::vector<JobStats> all_stats = store->stats(since);
   if (global.format == OutputFormat::json) {
-    print_json(all_stats, out);
+    for (const JobStats& stats : all_stats) print_json_line(out, stats_document(stats));
   } else if (all_stats.empty()) {
     // Like ls: no rows is an answer, but a lone header row would look like a failure.
     std::cerr << "jobtrail: no jobs recorded" << (since ? " in that time" : "") << "\n";

@@ -1,9 +1,7 @@
 // `jobtrail trace CORRELATION_ID`: the tree of jobs one request caused.
 
 #include <algorithm>
-#include <map>
 #include <ostream>
-#include <set>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -13,73 +11,15 @@
 #include "cli_error.h"
 #include "commands.h"
 #include "global_options.h"
+#include "jobtrail/view/documents.h"
 #include "jobtrail/view/job_view.h"
+#include "jobtrail/view/trace_tree.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/output.h"
 #include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 namespace {
-
-/// One job in drawing order, with what the tree needs to draw it.
-struct TreeLine {
-  const JobRecord* job = nullptr;
-  std::size_t depth = 0;
-  std::string prefix;  ///< "│  ├─ " and the like; empty for roots
-  bool parent_missing = false;
-};
-
-/// Orders the jobs depth-first under their parents. A job whose parent is not in this
-/// trace is a root; so is any job caught in a parent cycle, so that every job is drawn
-/// exactly once whatever the events claim.
-class TreeBuilder {
- public:
-  explicit TreeBuilder(const std::vector<JobRecord>& jobs) : jobs_(jobs) {
-    for (const JobRecord& job : jobs_) by_id_.emplace(job.job_id, &job);
-    for (const JobRecord& job : jobs_) {
-      if (has_parent_here(job)) children_[job.parent_job_id].push_back(&job);
-    }
-  }
-
-  std::vector<TreeLine> lines() {
-    for (const JobRecord& job : jobs_) {
-      if (!has_parent_here(job)) visit(job, 0, "", "", !job.parent_job_id.empty());
-    }
-    // Whatever is left sits on a cycle: draw each remaining one as a root.
-    for (const JobRecord& job : jobs_) {
-      if (!drawn_.contains(job.job_id)) visit(job, 0, "", "", false);
-    }
-    return std::move(lines_);
-  }
-
- private:
-  bool has_parent_here(const JobRecord& job) const {
-    return !job.parent_job_id.empty() && job.parent_job_id != job.job_id && by_id_.contains(job.parent_job_id);
-  }
-
-  void visit(const JobRecord& job, std::size_t depth, const std::string& own_prefix,
-             const std::string& children_indent, bool parent_missing) {
-    if (!drawn_.insert(job.job_id).second) return;
-    lines_.push_back({&job, depth, own_prefix, parent_missing});
-    const auto found = children_.find(job.job_id);
-    if (found == children_.end()) return;
-    std::vector<const JobRecord*> children;
-    for (const JobRecord* child : found->second) {
-      if (!drawn_.contains(child->job_id)) children.push_back(child);
-    }
-    for (std::size_t i = 0; i < children.size(); ++i) {
-      const bool last = i + 1 == children.size();
-      visit(*children[i], depth + 1, children_indent + (last ? "└─ " : "├─ "),
-            children_indent + (last ? "   " : "│  "), false);
-    }
-  }
-
-  const std::vector<JobRecord>& jobs_;
-  std::map<std::string, const JobRecord*> by_id_;
-  std::map<std::string, std::vector<const JobRecord*>> children_;  // oldest first, as stored
-  std::set<std::string> drawn_;
-  std::vector<TreeLine> lines_;
-};
 
 std::string summary_line(const std::vector<JobRecord>& jobs) {
   std::vector<std::string> counts;
@@ -116,14 +56,6 @@ void print_table(const std::vector<JobRecord>& jobs, const std::vector<TreeLine>
   out << '\n' << summary_line(jobs) << '\n';
 }
 
-void print_json(const std::vector<TreeLine>& lines, Micros now, std::ostream& out) {
-  for (const TreeLine& line : lines) {
-    nlohmann::ordered_json job = job_json(*line.job, now);
-    job["depth"] = line.depth;
-    print_json_line(out, job);
-  }
-}
-
 }  // namespace
 
 CLI::App* setup_trace(CLI::App& app, TraceOptions& options) {
@@ -145,11 +77,10 @@ int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ost
   if (jobs.empty()) {
     throw CliError(exit_not_found, fmt::format("no jobs with correlation ID '{}'", options.correlation_id));
   }
-  const std::vector<TreeLine> lines = TreeBuilder(jobs).lines();
   if (global.format == OutputFormat::json) {
-    print_json(lines, now, out);
+    for (const nlohmann::ordered_json& document : trace_documents(jobs, now)) print_json_line(out, document);
   } else {
-    print_table(jobs, lines, now, out);
+    print_table(jobs, TreeBuilder(jobs).lines(), now, out);
   }
   return exit_ok;
 }

@@ -41,6 +41,10 @@ struct LsOptions {
   std::string until;
   bool anomalies_only = false;
   std::size_t limit = 50;
+  std::string cursor;           ///< --cursor: where the page starts (from a previous page's note)
+  std::string output = "normal";  ///< --output: normal or wide
+  bool follow = false;
+  std::string interval = "1s";  ///< --interval: how often --follow polls
 };
 CLI::App* setup_ls(CLI::App& app, LsOptions& options);
 int run_ls(const GlobalOptions& global, const LsOptions& options, std::ostream& out);

@@ -12,6 +12,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "jobtrail/view/documents.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/view/list_filter.h"
 #include "jobtrail/ingest.h"
@@ -149,6 +150,7 @@ class Api::Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   Store* operator->() const { return store_.get(); }
+  Store& operator*() const { return *store_; }
 
  private:
   Api& api_;
@@ -266,32 +268,22 @@ Response Api::ingest(const IngestRequest& request) {
   return json_response(400, answer);
 }
 
+// The documents below are the ones `jobtrail show/trace/ls/stats --format json` print
+// (view/documents.h): one builder each, so the API and the CLI cannot drift apart.
+
 Response Api::job(const std::string& job_id) {
   Lease store(*this);
-  const std::optional<JobRecord> job = store->find_job(job_id);
-  if (!job) return error_response(404, fmt::format("no job with ID '{}'", job_id));
-  const Micros now = now_micros();
-  ordered_json result = view::job_json(*job, now);
-  result["entities"] = job->entities;
-  ordered_json events = ordered_json::array();
-  for (const EventRecord& event : store->events_of(job_id)) {
-    events.push_back({{"at", view::format_rfc3339(event.at)},
-                      {"state", std::string(to_string(event.state))},
-                      {"attempt", event.attempt > 0 ? ordered_json(event.attempt) : ordered_json(nullptr)},
-                      {"worker", view::json_text(event.worker)},
-                      {"error", view::json_error(event.error)}});
-  }
-  result["events"] = std::move(events);
-  return json_response(200, result);
+  const std::optional<view::ShowData> data = view::read_show(*store, job_id);
+  if (!data) return error_response(404, fmt::format("no job with ID '{}'", job_id));
+  return json_response(200, view::show_document(*data, now_micros()));
 }
 
 Response Api::trace(const std::string& correlation_id) {
   Lease store(*this);
   const std::vector<JobRecord> jobs = store->jobs_in_trace(correlation_id);
   if (jobs.empty()) return error_response(404, fmt::format("no jobs with correlation ID '{}'", correlation_id));
-  const Micros now = now_micros();
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : jobs) list.push_back(view::job_json(job, now));
+  for (ordered_json& document : view::trace_documents(jobs, now_micros())) list.push_back(std::move(document));
   return json_response(200, {{"correlation_id", correlation_id}, {"jobs", std::move(list)}});
 }
 
@@ -300,9 +292,25 @@ Response Api::jobs(const QueryParams& params) {
   JobFilter filter;
   if (std::string problem = filter_from(params, now, filter); !problem.empty()) return error_response(400, problem);
   Lease store(*this);
+  const JobPage page = list_page(*store, filter);
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : store->list_jobs(filter)) list.push_back(view::job_json(job, now));
-  return json_response(200, {{"jobs", std::move(list)}});
+  for (const JobRecord& job : page.jobs) list.push_back(view::job_json(job, now));
+  ordered_json result = {{"jobs", std::move(list)}};
+  result.update(view::page_json(page));
+  return json_response(200, result);
+}
+
+Response Api::stats(const QueryParams& params) {
+  std::optional<Micros> since;
+  for (const auto& [key, value] : params) {
+    if (key != "since") return error_response(400, fmt::format("unknown parameter '{}' (known: since)", key));
+    since = view::parse_time(value, now_micros());
+    if (!since) return error_response(400, fmt::format("bad since '{}': expected {}", value, view::time_syntax_help));
+  }
+  Lease store(*this);
+  ordered_json list = ordered_json::array();
+  for (const JobStats& stats : store->stats(since)) list.push_back(view::stats_document(stats));
+  return json_response(200, {{"stats", std::move(list)}});
 }
 
 Response Api::put_schedule(const std::string& job, std::string_view body) {

@@ -50,6 +50,7 @@ class Api {
   Response job(const std::string& job_id);
   Response trace(const std::string& correlation_id);
   Response jobs(const QueryParams& params);
+  Response stats(const QueryParams& params);
   Response put_schedule(const std::string& job, std::string_view body);
   Response metrics();
   Response health();

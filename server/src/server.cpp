@@ -124,6 +124,7 @@ std::string_view endpoint_of(std::string_view path) {
   if (path.starts_with("/v1/schedules/")) return "schedules";
   if (path.starts_with("/v1/jobs/")) return "job";
   if (path == "/v1/jobs") return "jobs";
+  if (path == "/v1/stats") return "stats";
   if (path.starts_with("/v1/traces/")) return "trace";
   if (path == "/metrics") return "metrics";
   if (path == "/healthz") return "healthz";
@@ -342,7 +343,7 @@ struct Server::Impl {
     if (read && path.starts_with(jobs) && path.size() > jobs.size()) {
       return guarded_read([&] { return api.job(path.substr(jobs.size())); });
     }
-    if (read && path == "/v1/jobs") {
+    if (read && (path == "/v1/jobs" || path == "/v1/stats")) {
       return guarded_read([&] {
         server::QueryParams params;
         for (const auto& [key, value] : target.params) {
@@ -350,7 +351,7 @@ struct Server::Impl {
             return server::error_response(400, fmt::format("parameter '{}' given twice", key));
           }
         }
-        return api.jobs(params);
+        return path == "/v1/jobs" ? api.jobs(params) : api.stats(params);
       });
     }
     if (read && path.starts_with(traces) && path.size() > traces.size()) {

@@ -94,6 +94,17 @@ TEST_CASE("bad filters and usage exit 2", "[cli]") {
   check_failure(bad_state, 2);
   CHECK(contains(bad_state.err, "enqueued, started, succeeded, failed, dead, cancelled"));
   check_failure(run_cli({"--db", store.path(), "ls", "--state", "heartbeat"}), 2);
+  const CliResult bad_list = run_cli({"--db", store.path(), "ls", "--state", "failed,,dead"});
+  check_failure(bad_list, 2);
+  CHECK(bad_list.err.find("empty job state") != std::string::npos);
+  check_failure(run_cli({"--db", store.path(), "ls", "--state", "failed,running"}), 2);
+  const CliResult bad_cursor = run_cli({"--db", store.path(), "ls", "--cursor", "not-a-cursor"});
+  check_failure(bad_cursor, 2);
+  CHECK(bad_cursor.err.find("bad --cursor 'not-a-cursor'") != std::string::npos);
+  check_failure(run_cli({"--db", store.path(), "ls", "--output", "narrow"}), 2);
+  check_failure(run_cli({"--db", store.path(), "ls", "--follow", "--cursor", "ajEuMS4x"}), 2);
+  check_failure(run_cli({"--db", store.path(), "ls", "--follow", "--interval", "1ms"}), 2);
+  check_failure(run_cli({"--db", store.path(), "ls", "--follow", "--interval", "soon"}), 2);
   check_failure(run_cli({"--db", store.path(), "ls", "--entity", "user"}), 2);
   check_failure(run_cli({"--db", store.path(), "ls", "--limit", "0"}), 2);
   check_failure(run_cli({"--db", store.path(), "ls", "--colour"}), 2);

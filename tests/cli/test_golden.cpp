@@ -1,12 +1,24 @@
 // Golden tests: a command line in, exact output out, for every read command in both formats.
 // After a deliberate change: JOBTRAIL_UPDATE_GOLDEN=1 ./cli_tests '[golden]', then read the diff.
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
 #include "prepared_store.h"
 
 using namespace jobtrail::cli_testing;
+
+extern char** environ;
 
 namespace {
 
@@ -18,6 +30,25 @@ std::string output_of(const PreparedStore& store, std::vector<std::string> args)
   REQUIRE(result.exit_code == 0);
   CHECK(result.err.empty());
   return result.out;
+}
+
+/// Like output_of, but stderr (where ls says a page is partial) belongs to the answer too.
+CliResult result_of(const PreparedStore& store, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--db", store.path(), "--now", golden_now});
+  CliResult result = run_cli(args);
+  REQUIRE(result.exit_code == 0);
+  return result;
+}
+
+/// The cursor a partial page's note ends with ("... more: add --cursor X"), or its "next" in JSON.
+std::string cursor_in(const std::string& note) {
+  if (note.starts_with("{")) return nlohmann::json::parse(note).at("next").get<std::string>();
+  const std::string marker = "--cursor ";
+  const auto at = note.rfind(marker);
+  REQUIRE(at != std::string::npos);
+  std::string cursor = note.substr(at + marker.size());
+  while (!cursor.empty() && cursor.back() == '\n') cursor.pop_back();
+  return cursor;
 }
 
 void check_golden(const std::string& name, const std::string& actual) {
@@ -50,8 +81,37 @@ TEST_CASE("ls lists jobs newest first, filtered", "[cli][golden]") {
   check_golden("ls_entity_user_42.txt", output_of(store, {"ls", "--entity", "user:42"}));
   check_golden("ls_anomalies.txt", output_of(store, {"ls", "--anomalies"}));
   check_golden("ls_dead_since.txt", output_of(store, {"ls", "--state", "dead", "--since", "12h"}));
-  check_golden("ls_window.txt", output_of(store, {"ls", "--since", "2017-09-01", "--until",
-                                                  "2017-09-01T02:00:00Z", "--queue", "billing", "--limit", "2"}));
+  // Three jobs match, two are shown: the note on stderr says so (before cursors it did not).
+  const CliResult window = result_of(store, {"ls", "--since", "2017-09-01", "--until", "2017-09-01T02:00:00Z", "--queue",
+                                             "billing", "--limit", "2"});
+  check_golden("ls_window.txt", window.out);
+  check_golden("ls_window.err", window.err);
+  check_golden("ls_failed_dead.txt", output_of(store, {"ls", "--state", "failed,dead"}));
+  check_golden("ls_wide.txt", output_of(store, {"ls", "--output", "wide", "--state", "failed,dead,started"}));
+}
+
+TEST_CASE("ls says when a page is partial and how to get the next", "[cli][golden]") {
+  const PreparedStore store;
+  CliResult page = result_of(store, {"ls", "--limit", "4"});
+  check_golden("ls_page_1.txt", page.out);
+  check_golden("ls_page_1.err", page.err);
+  page = result_of(store, {"ls", "--limit", "4", "--cursor", cursor_in(page.err)});
+  check_golden("ls_page_2.txt", page.out);
+  check_golden("ls_page_2.err", page.err);
+  // Every job once: the last page says nothing more.
+  for (int pages = 0; !page.err.empty() && pages < 10; ++pages) {
+    page = result_of(store, {"ls", "--limit", "4", "--cursor", cursor_in(page.err)});
+  }
+  CHECK(page.err.empty());
+  CHECK_FALSE(page.out.empty());
+
+  // JSON: the jobs on stdout as always, the page on stderr as GET /v1/jobs answers it.
+  page = result_of(store, {"--format", "json", "ls", "--limit", "2", "--state", "failed,dead,succeeded"});
+  check_golden("ls_page_1.json", page.out);
+  check_golden("ls_page_1_json.err", page.err);
+  page = result_of(store, {"--format", "json", "ls", "--limit", "2", "--state", "failed,dead,succeeded", "--cursor",
+                           cursor_in(page.err)});
+  check_golden("ls_page_2.json", page.out);
 }
 
 TEST_CASE("stats summarises each job class", "[cli][golden]") {
@@ -59,4 +119,52 @@ TEST_CASE("stats summarises each job class", "[cli][golden]") {
   check_golden("stats.txt", output_of(store, {"stats"}));
   check_golden("stats.json", output_of(store, {"stats", "--format", "json"}));
   check_golden("stats_since.txt", output_of(store, {"stats", "--since", "2017-09-01T01:00:00Z"}));
+}
+
+TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, until SIGINT", "[cli]") {
+  const PreparedStore store;
+  const TempDir capture;
+  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
+  std::vector<std::string> args{JOBTRAIL_CLI_PATH, "--db", store.path(), "ls", "--follow", "--state", "failed,dead",
+                                "--limit", "1", "--interval", "100ms"};
+  std::vector<char*> argv;
+  for (auto& argument : args) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t follower = 0;
+  REQUIRE(posix_spawn(&follower, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const auto wait_for = [&](const std::string& text) {
+    for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return read_file(out_path).find(text) != std::string::npos;
+  };
+  // The newest failed or dead job first, then what lands: a job that arrives enqueued shows
+  // when it fails; one that stays enqueued never does.
+  CHECK(wait_for("ledger-sync-2017-08"));
+  const auto emit = [&](std::vector<std::string> emit_args) {
+    emit_args.insert(emit_args.begin(), {"--db", store.path(), "emit"});
+    REQUIRE(run_cli(emit_args).exit_code == 0);
+  };
+  emit({"--job-id", "follow-1", "--state", "enqueued", "--job", "FollowJob"});
+  emit({"--job-id", "follow-quiet", "--state", "enqueued", "--job", "FollowJob"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  emit({"--job-id", "follow-1", "--state", "failed", "--job", "FollowJob", "--error", "boom"});
+  emit({"--job-id", "follow-2", "--state", "dead", "--job", "FollowJob"});
+  CHECK(wait_for("follow-1"));
+  CHECK(wait_for("follow-2"));
+  kill(follower, SIGINT);
+  int status = 0;
+  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const std::string out = read_file(out_path);
+  CHECK(out.find("follow-quiet") == std::string::npos);
+  CHECK(out.rfind("FIRST SEEN", 0) == 0);
+  CHECK(out.find("FIRST SEEN", 1) == std::string::npos);  // one header, however many batches
+  CHECK(read_file(err_path).empty());
 }

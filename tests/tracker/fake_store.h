@@ -83,6 +83,10 @@ class FakeStore : public Store {
   std::vector<EventRecord> events_of(const std::string&) override { return {}; }
   std::vector<JobRecord> jobs_in_trace(const std::string&) override { return {}; }
   std::vector<JobRecord> list_jobs(const JobFilter&) override { return {}; }
+  std::int64_t count_jobs(const JobFilter&, std::int64_t) override { return 0; }
+  std::vector<JobRecord> follow_jobs(const JobFilter&, std::int64_t) override { return {}; }
+  std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>&) override { return {}; }
+  std::int64_t last_row() override { return 0; }
   std::vector<JobStats> stats(std::optional<Micros>) override { return {}; }
   std::vector<AnomalyRecord> anomalies(const std::string&, std::size_t) override { return {}; }
   PruneResult prune(Micros) override { return {}; }

@@ -206,7 +206,7 @@ TEST_CASE_METHOD(StoreFixture, "list filters combine", "[tracker][store]") {
   }
   store->append(events);
   JobFilter filter;
-  filter.state = State::failed;
+  filter.states = {State::failed};
   CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-7", "job-5", "job-3", "job-1"});
   filter.job = "ChargeJob";
   CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-3", "job-1"});
@@ -224,6 +224,136 @@ TEST_CASE_METHOD(StoreFixture, "list filters combine", "[tracker][store]") {
   filter = {};
   filter.job = "NoSuchJob";
   CHECK(store->list_jobs(filter).empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "a list names several states: each state's jobs, newest first", "[tracker][store]") {
+  std::vector<Event> events;
+  const State states[] = {State::failed, State::dead, State::succeeded, State::started};
+  for (int i = 0; i < 12; ++i) events.push_back(event("job-" + std::to_string(i), states[i % 4], t0 + i * second));
+  store->append(events);
+  JobFilter filter;
+  filter.states = {State::failed, State::dead};
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-8", "job-5", "job-4", "job-1", "job-0"});
+  filter.limit = 3;
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-9", "job-8", "job-5"});
+  CHECK(store->count_jobs(filter, 100) == 6);
+  filter.states = {State::succeeded, State::dead, State::succeeded};  // a repeated state counts once
+  CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-10", "job-9", "job-6"});
+  CHECK(store->count_jobs(filter, 100) == 6);
+}
+
+TEST_CASE_METHOD(StoreFixture, "pages of a list: every job once, in order, with a bounded count", "[tracker][store]") {
+  std::vector<Event> events;
+  // Two jobs per second: the cursor must order jobs that share a first event time.
+  for (int i = 0; i < 25; ++i) events.push_back(event("job-" + std::to_string(i), State::failed, t0 + (i / 2) * second));
+  store->append(events);
+  JobFilter filter;
+  filter.limit = 10;
+  JobPage page = list_page(*store, filter);
+  REQUIRE(page.jobs.size() == 10);
+  CHECK(page.partial());
+  CHECK(page.total == 25);
+  CHECK(page.total_exact);
+  std::vector<std::string> seen = ids(page.jobs);
+
+  // Jobs landing between two pages, newer than all and older than all, must not shift the
+  // next page: the newer ones belong before the cursor, the older one after the last page.
+  store->append({event("newer-1", State::failed, t0 + 100 * second), event("older-1", State::failed, t0 - 100 * second)});
+  filter.after = parse_cursor(page.next_cursor);
+  REQUIRE(filter.after);
+  page = list_page(*store, filter);
+  CHECK(page.total == 16);  // 15 left of the first 25, and older-1
+  for (const auto& id : ids(page.jobs)) seen.push_back(id);
+  filter.after = parse_cursor(page.next_cursor);
+  REQUIRE(filter.after);
+  page = list_page(*store, filter, 2);
+  CHECK(page.jobs.size() == 6);
+  CHECK_FALSE(page.partial());
+  CHECK(page.next_cursor.empty());
+  CHECK(page.total == 6);
+  for (const auto& id : ids(page.jobs)) seen.push_back(id);
+  std::vector<std::string> expected;
+  for (int i = 24; i >= 0; --i) {
+    // Within one second the later-recorded job (higher row) comes first.
+    expected.push_back("job-" + std::to_string(i));
+  }
+  expected.push_back("older-1");
+  CHECK(seen == expected);
+
+  // A count bounded at 3 jobs past the page says "more than" instead of walking everything.
+  filter = {};
+  filter.limit = 5;
+  page = list_page(*store, filter, 3);
+  CHECK(page.total == 8);
+  CHECK_FALSE(page.total_exact);
+}
+
+TEST_CASE_METHOD(StoreFixture, "pages combine with filters and several states", "[tracker][store]") {
+  std::vector<Event> events;
+  for (int i = 0; i < 30; ++i) {
+    auto e = event("job-" + std::to_string(i), i % 3 == 0 ? State::failed : i % 3 == 1 ? State::dead : State::succeeded,
+                   t0 + i * second, i % 2 ? "ChargeJob" : "EmailJob");
+    e.entities = {"user:42"};
+    events.push_back(e);
+  }
+  store->append(events);
+  JobFilter filter;
+  filter.states = {State::failed, State::dead};
+  filter.job = "ChargeJob";
+  filter.entity = "user:42";
+  filter.limit = 4;
+  std::vector<std::string> seen;
+  for (int pages = 0; pages < 10; ++pages) {
+    const JobPage page = list_page(*store, filter);
+    for (const auto& job : page.jobs) CHECK(job.entities == std::vector<std::string>{"user:42"});  // lists carry tags
+    for (const auto& id : ids(page.jobs)) seen.push_back(id);
+    if (!page.partial()) break;
+    filter.after = parse_cursor(page.next_cursor);
+    REQUIRE(filter.after);
+  }
+  // Odd i (ChargeJob) with i % 3 != 2: 27 25 21 19 15 13 9 7 3 1.
+  CHECK(seen == std::vector<std::string>{"job-27", "job-25", "job-21", "job-19", "job-15", "job-13", "job-9", "job-7",
+                                         "job-3", "job-1"});
+}
+
+TEST_CASE("a cursor is opaque text that only to_cursor writes", "[tracker]") {
+  const ListPosition position{1'790'000'000'000'000, 42};
+  const std::string cursor = to_cursor(position);
+  CHECK(cursor.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == std::string::npos);
+  CHECK(parse_cursor(cursor) == position);
+  CHECK(parse_cursor(to_cursor({-5, 0})) == ListPosition{-5, 0});
+  CHECK_FALSE(parse_cursor(""));
+  CHECK_FALSE(parse_cursor("not a cursor"));
+  CHECK_FALSE(parse_cursor(cursor + "A"));
+  CHECK_FALSE(parse_cursor(cursor.substr(0, cursor.size() - 1)));
+  CHECK_FALSE(parse_cursor("bjEuMS4x"));  // "n1.1.1": another version
+  CHECK_FALSE(parse_cursor(to_cursor({1, -1})));
+}
+
+TEST_CASE_METHOD(StoreFixture, "follow: jobs recorded after a row, in the order recorded", "[tracker][store]") {
+  CHECK(store->last_row() == 0);
+  store->append({event("a", State::enqueued, t0), event("b", State::failed, t0 + second)});
+  const std::int64_t mark = store->last_row();
+  CHECK(mark > 0);
+  JobFilter filter;
+  CHECK(store->follow_jobs(filter, mark).empty());
+  // A late job with an old first event still lands after the mark: follow sees arrivals.
+  store->append({event("c", State::enqueued, t0 + 5 * second)});
+  store->append({event("d", State::failed, t0 - 50 * second), event("e", State::dead, t0 + 9 * second)});
+  const auto followed = store->follow_jobs(filter, mark);
+  CHECK(ids(followed) == std::vector<std::string>{"c", "d", "e"});
+  CHECK(followed.back().row == store->last_row());
+  filter.states = {State::failed, State::dead};
+  CHECK(ids(store->follow_jobs(filter, mark)) == std::vector<std::string>{"d", "e"});
+  filter.limit = 1;
+  CHECK(ids(store->follow_jobs(filter, mark)) == std::vector<std::string>{"d"});
+  // A job already seen is read again by its row, to see it change.
+  const std::int64_t row_of_c = followed.front().row;
+  store->append({event("c", State::dead, t0 + 6 * second)});
+  const auto again = store->jobs_by_row({row_of_c, followed.back().row});
+  REQUIRE(again.size() == 2);
+  for (const auto& job : again) CHECK(job.state == State::dead);
+  CHECK(store->jobs_by_row({}).empty());
 }
 
 TEST_CASE_METHOD(StoreFixture, "stats count outcomes and time percentiles per class", "[tracker][store]") {
@@ -542,9 +672,9 @@ TEST_CASE_METHOD(StoreFixture, "listing by state finds unfinished and succeeded 
   events.push_back(event("stuck", State::started, t0));
   store->append(events);
   JobFilter filter;
-  filter.state = State::started;
+  filter.states = {State::started};
   CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"stuck"});
-  filter.state = State::succeeded;
+  filter.states = {State::succeeded};
   filter.limit = 3;
   CHECK(ids(store->list_jobs(filter)) == std::vector<std::string>{"job-49", "job-48", "job-47"});
 }
@@ -730,7 +860,7 @@ TEST_CASE_METHOD(StoreFixture, "a large batch goes in whole, once", "[tracker][s
   CHECK(again.stored == 0);
   CHECK(again.duplicates == 5000);
   JobFilter filter;
-  filter.state = State::succeeded;
+  filter.states = {State::succeeded};
   filter.limit = 10'000;
   CHECK(store->list_jobs(filter).size() == 2500);
 }

@@ -1,5 +1,8 @@
 #include "jobtrail/view/job_view.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +23,35 @@ std::optional<State> parse_job_state(std::string_view name) {
   const std::optional<State> state = parse_state(name);
   if (state == State::heartbeat) return std::nullopt;
   return state;
+}
+
+std::vector<State> parse_job_states(std::string_view list) {
+  std::vector<State> states;
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t comma = std::min(list.find(',', begin), list.size());
+    const std::string_view name = list.substr(begin, comma - begin);
+    const std::optional<State> state = parse_job_state(name);
+    if (!state) {
+      throw std::invalid_argument(name.empty() ? std::string("empty job state")
+                                               : fmt::format("unknown job state '{}'", name));
+    }
+    if (std::find(states.begin(), states.end(), *state) == states.end()) states.push_back(*state);
+    if (comma == list.size()) return states;
+    begin = comma + 1;
+  }
+}
+
+std::string error_summary(const ErrorInfo& error) {
+  std::string text = error.error_class.empty() ? error.message
+                     : error.message.empty()   ? error.error_class
+                                               : fmt::format("{}: {}", error.error_class, error.message);
+  const std::size_t newline = text.find('\n');
+  if (newline == std::string::npos) return text;
+  const auto more = std::count(text.begin() + static_cast<std::ptrdiff_t>(newline), text.end(), '\n');
+  text.resize(newline);
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  return fmt::format("{} [+{} line{}]", text, more, more == 1 ? "" : "s");
 }
 
 Span wait_span(const JobRecord& job, Micros now) {
@@ -74,8 +106,10 @@ nlohmann::ordered_json json_error(const ErrorInfo& error) {
 }
 
 nlohmann::ordered_json job_json(const JobRecord& job, Micros now) {
-  const auto ended = [](const Span& span) {
-    return span.length && !span.ongoing ? nlohmann::ordered_json(*span.length) : nlohmann::ordered_json(nullptr);
+  const Span wait = wait_span(job, now);
+  const Span run = run_span(job, now);
+  const auto length = [](const Span& span) {
+    return span.length ? nlohmann::ordered_json(*span.length) : nlohmann::ordered_json(nullptr);
   };
   nlohmann::ordered_json result = nlohmann::ordered_json::object();
   result["job_id"] = job.job_id;
@@ -92,12 +126,31 @@ nlohmann::ordered_json job_json(const JobRecord& job, Micros now) {
   result["heartbeat_at"] = json_time(job.heartbeat_at);
   result["first_event_at"] = json_time(job.first_event_at);
   result["last_event_at"] = json_time(job.last_event_at);
-  result["wait_us"] = ended(wait_span(job, now));
-  result["run_us"] = ended(run_span(job, now));
+  result["wait_us"] = length(wait);
+  result["wait_ongoing"] = wait.ongoing;
+  result["run_us"] = length(run);
+  result["run_ongoing"] = run.ongoing;
   result["worker"] = json_text(job.worker);
   result["last_error"] = json_error(job.last_error);
   result["anomalies"] = anomaly_names(job.anomalies);
+  result["entities"] = job.entities;
   return result;
+}
+
+nlohmann::ordered_json page_json(const JobPage& page) {
+  nlohmann::ordered_json result = nlohmann::ordered_json::object();
+  result["next"] = json_text(page.next_cursor);
+  result["shown"] = page.jobs.size();
+  result["total"] = page.total;
+  result["total_exact"] = page.total_exact;
+  return result;
+}
+
+std::string page_note(const JobPage& page, bool from_cursor) {
+  if (!page.partial()) return "";
+  return fmt::format("showing {} of {}{} job{}{}; more: add --cursor {}", page.jobs.size(),
+                     page.total_exact ? "" : "more than ", page.total, page.total == 1 ? "" : "s",
+                     from_cursor ? " from this cursor on" : "", page.next_cursor);
 }
 
 }  // namespace jobtrail::view

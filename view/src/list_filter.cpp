@@ -1,6 +1,7 @@
 #include "jobtrail/view/list_filter.h"
 
 #include <charconv>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -12,9 +13,19 @@ namespace jobtrail::view {
 std::string set_filter_term(JobFilter& filter, std::string_view name, std::string_view value, Micros now,
                             std::string_view shown_as, std::size_t max_limit) {
   if (name == "state") {
-    const std::optional<State> state = parse_job_state(value);
-    if (!state) return fmt::format("unknown job state '{}' for {} (valid: {})", value, shown_as, job_state_names());
-    filter.state = state;
+    try {
+      filter.states = parse_job_states(value);
+    } catch (const std::invalid_argument& error) {
+      return fmt::format("{} in {} '{}' (valid: {}; several comma-separated)", error.what(), shown_as, value,
+                         job_state_names());
+    }
+  } else if (name == "cursor") {
+    filter.after = parse_cursor(value);
+    if (!filter.after) {
+      return fmt::format("bad {} '{}': not a cursor jobtrail gave (take the one the page before ended with: "
+                         "the \"more:\" note of ls, \"next\" in JSON)",
+                         shown_as, value);
+    }
   } else if (name == "job") {
     filter.job = value;
   } else if (name == "queue") {

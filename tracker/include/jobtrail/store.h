@@ -43,8 +43,25 @@ struct JobRecord {
   std::string worker;                  ///< worker of the latest event that named one
   ErrorInfo last_error;
   std::uint32_t anomalies = 0;         ///< bit (1 << AnomalyKind) per kind flagged
-  std::vector<std::string> entities;   ///< filled by find_job only
+  std::vector<std::string> entities;   ///< entity tags ("type:id"), sorted byte by byte
+  /// The store's own number for the row: with first_event_at, the job's place in list order
+  /// (ListPosition), and increasing in the order jobs were first recorded (follow_jobs).
+  std::int64_t row = 0;
 };
+
+/// Where a page of `list_jobs` ends: the last job shown, in list order (newest first_event_at
+/// first, then highest row). A position stays valid while jobs are added: the next page starts
+/// right after it, so no job is shown twice or skipped because new ones arrived meanwhile.
+struct ListPosition {
+  Micros first_event_at = 0;
+  std::int64_t row = 0;
+  bool operator==(const ListPosition&) const = default;
+};
+
+/// The opaque text of a position, safe in a URL and a shell ("j1...": base64url, no padding).
+std::string to_cursor(const ListPosition& position);
+/// The position a cursor from to_cursor names; nothing for any other text.
+std::optional<ListPosition> parse_cursor(std::string_view cursor);
 
 /// One stored event, as `show` prints it.
 struct EventRecord {
@@ -66,15 +83,32 @@ struct AnomalyRecord {
 
 /// What `list_jobs` selects. Empty strings and empty optionals mean "any".
 struct JobFilter {
-  std::optional<State> state;
+  std::vector<State> states;        ///< any of these; empty: any state
   std::string job;
   std::string queue;
   std::string entity;               ///< "type:id"
   std::optional<Micros> since;      ///< first event at or after
   std::optional<Micros> until;      ///< first event before
   bool anomalies_only = false;
+  std::optional<ListPosition> after;  ///< only jobs after this one in list order (the next page)
   std::size_t limit = 50;           ///< newest first
 };
+
+/// Most matching jobs a page counts beyond itself: counting is a walk of the same index range
+/// the page reads, so it is bounded, whatever the store holds (docs/cli.md, "Pages").
+inline constexpr std::int64_t page_count_limit = 10000;
+
+/// One page of a job list and what it leaves out.
+struct JobPage {
+  std::vector<JobRecord> jobs;
+  std::string next_cursor;  ///< where the next page starts (JobFilter::after); empty on the last page
+  /// Matching jobs from this page's first on (this page included), counted up to
+  /// jobs.size() + count_limit; `total_exact` is false when there are more than that.
+  std::int64_t total = 0;
+  bool total_exact = true;
+  bool partial() const noexcept { return !next_cursor.empty(); }
+};
+
 
 /// Per job class: counts by current state and wait/run time percentiles.
 struct JobStats {
@@ -253,8 +287,20 @@ class Store {
   virtual std::vector<EventRecord> events_of(const std::string& job_id) = 0;
   /// Every job of one correlation ID, oldest first.
   virtual std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) = 0;
-  /// Jobs matching `filter`, newest first.
+  /// Jobs matching `filter`, newest first, from `filter.after` on. An index range per state.
   virtual std::vector<JobRecord> list_jobs(const JobFilter& filter) = 0;
+  /// How many jobs match `filter` (its `after` included, its `limit` ignored), counting at most
+  /// `at_most`: a walk of at most that many index entries per state, never the whole table.
+  virtual std::int64_t count_jobs(const JobFilter& filter, std::int64_t at_most) = 0;
+  /// `ls --follow`: jobs first recorded after the job numbered `row` (JobRecord::row), in the
+  /// order they were recorded, matching `filter` (its `after` ignored), at most `filter.limit`.
+  /// A range of the primary key: as cheap on a big store as on a small one.
+  virtual std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) = 0;
+  /// The current rows of the jobs numbered `rows`, in no particular order (a primary key
+  /// look-up each): how `ls --follow` sees jobs it already printed change state.
+  virtual std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) = 0;
+  /// The highest JobRecord::row now stored (0 when empty): where `ls --follow` starts.
+  virtual std::int64_t last_row() = 0;
   /// Per job class statistics over jobs first seen at or after `since` (all if empty).
   virtual std::vector<JobStats> stats(std::optional<Micros> since) = 0;
   /// Flagged anomalies, newest first; of one job if `job_id` is not empty.
@@ -300,6 +346,11 @@ class Store {
   /// "sqlite:/path/to/file.db", or the PostgreSQL URL with its password replaced by "***"
   virtual std::string location() const = 0;
 };
+
+/// The page of `filter` (its `after` and `limit`), with the cursor of the next page and a
+/// bounded count. One store call more than list_jobs only when the page is partial.
+/// Shared by `jobtrail ls`, GET /v1/jobs and the console, so all three page alike.
+JobPage list_page(Store& store, const JobFilter& filter, std::int64_t count_limit = page_count_limit);
 
 /// `url` as it may be printed: a password in a PostgreSQL URL is replaced by "***".
 std::string printable_url(const std::string& url);

@@ -29,7 +29,7 @@ constexpr std::string_view job_select = R"SQL(
   j.correlation_id, j.parent_job_id, j.idempotency_key, j.state,
   j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
   j.attempts, j.events, (SELECT text FROM label WHERE id = j.worker),
-  e.error_class, e.error_message, e.error_backtrace, j.anomalies)SQL";
+  e.error_class, e.error_message, e.error_backtrace, j.anomalies, j.id)SQL";
 constexpr std::string_view error_join = " LEFT JOIN event e ON e.job = j.id AND e.seq = j.last_error_seq ";
 const std::string job_from = " FROM job j" + std::string(error_join);
 const std::string job_columns = std::string(job_select) + job_from;
@@ -527,6 +527,7 @@ std::vector<JobRecord> PostgresStore::read_jobs(const pg::Result& rows) {
     job.worker = rows.string(r, 15);
     job.last_error = {rows.string(r, 16), rows.string(r, 17), rows.string(r, 18)};
     job.anomalies = static_cast<std::uint32_t>(rows.integer(r, 19));
+    job.row = rows.integer(r, 20);
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -570,51 +571,168 @@ std::vector<EventRecord> PostgresStore::events_of(const std::string& job_id) {
 
 std::vector<JobRecord> PostgresStore::jobs_in_trace(const std::string& correlation_id) {
   return guarded([&](pg::Connection& db) {
-    return read_jobs(db.exec("SELECT " + job_columns + " WHERE j.correlation_id = $1 ORDER BY j.first_at, j.id",
-                             Params().add(correlation_id)));
+    auto jobs = read_jobs(db.exec("SELECT " + job_columns + " WHERE j.correlation_id = $1 ORDER BY j.first_at, j.id",
+                                  Params().add(correlation_id)));
+    fill_entities(db, jobs);
+    return jobs;
   });
 }
 
-std::vector<JobRecord> PostgresStore::list_jobs(const JobFilter& filter) {
+namespace {
+
+/// A filter's values as bound parameters, added once and referred to by number ("$3") from
+/// every branch of a query; empty where the filter does not use them.
+struct FilterParams {
+  std::string entity, job, queue, since, until, after_first, after_row;
+};
+
+FilterParams add_filter_params(const JobFilter& filter, Params& params) {
+  FilterParams names;
+  const auto add = [&](auto value) {
+    params.add(value);
+    return "$" + std::to_string(params.size());
+  };
+  if (!filter.entity.empty()) names.entity = add(std::string_view(filter.entity));
+  if (!filter.job.empty()) names.job = add(std::string_view(filter.job));
+  if (!filter.queue.empty()) names.queue = add(std::string_view(filter.queue));
+  if (filter.since) names.since = add(std::int64_t{*filter.since});
+  if (filter.until) names.until = add(std::int64_t{*filter.until});
+  if (filter.after) {
+    names.after_first = add(std::int64_t{filter.after->first_event_at});
+    names.after_row = add(std::int64_t{filter.after->row});
+  }
+  return names;
+}
+
+/// The entity's jobs first, always: without statistics (a store not yet analyzed) the planner
+/// would rather walk every job newest first and probe each for the tag.
+std::string tagged_prefix(const FilterParams& names) {
+  if (names.entity.empty()) return "";
+  return "WITH tagged AS MATERIALIZED (SELECT job FROM job_entity WHERE entity = " + names.entity + ") ";
+}
+
+/// " FROM job j WHERE ..." for the filter and one of its states (or any state).
+std::string filter_sql(const JobFilter& filter, const FilterParams& names, std::optional<State> state, bool with_after) {
   // Only fixed SQL text is concatenated; every caller value is a bound parameter.
-  Params params;
-  auto next = [&]() { return "$" + std::to_string(params.size()); };
-  std::string sql = "SELECT " + job_columns;
+  std::string sql = names.entity.empty() ? " FROM job j" : " FROM tagged JOIN job j ON j.id = tagged.job";
   std::vector<std::string> conditions;
-  if (!filter.entity.empty()) {
-    // The entity's jobs first, always: without statistics (a store not yet analyzed) the
-    // planner would rather walk every job newest first and probe each for the tag.
-    params.add(filter.entity);
-    sql = "WITH tagged AS MATERIALIZED (SELECT job FROM job_entity WHERE entity = " + next() + ") SELECT " +
-          std::string(job_select) + " FROM tagged JOIN job j ON j.id = tagged.job" + std::string(error_join);
+  if (state) {
+    // A number from the State enum, never caller text. "<> 4" lets the planner use the
+    // partial index job_by_state (WHERE state <> 4).
+    conditions.push_back("j.state = " + std::to_string(static_cast<int>(*state)));
+    if (*state != State::succeeded) conditions.push_back("j.state <> 4");
   }
-  if (filter.state) {
-    params.add(std::int64_t{static_cast<int>(*filter.state)});
-    conditions.push_back("j.state = " + next());
-    // Lets the planner use the partial index job_by_state (WHERE state <> 4) with a parameter.
-    if (*filter.state != State::succeeded) conditions.push_back("j.state <> 4");
-  }
-  if (!filter.job.empty()) {
-    params.add(filter.job);
-    conditions.push_back("j.job = (SELECT id FROM label WHERE text = " + next() + ")");
-  }
-  if (!filter.queue.empty()) {
-    params.add(filter.queue);
-    conditions.push_back("j.queue = (SELECT id FROM label WHERE text = " + next() + ")");
-  }
-  if (filter.since) {
-    params.add(*filter.since);
-    conditions.push_back("j.first_at >= " + next());
-  }
-  if (filter.until) {
-    params.add(*filter.until);
-    conditions.push_back("j.first_at < " + next());
-  }
+  if (!names.job.empty()) conditions.push_back("j.job = (SELECT id FROM label WHERE text = " + names.job + ")");
+  if (!names.queue.empty()) conditions.push_back("j.queue = (SELECT id FROM label WHERE text = " + names.queue + ")");
+  if (!names.since.empty()) conditions.push_back("j.first_at >= " + names.since);
+  if (!names.until.empty()) conditions.push_back("j.first_at < " + names.until);
   if (filter.anomalies_only) conditions.push_back("j.anomalies <> 0");
+  if (with_after && !names.after_first.empty()) {
+    // The first term alone bounds the index range of job_by_first_at.
+    conditions.push_back("j.first_at <= " + names.after_first + " AND (j.first_at < " + names.after_first +
+                         " OR j.id < " + names.after_row + ")");
+  }
   for (std::size_t i = 0; i < conditions.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + conditions[i];
+  return sql;
+}
+
+/// The states of a filter once each, or one "any state" entry when it names none.
+std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
+  std::vector<std::optional<State>> states;
+  for (const State state : filter.states) {
+    if (std::find(states.begin(), states.end(), std::optional<State>(state)) == states.end()) states.push_back(state);
+  }
+  if (states.empty()) states.push_back(std::nullopt);
+  return states;
+}
+
+}  // namespace
+
+std::vector<JobRecord> PostgresStore::list_jobs(const JobFilter& filter) {
+  Params params;
+  const FilterParams names = add_filter_params(filter, params);
   params.add(static_cast<std::int64_t>(filter.limit));
-  sql += " ORDER BY j.first_at DESC, j.id DESC LIMIT " + next();
-  return guarded([&](pg::Connection& db) { return read_jobs(db.exec(sql, params)); });
+  const std::string order = " ORDER BY j.first_at DESC, j.id DESC LIMIT $" + std::to_string(params.size());
+  // One index range per state, each in list order and cut at the limit, merged here.
+  std::string branches;
+  for (const auto& state : states_to_scan(filter)) {
+    if (!branches.empty()) branches += " UNION ALL ";
+    branches += "(SELECT j.id" + filter_sql(filter, names, state, true) + order + ")";
+  }
+  const std::string sql =
+      tagged_prefix(names) + "SELECT " + job_columns + " WHERE j.id IN (" + branches + ")" + order;
+  return guarded([&](pg::Connection& db) {
+    auto jobs = read_jobs(db.exec(sql, params));
+    fill_entities(db, jobs);
+    return jobs;
+  });
+}
+
+void PostgresStore::fill_entities(pg::Connection& db, std::vector<JobRecord>& jobs) {
+  if (jobs.empty()) return;
+  std::vector<std::int64_t> rows;
+  std::unordered_map<std::int64_t, JobRecord*> by_row;
+  for (JobRecord& job : jobs) {
+    rows.push_back(job.row);
+    by_row.emplace(job.row, &job);
+  }
+  Params params;
+  params.add_array(rows);
+  auto tags = db.exec(R"SQL(
+    SELECT job, entity FROM job_entity WHERE job = ANY($1::bigint[]) ORDER BY job, entity COLLATE "C")SQL", params);
+  for (int r = 0; r < tags.rows(); ++r) by_row.at(tags.integer(r, 0))->entities.push_back(tags.string(r, 1));
+}
+
+std::int64_t PostgresStore::count_jobs(const JobFilter& filter, std::int64_t at_most) {
+  Params params;
+  const FilterParams names = add_filter_params(filter, params);
+  params.add(at_most);
+  const std::string limit = " LIMIT $" + std::to_string(params.size());
+  // Each state counted up to at_most: the sum may pass it, which the caller only compares.
+  std::string branches;
+  for (const auto& state : states_to_scan(filter)) {
+    if (!branches.empty()) branches += " + ";
+    branches += "(SELECT count(*) FROM (SELECT 1" + filter_sql(filter, names, state, true) + limit + ") c)";
+  }
+  const std::string sql = tagged_prefix(names) + "SELECT " + branches;
+  return guarded([&](pg::Connection& db) { return std::min(at_most, db.exec(sql, params).integer(0, 0)); });
+}
+
+std::vector<JobRecord> PostgresStore::follow_jobs(const JobFilter& filter, std::int64_t row) {
+  JobFilter unpaged = filter;
+  unpaged.after.reset();
+  Params params;
+  const FilterParams names = add_filter_params(unpaged, params);
+  params.add(row);
+  std::string sql = "SELECT j.id" + filter_sql(unpaged, names, std::nullopt, false);
+  sql += (sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ") + std::string("j.id > $") +
+         std::to_string(params.size());
+  std::string states;
+  for (const State state : filter.states) states += (states.empty() ? "" : ", ") + std::to_string(static_cast<int>(state));
+  if (!states.empty()) sql += " AND j.state IN (" + states + ")";
+  params.add(static_cast<std::int64_t>(filter.limit));
+  sql += " ORDER BY j.id LIMIT $" + std::to_string(params.size());
+  const std::string query = tagged_prefix(names) + "SELECT " + job_columns + " WHERE j.id IN (" + sql + ") ORDER BY j.id";
+  return guarded([&](pg::Connection& db) {
+    auto jobs = read_jobs(db.exec(query, params));
+    fill_entities(db, jobs);
+    return jobs;
+  });
+}
+
+std::vector<JobRecord> PostgresStore::jobs_by_row(const std::vector<std::int64_t>& rows) {
+  if (rows.empty()) return {};
+  Params params;
+  params.add_array(rows);
+  return guarded([&](pg::Connection& db) {
+    auto jobs = read_jobs(db.exec("SELECT " + job_columns + " WHERE j.id = ANY($1::bigint[])", params));
+    fill_entities(db, jobs);
+    return jobs;
+  });
+}
+
+std::int64_t PostgresStore::last_row() {
+  return guarded([&](pg::Connection& db) { return db.execute("SELECT coalesce(max(id), 0) FROM job").integer(0, 0); });
 }
 
 std::vector<JobStats> PostgresStore::stats(std::optional<Micros> since) {

@@ -30,6 +30,10 @@ class PostgresStore final : public Store {
   std::vector<EventRecord> events_of(const std::string& job_id) override;
   std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
   std::vector<JobRecord> list_jobs(const JobFilter& filter) override;
+  std::int64_t count_jobs(const JobFilter& filter, std::int64_t at_most) override;
+  std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) override;
+  std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) override;
+  std::int64_t last_row() override;
   std::vector<JobStats> stats(std::optional<Micros> since) override;
   std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) override;
   PruneResult prune(Micros cutoff) override;
@@ -75,6 +79,8 @@ class PostgresStore final : public Store {
   void write_events(pg::Connection& db, const detail::BatchPlan& plan);
 
   std::vector<JobRecord> read_jobs(const pg::Result& rows);
+  /// Adds each job's entity tags (by row, through job_entity_by_job): every list shows them.
+  void fill_entities(pg::Connection& db, std::vector<JobRecord>& jobs);
   /// Runs one built-in check's candidate query (pg_check_queries.h) in one snapshot.
   JobFindings run_check_query(std::string_view sql, Micros bound, const JobDeadlines* deadlines, Micros now,
                               std::size_t limit);

@@ -60,7 +60,7 @@ std::string read_id(const Statement& statement, int column) {
 constexpr std::string_view job_columns = R"SQL(
   j.job_id, c.text, q.text, co.text, j.parent_job_id, j.idempotency_key, j.state,
   j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
-  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies
+  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies, j.id
 FROM job j
 LEFT JOIN label c ON c.id = j.job
 LEFT JOIN label q ON q.id = j.queue
@@ -450,6 +450,7 @@ std::vector<JobRecord> SqliteStore::read_jobs(Statement& q) {
     job.worker = q.text(15);
     job.last_error = {q.text(16), q.text(17), q.text(18)};
     job.anomalies = static_cast<std::uint32_t>(q.integer(19));
+    job.row = q.integer(20);
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -496,37 +497,156 @@ std::vector<JobRecord> SqliteStore::jobs_in_trace(const std::string& correlation
                                  " WHERE j.correlation = (SELECT id FROM correlation WHERE text = ?1)"
                                  " ORDER BY j.first_at, j.id");
   bind_id(q, 1, correlation_id);
-  return read_jobs(q);
+  auto jobs = read_jobs(q);
+  fill_entities(jobs);
+  return jobs;
 }
 
-std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
+void SqliteStore::fill_entities(std::vector<JobRecord>& jobs) {
+  std::unordered_map<std::int64_t, JobRecord*> by_row;
+  for (JobRecord& job : jobs) by_row.emplace(job.row, &job);
+  constexpr std::size_t chunk = 500;  // parameters per statement
+  for (std::size_t begin = 0; begin < jobs.size(); begin += chunk) {
+    const std::size_t end = std::min(jobs.size(), begin + chunk);
+    std::string marks;
+    for (std::size_t i = begin; i < end; ++i) marks += i == begin ? "?" : ", ?";
+    Statement q(db_->handle(), "SELECT je.job, e.name FROM job_entity je JOIN entity e ON e.id = je.entity"
+                               " WHERE je.job IN (" + marks + ") ORDER BY je.job, e.name");
+    for (std::size_t i = begin; i < end; ++i) q.bind(static_cast<int>(i - begin + 1), jobs[i].row);
+    while (q.step()) by_row.at(q.integer(0))->entities.push_back(q.text(1));
+  }
+}
+
+// Parameters by number, shared by every query built from filter_sql: ?1 entity, ?3 job class,
+// ?4 queue, ?5 since, ?6 until, ?8 and ?9 the page position; ?7 and ?10 are the caller's.
+std::string SqliteStore::filter_sql(const JobFilter& filter, std::optional<State> state, bool with_after) {
   // Only fixed SQL text is concatenated; every caller value is a bound parameter.
-  std::string sql = "SELECT " + std::string(job_columns);
-  std::vector<std::string> conditions;
+  std::string sql = " FROM job j";
   if (!filter.entity.empty()) {
     sql += " JOIN job_entity je ON je.job = j.id AND je.entity = (SELECT id FROM entity WHERE name = ?1)";
   }
+  std::vector<std::string> conditions;
   // SQLite uses the partial index job_by_state (WHERE state != 4) only when the query repeats
   // that term word for word. The state is a number from the State enum, never caller text.
-  if (filter.state) {
-    conditions.push_back("j.state = " + std::to_string(static_cast<int>(*filter.state)));
-    if (*filter.state != State::succeeded) conditions.push_back("j.state != 4");
+  if (state) {
+    conditions.push_back("j.state = " + std::to_string(static_cast<int>(*state)));
+    if (*state != State::succeeded) conditions.push_back("j.state != 4");
   }
   if (!filter.job.empty()) conditions.push_back("j.job = (SELECT id FROM label WHERE text = ?3)");
   if (!filter.queue.empty()) conditions.push_back("j.queue = (SELECT id FROM label WHERE text = ?4)");
   if (filter.since) conditions.push_back("j.first_at >= ?5");
   if (filter.until) conditions.push_back("j.first_at < ?6");
   if (filter.anomalies_only) conditions.push_back("j.anomalies != 0");
+  // Written so that the first term alone bounds the index range (first_at, then the rowid).
+  if (with_after && filter.after) conditions.push_back("j.first_at <= ?8 AND (j.first_at < ?8 OR j.id < ?9)");
   for (std::size_t i = 0; i < conditions.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + conditions[i];
-  sql += " ORDER BY j.first_at DESC, j.id DESC LIMIT ?7";
-  Statement q(db_->handle(), sql);
+  return sql;
+}
+
+void SqliteStore::bind_filter(Statement& q, const JobFilter& filter) const {
   if (!filter.entity.empty()) q.bind(1, filter.entity);
   if (!filter.job.empty()) q.bind(3, filter.job);
   if (!filter.queue.empty()) q.bind(4, filter.queue);
   if (filter.since) q.bind(5, *filter.since - epoch_);
   if (filter.until) q.bind(6, *filter.until - epoch_);
+  if (filter.after) {
+    q.bind(8, filter.after->first_event_at - epoch_);
+    q.bind(9, filter.after->row);
+  }
+}
+
+namespace {
+
+/// The states of a filter once each, or one "any state" entry when it names none.
+std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
+  std::vector<std::optional<State>> states;
+  for (const State state : filter.states) {
+    if (std::find(states.begin(), states.end(), std::optional<State>(state)) == states.end()) states.push_back(state);
+  }
+  if (states.empty()) states.push_back(std::nullopt);
+  return states;
+}
+
+}  // namespace
+
+std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
+  const auto states = states_to_scan(filter);
+  std::string sql = "SELECT " + std::string(job_columns);
+  constexpr std::string_view order = " ORDER BY j.first_at DESC, j.id DESC LIMIT ?7";
+  if (states.size() == 1) {
+    // job_columns ends in the joins "FROM job j ...": the filter only adds its conditions.
+    sql = "SELECT " + std::string(job_columns) + " WHERE j.id IN (SELECT j.id" + filter_sql(filter, states.front(), true) +
+          std::string(order) + ")" + std::string(order);
+  } else {
+    // One index range per state, each already in list order and cut at the limit; merging
+    // them here beats one range over several states, which SQLite would have to sort whole.
+    std::string branches;
+    for (const auto& state : states) {
+      if (!branches.empty()) branches += " UNION ALL ";
+      branches += "SELECT id FROM (SELECT j.id" + filter_sql(filter, state, true) + std::string(order) + ")";
+    }
+    sql += " WHERE j.id IN (" + branches + ")" + std::string(order);
+  }
+  Statement q(db_->handle(), sql);
+  bind_filter(q, filter);
   q.bind(7, static_cast<std::int64_t>(filter.limit));
-  return read_jobs(q);
+  auto jobs = read_jobs(q);
+  fill_entities(jobs);
+  return jobs;
+}
+
+std::int64_t SqliteStore::count_jobs(const JobFilter& filter, std::int64_t at_most) {
+  std::int64_t total = 0;
+  for (const auto& state : states_to_scan(filter)) {
+    Statement q(db_->handle(), "SELECT count(*) FROM (SELECT 1" + filter_sql(filter, state, true) + " LIMIT ?7)");
+    bind_filter(q, filter);
+    q.bind(7, at_most - total);
+    q.step();
+    total += q.integer(0);
+    if (total >= at_most) break;
+  }
+  return total;
+}
+
+std::vector<JobRecord> SqliteStore::follow_jobs(const JobFilter& filter, std::int64_t row) {
+  JobFilter unpaged = filter;
+  unpaged.after.reset();
+  std::string states;
+  for (const State state : filter.states) states += (states.empty() ? "" : ", ") + std::to_string(static_cast<int>(state));
+  std::string sql = "SELECT j.id" + filter_sql(unpaged, std::nullopt, false);
+  sql += (sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ") + std::string("j.id > ?10");
+  if (!states.empty()) sql += " AND j.state IN (" + states + ")";
+  Statement q(db_->handle(),
+              "SELECT " + std::string(job_columns) + " WHERE j.id IN (" + sql + " ORDER BY j.id LIMIT ?7) ORDER BY j.id");
+  bind_filter(q, unpaged);
+  q.bind(7, static_cast<std::int64_t>(filter.limit));
+  q.bind(10, row);
+  auto jobs = read_jobs(q);
+  fill_entities(jobs);
+  return jobs;
+}
+
+std::vector<JobRecord> SqliteStore::jobs_by_row(const std::vector<std::int64_t>& rows) {
+  std::vector<JobRecord> jobs;
+  // SQLite allows 32766 parameters; chunks keep each statement small.
+  constexpr std::size_t chunk = 500;
+  for (std::size_t begin = 0; begin < rows.size(); begin += chunk) {
+    const std::size_t end = std::min(rows.size(), begin + chunk);
+    std::string marks;
+    for (std::size_t i = begin; i < end; ++i) marks += i == begin ? "?" : ", ?";
+    Statement q(db_->handle(), "SELECT " + std::string(job_columns) + " WHERE j.id IN (" + marks + ")");
+    for (std::size_t i = begin; i < end; ++i) q.bind(static_cast<int>(i - begin + 1), rows[i]);
+    auto part = read_jobs(q);
+    std::move(part.begin(), part.end(), std::back_inserter(jobs));
+  }
+  fill_entities(jobs);
+  return jobs;
+}
+
+std::int64_t SqliteStore::last_row() {
+  Statement q(db_->handle(), "SELECT coalesce(max(id), 0) FROM job");
+  q.step();
+  return q.integer(0);
 }
 
 std::vector<JobStats> SqliteStore::stats(std::optional<Micros> since) {

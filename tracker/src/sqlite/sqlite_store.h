@@ -25,6 +25,10 @@ class SqliteStore final : public Store {
   std::vector<EventRecord> events_of(const std::string& job_id) override;
   std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
   std::vector<JobRecord> list_jobs(const JobFilter& filter) override;
+  std::int64_t count_jobs(const JobFilter& filter, std::int64_t at_most) override;
+  std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) override;
+  std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) override;
+  std::int64_t last_row() override;
   std::vector<JobStats> stats(std::optional<Micros> since) override;
   std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) override;
   PruneResult prune(Micros cutoff) override;
@@ -63,6 +67,12 @@ class SqliteStore final : public Store {
   std::int64_t prune_check_history(Micros stored_cutoff);
   void write_row(const detail::JobRow& row);
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
+  /// Adds each job's entity tags (by row, through job_entity_by_job): every list shows them.
+  void fill_entities(std::vector<JobRecord>& jobs);
+  /// " FROM job j [JOIN job_entity ...] WHERE ..." for `filter` and one of its states (or
+  /// any state), with the page position when `with_after`; binds with bind_filter.
+  static std::string filter_sql(const JobFilter& filter, std::optional<State> state, bool with_after);
+  void bind_filter(sqlite::Statement& statement, const JobFilter& filter) const;
   /// The full record of the job with row id `id` (built-in checks select ids first).
   JobRecord job_by_row_id(std::int64_t id);
   /// Steps `candidates` (columns: row id, job class, time of interest relative to the epoch,

@@ -36,6 +36,13 @@ std::string anomaly_flags(const JobRecord& job);
 std::string job_state_names();
 /// The job state called `name`; nothing for an unknown name or for "heartbeat".
 std::optional<State> parse_job_state(std::string_view name);
+/// The states of a comma-separated list ("failed,dead"), for `ls --state` and GET /v1/jobs?state=.
+/// Throws std::invalid_argument naming the first bad entry ("unknown job state 'x'").
+std::vector<State> parse_job_states(std::string_view list);
+
+/// The first line of an error, "Class: message", for a one-line cell ("" when there is none);
+/// " [+N lines]" says what the cell leaves out.
+std::string error_summary(const ErrorInfo& error);
 
 /// `text`, or "-" when it is empty, for table cells.
 std::string or_dash(const std::string& text);
@@ -45,8 +52,17 @@ nlohmann::ordered_json json_time(std::optional<Micros> at);
 nlohmann::ordered_json json_text(const std::string& text);
 nlohmann::ordered_json json_error(const ErrorInfo& error);
 
-/// The fields show, trace and ls print for a job in JSON; wait_us and run_us only for
-/// spans that have ended, so JSON never depends on --now.
+/// The fields show, trace and ls print for a job in JSON, and GET /v1/jobs... answers.
+/// wait_us and run_us are the spans the table shows: for a job still waiting or running they
+/// are measured up to `now` and wait_ongoing / run_ongoing is true (the table's trailing "+").
 nlohmann::ordered_json job_json(const JobRecord& job, Micros now);
+
+/// What a page of a list leaves out, in JSON: {"next": cursor or null, "shown", "total",
+/// "total_exact"}. GET /v1/jobs answers it beside "jobs"; `ls --format json` prints it on stderr
+/// when the page is partial.
+nlohmann::ordered_json page_json(const JobPage& page);
+/// The same for people: "showing 50 of 1234 jobs; more: add --cursor X"; `from_cursor`: the
+/// page started at a cursor (its total counts from there on). Empty for a complete list.
+std::string page_note(const JobPage& page, bool from_cursor);
 
 }  // namespace jobtrail::view

@@ -12,7 +12,7 @@
 namespace jobtrail::view {
 
 /// The terms set_filter_term knows, for help texts and messages.
-inline constexpr const char* filter_term_names = "state, job, queue, entity, since, until, anomalies, limit";
+inline constexpr const char* filter_term_names = "state, job, queue, entity, since, until, anomalies, limit, cursor";
 
 /// Sets the term `name` (one of filter_term_names) of `filter` from `value`. Returns "" when
 /// done, else why not, naming the term as the caller's user spells it (`shown_as`: "--since"

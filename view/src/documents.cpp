@@ -1,0 +1,91 @@
+#include "jobtrail/view/documents.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/time_format.h"
+#include "jobtrail/view/trace_tree.h"
+
+namespace jobtrail::view {
+namespace {
+
+// More would not help anyone reading one job; JSON gets the same list.
+constexpr std::size_t max_anomalies_shown = 20;
+
+nlohmann::ordered_json duration_json(std::optional<Micros> duration) {
+  return duration ? nlohmann::ordered_json(*duration) : nlohmann::ordered_json(nullptr);
+}
+
+}  // namespace
+
+Micros first_event_time(const JobRecord& job, const std::vector<EventRecord>& events) {
+  Micros first = job.first_event_at;
+  for (const EventRecord& event : events) first = std::min(first, event.at);
+  return first;
+}
+
+std::optional<ShowData> read_show(Store& store, const std::string& job_id) {
+  std::optional<JobRecord> job = store.find_job(job_id);
+  if (!job) return std::nullopt;
+  ShowData data;
+  data.events = store.events_of(job_id);
+  if (job->anomalies != 0) data.anomalies = store.anomalies(job_id, max_anomalies_shown);
+  data.job = std::move(*job);
+  return data;
+}
+
+nlohmann::ordered_json show_document(const ShowData& data, Micros now) {
+  nlohmann::ordered_json result = job_json(data.job, now);
+  nlohmann::ordered_json anomaly_records = nlohmann::ordered_json::array();
+  for (const AnomalyRecord& anomaly : data.anomalies) {
+    anomaly_records.push_back({{"kind", std::string(to_string(anomaly.kind))},
+                               {"at", format_rfc3339(anomaly.at)},
+                               {"other_job_id", json_text(anomaly.other_job_id)},
+                               {"detail", json_text(anomaly.detail)}});
+  }
+  result["anomaly_records"] = std::move(anomaly_records);
+  const Micros first = first_event_time(data.job, data.events);
+  nlohmann::ordered_json timeline = nlohmann::ordered_json::array();
+  for (const EventRecord& event : data.events) {
+    timeline.push_back({{"at", format_rfc3339(event.at)},
+                        {"offset_us", event.at - first},
+                        {"state", std::string(to_string(event.state))},
+                        {"attempt", event.attempt > 0 ? nlohmann::ordered_json(event.attempt) : nullptr},
+                        {"worker", json_text(event.worker)},
+                        {"error", json_error(event.error)}});
+  }
+  result["events"] = std::move(timeline);
+  return result;
+}
+
+std::vector<nlohmann::ordered_json> trace_documents(const std::vector<JobRecord>& jobs, Micros now) {
+  std::vector<nlohmann::ordered_json> documents;
+  for (const TreeLine& line : TreeBuilder(jobs).lines()) {
+    nlohmann::ordered_json job = job_json(*line.job, now);
+    job["depth"] = line.depth;
+    documents.push_back(std::move(job));
+  }
+  return documents;
+}
+
+bool has_finished_jobs(const JobStats& stats) { return stats.succeeded + stats.failed + stats.dead > 0; }
+
+nlohmann::ordered_json stats_document(const JobStats& stats) {
+  return {{"job", json_text(stats.job)},
+          {"total", stats.total},
+          {"enqueued", stats.enqueued},
+          {"running", stats.running},
+          {"succeeded", stats.succeeded},
+          {"failed", stats.failed},
+          {"dead", stats.dead},
+          {"cancelled", stats.cancelled},
+          {"failure_rate", has_finished_jobs(stats) ? nlohmann::ordered_json(stats.failure_rate) : nullptr},
+          {"wait_p50_us", duration_json(stats.wait_p50)},
+          {"wait_p95_us", duration_json(stats.wait_p95)},
+          {"run_p50_us", duration_json(stats.run_p50)},
+          {"run_p95_us", duration_json(stats.run_p95)}};
+}
+
+}  // namespace jobtrail::view
