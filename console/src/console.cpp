@@ -128,13 +128,14 @@ std::string url_of(const Request& request) {
 
 }  // namespace
 
-/// Login sessions: random IDs handed out as an HttpOnly cookie, held in memory only (a restart
+/// What the worker threads share: the overview's series cache, and the login sessions: random IDs handed out as an HttpOnly cookie, held in memory only (a restart
 /// of serve signs everyone out). The token itself never goes into a cookie.
-struct Console::Sessions {
+struct Console::Shared {
   std::mutex mutex;
   std::unordered_set<std::string> ids;
   std::deque<std::string> order;  // oldest first, to forget beyond max_sessions
   std::random_device random;      // the kernel's generator (getrandom), not a seeded PRNG
+  SeriesCache series;
 
   std::string open(std::size_t max_sessions) {
     std::lock_guard lock(mutex);
@@ -156,7 +157,7 @@ struct Console::Sessions {
   }
 };
 
-Console::Console(ConsoleOptions options) : options_(std::move(options)), sessions_(std::make_unique<Sessions>()) {
+Console::Console(ConsoleOptions options) : options_(std::move(options)), shared_(std::make_unique<Shared>()) {
   if (options_.require_token && !options_.token_matches) {
     throw std::invalid_argument("console: require_token needs token_matches");
   }
@@ -187,11 +188,11 @@ Reply Console::handle(const Request& request, Store* store, Micros now) {
       signed_in.headers.emplace_back("Location", safe_next(param(request, "next")));
       signed_in.headers.emplace_back(
           "Set-Cookie", fmt::format("{}={}; Path=/ui; HttpOnly; SameSite=Strict", session_cookie,
-                                    sessions_->open(options_.max_sessions)));
+                                    shared_->open(options_.max_sessions)));
       return signed_in;
     }
     if (options_.require_token && !request.bearer_ok &&
-        !sessions_->valid(cookie_value(request.cookie, session_cookie))) {
+        !shared_->valid(cookie_value(request.cookie, session_cookie))) {
       if (request.fragment) return html_reply(401, "");
       return login_reply(401, url_of(request), "");
     }
@@ -204,7 +205,7 @@ Reply Console::handle(const Request& request, Store* store, Micros now) {
     const auto after = [&](std::string_view prefix) { return path.substr(prefix.size()); };
     Page page;
     if (path == "/ui/") {
-      page = overview_page(*store, request.params, now);
+      page = overview_page(*store, request.params, now, shared_->series);
     } else if (path == "/ui/jobs" || path == "/ui/jobs/") {
       page = search_page(*store, request.params, now);
     } else if (path.starts_with("/ui/jobs/")) {

@@ -70,11 +70,11 @@ class Console {
   /// ongoing spans are measured to. Never throws for bad input: that is a 400 or 404 page.
   Reply handle(const Request& request, Store* store, Micros now);
 
-  struct Sessions;
+  struct Shared;
 
  private:
   ConsoleOptions options_;
-  std::unique_ptr<Sessions> sessions_;
+  std::unique_ptr<Shared> shared_;
 };
 
 /// Text as HTML content or a quoted attribute value: & < > " ' escaped. The one escaping rule
