@@ -12,7 +12,8 @@
 
 #include "pages.h"
 #include "render.h"
-#include "view.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::console {
 namespace {

@@ -4,7 +4,6 @@
 #include "pages.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -14,7 +13,9 @@
 
 #include "jobtrail/console.h"
 #include "render.h"
-#include "view.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/list_filter.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::console {
 namespace {
@@ -94,6 +95,16 @@ Data anomaly_row(const AnomalyRecord& anomaly) {
   row.set("detail", anomaly.detail);
   row.set("at", view::format_timestamp(anomaly.at));
   return row;
+}
+
+/// Most jobs on one page of a search.
+constexpr std::size_t max_page = 1000;
+
+bool is_filter_term(std::string_view key) {
+  for (const std::string_view term : {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit"}) {
+    if (key == term) return true;
+  }
+  return false;
 }
 
 /// The first value of `key` in `params`, or "".
@@ -429,41 +440,14 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
   JobFilter filter;
   std::string problem;
   Data data;
-  // The form sends every field, empty ones too: an empty value means "any".
+  // The form sends every field, empty ones too: an empty value means "any". The terms are
+  // read as `jobtrail ls` and GET /v1/jobs read them (the view layer's one reading).
   for (const auto& [key, value] : params) {
-    if (value.empty()) continue;
-    if (key == "state") {
-      if (const std::optional<State> state = view::parse_job_state(value)) {
-        filter.state = state;
-      } else {
-        problem = fmt::format("Unknown job state '{}' (valid: {}).", value, view::job_state_names());
-      }
-    } else if (key == "job") {
-      filter.job = value;
-    } else if (key == "queue") {
-      filter.queue = value;
-    } else if (key == "entity") {
-      if (is_valid_entity(value)) {
-        filter.entity = value;
-      } else {
-        problem = fmt::format("Bad entity '{}': expected type:id like user:42.", value);
-      }
-    } else if (key == "since" || key == "until") {
-      if (const std::optional<Micros> at = view::parse_time(value, now)) {
-        (key == "since" ? filter.since : filter.until) = at;
-      } else {
-        problem = fmt::format("Bad {} '{}': expected {}.", key, value, view::time_syntax_help);
-      }
-    } else if (key == "anomalies") {
-      filter.anomalies_only = value == "1" || value == "true" || value == "on";
-    } else if (key == "limit") {
-      std::size_t limit = 0;
-      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (error != std::errc() || end != value.data() + value.size() || limit < 1 || limit > 1000) {
-        problem = fmt::format("Bad limit '{}': expected 1 to 1000.", value);
-      } else {
-        filter.limit = limit;
-      }
+    if (value.empty() || !is_filter_term(key)) continue;
+    // A checkbox says "on"; the filter's reading knows true/false/1/0.
+    const std::string term_value = key == "anomalies" && value == "on" ? "1" : value;
+    if (std::string why = view::set_filter_term(filter, key, term_value, now, key, max_page); !why.empty()) {
+      problem = std::move(why);
     }
     // Other parameters (a bookmarklet's, a tracker's) are ignored, not refused: a person is
     // looking, and the page still answers what it can.

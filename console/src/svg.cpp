@@ -7,7 +7,8 @@
 
 #include "jobtrail/console.h"
 #include "pages.h"
-#include "view.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::console {
 namespace {
