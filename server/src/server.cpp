@@ -179,9 +179,10 @@ struct Target {
     }
   }
 
-  /// The first value of `key`, or "".
+  /// A page of the web console (or one of its assets).
   bool is_console() const { return path == console::url_prefix || path.starts_with("/ui/"); }
 
+  /// The first value of `key`, or "".
   std::string param(std::string_view key) const {
     for (const auto& [name, value] : params) {
       if (name == key) return value;
