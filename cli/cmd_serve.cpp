@@ -45,12 +45,14 @@ void parse_listen(const std::string& listen, ServerOptions& options) {
 
 CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
   CLI::App* serve = app.add_subcommand(
-      "serve", "HTTP ingest of job events (POST /v1/events), a read API, /metrics and /healthz.");
+      "serve", "HTTP ingest of job events (POST /v1/events), a read API, the web console (/ui/),\n"
+               "/metrics and /healthz.");
   serve->add_option("--listen", options.listen, "Address to listen on (default 127.0.0.1:8089; port 0 picks one).")
       ->option_text("HOST:PORT");
   serve->add_option("--token-file", options.token_file,
                     "A file holding the bearer token that POST and PUT must send\n"
-                    "(Authorization: Bearer TOKEN). Without it, writes are open.")
+                    "(Authorization: Bearer TOKEN). Without it, writes are open. With it, the web\n"
+                    "console's pages need it too (a login form, or the bearer header).")
       ->option_text("PATH");
   serve->add_flag("--protect-reads", options.protect_reads,
                   "Require the token for the read API (/v1/jobs, /v1/traces) too: error messages and\n"
@@ -127,6 +129,8 @@ int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ost
   out << fmt::format("jobtrail serve: listening on http://{}:{}{}", host, port,
                      server_options.token.empty() ? "" : " (writes need the bearer token)")
       << std::endl;
+  // A line of its own: scripts read the address from the one above.
+  out << fmt::format("jobtrail serve: the web console is at http://{}:{}/ui/", host, port) << std::endl;
 
   std::thread waiter([&server, stop_signals] {
     int signal_number = 0;

@@ -13,7 +13,11 @@ for program in "$jobtrail" "$demo_worker"; do
   fi
 done
 
-store=$(mktemp -d)/jobtrail-demo.db
+# JOBTRAIL_DEMO_DIR: where the store and the shop's database go (the console's browser test
+# keeps them); a fresh temporary directory otherwise.
+demo_dir=${JOBTRAIL_DEMO_DIR:-$(mktemp -d)}
+mkdir -p "$demo_dir"
+store=$demo_dir/jobtrail-demo.db
 export JOBTRAIL_DB="sqlite:$store"
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
@@ -31,7 +35,6 @@ step "Per job class: outcomes, failure rate, wait and run times" "$jobtrail" sta
 
 # The nightly sanity check: the shop's own database (what the jobs were supposed to produce)
 # checked against the job history, the way cron runs it.
-demo_dir=$(dirname "$store")
 cp "$(dirname "$0")/checks.yaml" "$demo_dir/checks.yaml"
 sqlite3 "$demo_dir/shop.db" <<'SQL'
 CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, validated INTEGER NOT NULL, signed_up_at TEXT);
@@ -60,3 +63,5 @@ check_step "User 42 validated by hand; the next run tells resolved rows from tho
 step "The history of one check" "$jobtrail" check --history unvalidated_users_without_welcome_email
 
 printf '\nThe store is %s; try: JOBTRAIL_DB=%s %s show welcome-email-43\n' "$store" "$JOBTRAIL_DB" "$jobtrail"
+printf 'Walk the same stories in the web console: %s serve --db %s\n' "$jobtrail" "$JOBTRAIL_DB"
+printf '  then open http://127.0.0.1:8089/ui/ (the failing checks link to their jobs, the jobs to their traces)\n'

@@ -13,6 +13,7 @@ build_packages=(
   catch2
   libcpp-httplib-dev  # the HTTP client (exec --server) and the tests' client
   libboost-dev  # Boost.Beast/Asio, header-only: serve's HTTP layer
+  libkainjow-mustache-dev  # the web console's HTML templates (header-only, escapes by default)
 )
 # Services and tools the test suite starts for real (never mocked).
 test_packages=(
@@ -23,6 +24,7 @@ test_packages=(
   prometheus-pushgateway
   postgresql  # initdb and the server for tests/pg/pg_cluster.sh's throw-away clusters
   clang-14 libfuzzer-14-dev libclang-rt-14-dev  # scripts/ci-extra-builds.sh (ASan+UBSan, TSan) and tests/fuzz/smoke.sh (libFuzzer)
+  chromium chromium-driver python3-selenium  # tests/console: the web console in a real, headless browser
 )
 
 packages=("${build_packages[@]}")

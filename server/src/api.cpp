@@ -346,6 +346,11 @@ Response Api::metrics() {
   return {200, prometheus::TextSerializer().Serialize(families), "text/plain; version=0.0.4; charset=utf-8"};
 }
 
+void Api::with_store(const std::function<void(Store&)>& read) {
+  Lease store(*this);
+  read(*store.operator->());
+}
+
 Response Api::health() {
   try {
     Lease store(*this);

@@ -1,6 +1,7 @@
 #pragma once
 // What each endpoint answers, without HTTP: the routes in server.cpp only translate.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,8 @@ class Api {
   Response put_schedule(const std::string& job, std::string_view body);
   Response metrics();
   Response health();
+  /// Runs `read` with a read-only store of the pool (the console's pages).
+  void with_store(const std::function<void(Store&)>& read);
 
   /// Where the HTTP layer registers its own metrics (connections), beside the endpoints'.
   prometheus::Registry& registry() noexcept { return *registry_; }

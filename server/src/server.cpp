@@ -58,6 +58,7 @@
 #include <prometheus/registry.h>
 
 #include "api.h"
+#include "jobtrail/console.h"
 
 namespace jobtrail {
 
@@ -128,6 +129,7 @@ std::string_view endpoint_of(std::string_view path) {
   if (path.starts_with("/v1/traces/")) return "trace";
   if (path == "/metrics") return "metrics";
   if (path == "/healthz") return "healthz";
+  if (path == "/ui" || path.starts_with("/ui/")) return "console";
   return "other";
 }
 
@@ -177,6 +179,9 @@ struct Target {
       query.remove_prefix(amp + 1);
     }
   }
+
+  /// A page of the web console (or one of its assets).
+  bool is_console() const { return path == console::url_prefix || path.starts_with("/ui/"); }
 
   /// The first value of `key`, or "".
   std::string param(std::string_view key) const {
@@ -233,6 +238,17 @@ struct Server::Impl {
   bool stopping = false;
   bool listening = false;  // run() is inside the loop
 
+  console::Console pages{console_options(options)};
+
+  /// The console asks for the token whenever serve has one: its pages show error texts,
+  /// backtraces and entity IDs to whoever opens them (docs/console.md).
+  static console::ConsoleOptions console_options(const ServerOptions& options) {
+    console::ConsoleOptions result;
+    result.require_token = !options.token.empty();
+    result.token_matches = [token = options.token](std::string_view given) { return same_token(given, token); };
+    return result;
+  }
+
   explicit Impl(ServerOptions server_options) : options(std::move(server_options)), api(options) {
     open_gauge = &prometheus::BuildGauge()
                       .Name("jobtrail_serve_connections")
@@ -282,7 +298,10 @@ struct Server::Impl {
             415, fmt::format("Content-Encoding '{}' is not accepted: send the body uncompressed", value))};
       }
     }
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    // The console's login form is the one write that comes without the token: it brings it.
+    const bool login = request.method() == http::verb::post &&
+                       Target(std::string_view(request.target().data(), request.target().size())).path == "/ui/login";
+    if (request.method() != http::verb::get && request.method() != http::verb::head && !login) {
       if (std::optional<Answer> refusal = unauthorized(request)) return refusal;
     }
     if (content_length && *content_length > options.max_body_bytes) {
@@ -323,6 +342,7 @@ struct Server::Impl {
       }
       return Answer{answer_read()};
     };
+    if (target.is_console()) return console_page(request, target);
     if (method == http::verb::post && path == "/v1/events") {
       server::IngestRequest ingest;
       ingest.body = request.body();
@@ -363,6 +383,25 @@ struct Server::Impl {
         404, fmt::format("no such endpoint: {} {}", std::string_view(request.method_string().data(),
                                                                       request.method_string().size()),
                          path))};
+  }
+
+  /// A page of the web console; the console checks the cookie or bearer itself.
+  Answer console_page(const Request& request, const Target& target) {
+    console::Request page;
+    page.method = std::string(request.method_string().data(), request.method_string().size());
+    page.path = target.path;
+    // A form's body is encoded as a query is: one decoder for both.
+    page.params = request.method() == http::verb::post ? Target("?" + request.body()).params : target.params;
+    page.cookie = std::string(request[http::field::cookie]);
+    page.bearer_ok = !unauthorized(request).has_value();
+    page.fragment = request["X-Jobtrail-Fragment"] == "1";
+    console::Reply reply;
+    if (pages.needs_store(page)) {
+      api.with_store([&](Store& store) { reply = pages.handle(page, &store, now_micros()); });
+    } else {
+      reply = pages.handle(page, nullptr, now_micros());
+    }
+    return Answer(Response{reply.status, std::move(reply.body), std::move(reply.content_type)}, std::move(reply.headers));
   }
 
   void accept();

@@ -100,6 +100,7 @@ class FakeStore : public Store {
   std::int64_t record_check_run(const CheckRunRecord&) override { return 0; }
   std::optional<CheckResultRecord> last_check_result(const std::string&) override { return std::nullopt; }
   std::vector<CheckResultRecord> check_history(const std::string&, std::size_t) override { return {}; }
+  std::vector<std::string> check_names() override { return {}; }
   std::optional<Micros> last_check_success(const std::string&) override { return std::nullopt; }
   int schema_version() override { return latest_schema_version(); }
   std::string location() const override { return "fake:"; }

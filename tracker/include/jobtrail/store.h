@@ -338,6 +338,8 @@ class Store {
   virtual std::optional<CheckResultRecord> last_check_result(const std::string& check) = 0;
   /// Past results of `check`, newest first, without their fingerprints.
   virtual std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) = 0;
+  /// Every check with a stored result, by name (the console's list of checks).
+  virtual std::vector<std::string> check_names() = 0;
   /// When `check` last passed, if ever.
   virtual std::optional<Micros> last_check_success(const std::string& check) = 0;
 

@@ -1111,6 +1111,15 @@ std::vector<CheckResultRecord> PostgresStore::check_history(const std::string& c
   });
 }
 
+std::vector<std::string> PostgresStore::check_names() {
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec("SELECT DISTINCT check_name FROM check_result ORDER BY check_name", Params());
+    std::vector<std::string> names;
+    for (int r = 0; r < rows.rows(); ++r) names.push_back(rows.string(r, 0));
+    return names;
+  });
+}
+
 std::optional<Micros> PostgresStore::last_check_success(const std::string& check) {
   return guarded([&](pg::Connection& db) -> std::optional<Micros> {
     // The newest entry of check_result_passed.

@@ -47,6 +47,7 @@ class PostgresStore final : public Store {
   std::int64_t record_check_run(const CheckRunRecord& run) override;
   std::optional<CheckResultRecord> last_check_result(const std::string& check) override;
   std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) override;
+  std::vector<std::string> check_names() override;
   std::optional<Micros> last_check_success(const std::string& check) override;
   int schema_version() override;
   /// The URL with its password, if any, replaced by "***".

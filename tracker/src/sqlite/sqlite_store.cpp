@@ -1003,6 +1003,14 @@ std::vector<CheckResultRecord> SqliteStore::check_history(const std::string& che
   return results;
 }
 
+std::vector<std::string> SqliteStore::check_names() {
+  // check_result's primary key starts with check_name: one walk of that index, no sort.
+  Statement q(db_->handle(), "SELECT DISTINCT check_name FROM check_result ORDER BY check_name");
+  std::vector<std::string> names;
+  while (q.step()) names.push_back(q.text(0));
+  return names;
+}
+
 std::optional<Micros> SqliteStore::last_check_success(const std::string& check) {
   // The newest entry of check_result_passed; status inlined so the partial index applies.
   Statement q(db_->handle(),

@@ -42,6 +42,7 @@ class SqliteStore final : public Store {
   std::int64_t record_check_run(const CheckRunRecord& run) override;
   std::optional<CheckResultRecord> last_check_result(const std::string& check) override;
   std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) override;
+  std::vector<std::string> check_names() override;
   std::optional<Micros> last_check_success(const std::string& check) override;
   int schema_version() override;
   std::string location() const override;

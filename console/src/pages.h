@@ -1,0 +1,72 @@
+#pragma once
+// Each page of the console from the store, as HTML for the layout's <main>. No HTTP and no
+// authentication here: console.cpp routes and guards.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jobtrail/store.h"
+
+namespace jobtrail::console {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+struct Page {
+  int status = 200;
+  std::string title;
+  std::string body;   ///< the inside of <main>, also what a live refresh fetches
+  bool live = false;  ///< it shows running things: the script refreshes it
+};
+
+/// One class's finished jobs (bars) and failures (their red part) per time slice.
+struct Slice {
+  Micros from = 0;
+  std::int64_t finished = 0;
+  std::int64_t failed = 0;  ///< failed or dead
+};
+
+struct ClassSeries {
+  std::string job;
+  std::int64_t finished = 0;
+  std::int64_t failed = 0;
+  std::vector<Slice> slices;
+};
+
+/// The overview's throughput series, computed at most once a minute per store and window: it
+/// costs one stats() per slice, which reads every job of the window (150 ms at 100,000 events,
+/// console_bench), and a chart of two-hour slices does not need to be younger than a minute.
+/// Thread-safe.
+class SeriesCache {
+ public:
+  static constexpr Micros max_age = 60'000'000;
+  std::vector<ClassSeries> get(Store& store, Micros window, int slice_count, Micros now);
+
+ private:
+  struct Entry {
+    Micros computed_at = 0;
+    std::vector<ClassSeries> series;
+  };
+  std::mutex mutex_;
+  std::map<std::pair<std::string, Micros>, Entry> entries_;
+};
+
+Page overview_page(Store& store, const Params& params, Micros now, SeriesCache& cache);
+Page job_page(Store& store, const std::string& job_id, Micros now);
+Page trace_page(Store& store, const std::string& correlation_id, Micros now);
+/// The ls filters with paging; `entity` set: the entity page (its jobs, no form).
+Page search_page(Store& store, const Params& params, Micros now, const std::string& entity = "");
+Page checks_page(Store& store);
+Page check_page(Store& store, const std::string& check);
+Page problem_page(int status, const std::string& heading, const std::string& message);
+
+/// The trace's waterfall: one row per job of `jobs` (in the tree's order, depth for indent),
+/// bars for earlier attempts, waiting and running, on one time axis. SVG, every text escaped.
+std::string waterfall_svg(const std::vector<const JobRecord*>& jobs, Micros now);
+
+/// A class's series as a small bar chart.
+std::string throughput_svg(const std::vector<Slice>& slices, Micros slice_length);
+
+}  // namespace jobtrail::console

@@ -1,0 +1,246 @@
+// The console without HTTP: escaping, links, and pages rendered from a real SQLite store.
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "jobtrail/console.h"
+#include "jobtrail/store.h"
+#include "pages.h"
+#include "temp_dir.h"
+
+using namespace jobtrail;
+using namespace jobtrail::console;
+
+namespace {
+
+Event event(const std::string& job_id, State state, Micros at, int attempt = 1) {
+  Event result;
+  result.job_id = job_id;
+  result.state = state;
+  result.at = at;
+  result.attempt = attempt;
+  return result;
+}
+
+Reply get(Console& console, Store* store, const std::string& path, Micros now) {
+  Request request;
+  request.path = path;
+  return console.handle(request, store, now);
+}
+
+constexpr Micros t0 = 1'800'000'000'000'000;
+const std::string hostile = "<script>alert('x')</script>\"&";
+const std::string hostile_escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;";
+
+}  // namespace
+
+TEST_CASE("escape_html escapes every character that could leave text or an attribute", "[console]") {
+  CHECK(escape_html(hostile) == hostile_escaped);
+  CHECK(escape_html("plain text: 100% é") == "plain text: 100% é");
+  CHECK(escape_html(std::string("a\0b", 3)) == "a&#xFFFD;b");
+}
+
+TEST_CASE("links percent-encode IDs, and dot segments go to the query", "[console]") {
+  CHECK(job_url("welcome-email-42") == "/ui/jobs/welcome-email-42");
+  CHECK(job_url("a/b?c#d e") == "/ui/jobs/a%2Fb%3Fc%23d%20e");
+  CHECK(job_url("\"><script>") == "/ui/jobs/%22%3E%3Cscript%3E");
+  CHECK(job_url("..") == "/ui/job?id=..");
+  CHECK(job_url(".") == "/ui/job?id=.");
+  CHECK(trace_url("..") == "/ui/trace?id=..");
+  CHECK(entity_url("user:42") == "/ui/entities/user%3A42");
+  CHECK(check_url("double charges") == "/ui/checks/double%20charges");
+  CHECK(percent_encode("\xC3\xA9") == "%C3%A9");
+}
+
+TEST_CASE("pages show hostile text escaped, in text and in links", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  Event enqueued = event(hostile, State::enqueued, t0);
+  enqueued.job = "Hostile<Job>";
+  enqueued.correlation_id = hostile;
+  enqueued.entities = {"user:<b>1</b>"};
+  Event dead = event(hostile, State::dead, t0 + 2000);
+  dead.error = {"<i>Err</i>", hostile, hostile};
+  store->append({enqueued, event(hostile, State::started, t0 + 1000), dead});
+  Console console({});
+
+  for (const std::string& path : {job_url(hostile), trace_url(hostile), std::string("/ui/jobs"), std::string("/ui/"),
+                                  std::string("/ui/entities/user:<b>1</b>")}) {
+    Request request;
+    request.path = path;
+    // The server hands the console decoded paths.
+    if (path.starts_with("/ui/jobs/")) request.path = "/ui/jobs/" + hostile;
+    if (path.starts_with("/ui/traces/")) request.path = "/ui/traces/" + hostile;
+    const Reply reply = console.handle(request, store.get(), t0 + 5000);
+    INFO(path);
+    CHECK(reply.status == 200);
+    CHECK(reply.body.find("<script>alert") == std::string::npos);
+    CHECK(reply.body.find("<i>Err") == std::string::npos);
+    CHECK(reply.body.find("<b>1") == std::string::npos);
+  }
+  const Reply job = get(console, store.get(), "/ui/jobs/" + hostile, t0 + 5000);
+  CHECK(job.body.find(hostile_escaped) != std::string::npos);
+  CHECK(job.body.find("href=\"" + escape_html(trace_url(hostile)) + "\"") != std::string::npos);
+  CHECK(job.body.find("href=\"/ui/entities/user%3A%3Cb%3E1%3C%2Fb%3E\"") != std::string::npos);
+  // The only scripts of a page are the console's own.
+  std::size_t scripts = 0;
+  for (std::size_t at = job.body.find("<script"); at != std::string::npos; at = job.body.find("<script", at + 1)) ++scripts;
+  CHECK(scripts == 1);
+  CHECK(job.body.find("<script src=\"/ui/assets/console.js\" defer></script>") != std::string::npos);
+}
+
+TEST_CASE("every reply carries the security headers", "[console]") {
+  Console console({});
+  const Reply css = get(console, nullptr, "/ui/assets/console.css", t0);
+  CHECK(css.status == 200);
+  CHECK(css.content_type == "text/css; charset=utf-8");
+  bool csp = false;
+  bool nosniff = false;
+  for (const auto& [name, value] : css.headers) {
+    csp = csp || (name == "Content-Security-Policy" && value.find("script-src 'self'") != std::string::npos &&
+                  value.find("frame-ancestors 'none'") != std::string::npos);
+    nosniff = nosniff || (name == "X-Content-Type-Options" && value == "nosniff");
+  }
+  CHECK(csp);
+  CHECK(nosniff);
+  CHECK(get(console, nullptr, "/ui/assets/missing.js", t0).status == 404);
+  CHECK(get(console, nullptr, "/ui/assets/layout.mustache", t0).status == 404);  // templates are not assets
+}
+
+TEST_CASE("with a token, pages need the bearer or a login session", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  ConsoleOptions options;
+  options.require_token = true;
+  options.token_matches = [](std::string_view given) { return given == "sesame"; };
+  Console console(options);
+
+  Reply refused = get(console, store.get(), "/ui/jobs", t0);
+  CHECK(refused.status == 401);
+  CHECK(refused.body.find("name=\"token\"") != std::string::npos);
+
+  Request bearer;
+  bearer.path = "/ui/jobs";
+  bearer.bearer_ok = true;
+  CHECK(console.handle(bearer, store.get(), t0).status == 200);
+
+  Request login;
+  login.method = "POST";
+  login.path = "/ui/login";
+  login.params = {{"token", "wrong"}, {"next", "/ui/jobs"}};
+  CHECK(console.handle(login, nullptr, t0).status == 401);
+  login.params = {{"token", "sesame"}, {"next", "//evil.example/"}};
+  const Reply signed_in = console.handle(login, nullptr, t0);
+  CHECK(signed_in.status == 303);
+  std::string cookie;
+  std::string location;
+  for (const auto& [name, value] : signed_in.headers) {
+    if (name == "Set-Cookie") cookie = value;
+    if (name == "Location") location = value;
+  }
+  CHECK(location == "/ui/");  // never to another host
+  REQUIRE(cookie.starts_with("jobtrail_session="));
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
+  CHECK(cookie.find("SameSite=Strict") != std::string::npos);
+  CHECK(cookie.find("sesame") == std::string::npos);  // a session ID, not the token
+
+  Request with_cookie;
+  with_cookie.path = "/ui/jobs";
+  with_cookie.cookie = "other=1; " + cookie.substr(0, cookie.find(';'));
+  CHECK(console.handle(with_cookie, store.get(), t0).status == 200);
+  with_cookie.cookie = "jobtrail_session=0123456789abcdef";
+  CHECK(console.handle(with_cookie, store.get(), t0).status == 401);
+}
+
+TEST_CASE("the job page shows every attempt, its errors, and links to its relatives", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  Event parent = event("invoice-1", State::enqueued, t0);
+  parent.correlation_id = "trace-1";
+  Event child = event("payment-1", State::enqueued, t0 + 10);
+  child.correlation_id = "trace-1";
+  child.parent_job_id = "invoice-1";
+  child.entities = {"customer:2"};
+  Event failed = event("payment-1", State::failed, t0 + 30);
+  failed.error = {"Stripe::APIConnectionError", "timed out", "app/payment.rb:12"};
+  store->append({parent, child, event("payment-1", State::started, t0 + 20), failed,
+                 event("payment-1", State::enqueued, t0 + 40, 2), event("payment-1", State::started, t0 + 50, 2),
+                 event("payment-1", State::succeeded, t0 + 60, 2)});
+  Console console({});
+  const Reply page = get(console, store.get(), "/ui/jobs/payment-1", t0 + 100);
+  CHECK(page.status == 200);
+  CHECK(page.body.find("Stripe::APIConnectionError") != std::string::npos);
+  CHECK(page.body.find("app/payment.rb:12") != std::string::npos);
+  CHECK(page.body.find("href=\"/ui/jobs/invoice-1\"") != std::string::npos);
+  CHECK(page.body.find("href=\"/ui/traces/trace-1\"") != std::string::npos);
+  CHECK(page.body.find("href=\"/ui/entities/customer%3A2\"") != std::string::npos);
+  CHECK(page.body.find("data-live") == std::string::npos);  // finished: nothing to follow
+
+  const Reply parent_page = get(console, store.get(), "/ui/jobs/invoice-1", t0 + 100);
+  CHECK(parent_page.body.find("href=\"/ui/jobs/payment-1\"") != std::string::npos);  // its child
+  CHECK(parent_page.body.find("data-live=") != std::string::npos);                   // still waiting
+
+  Request fragment;
+  fragment.path = "/ui/jobs/invoice-1";
+  fragment.fragment = true;
+  const Reply part = console.handle(fragment, store.get(), t0 + 100);
+  CHECK(part.body.find("<html") == std::string::npos);
+  CHECK(part.body.find("invoice-1") != std::string::npos);
+
+  CHECK(get(console, store.get(), "/ui/jobs/nope", t0).status == 404);
+  CHECK(get(console, store.get(), "/ui/no-such-page", t0).status == 404);
+}
+
+TEST_CASE("the waterfall draws earlier attempts, waiting and running on one axis", "[console]") {
+  JobRecord retried;
+  retried.job_id = "payment-1";
+  retried.state = State::succeeded;
+  retried.attempts = 2;
+  retried.first_event_at = t0;
+  retried.enqueued_at = t0 + 400;
+  retried.started_at = t0 + 500;
+  retried.finished_at = t0 + 1000;
+  retried.last_event_at = t0 + 1000;
+  JobRecord running;
+  running.job_id = "<report>";
+  running.state = State::started;
+  running.attempts = 1;
+  running.first_event_at = t0;
+  running.enqueued_at = t0;
+  running.started_at = t0 + 100;
+  running.last_event_at = t0 + 100;
+  const std::string svg = waterfall_svg({&retried, &running}, t0 + 2000);
+  CHECK(svg.find("class=\"retry\"") != std::string::npos);
+  CHECK(svg.find("class=\"ongoing\"") != std::string::npos);
+  CHECK(svg.find("class=\"run\"") != std::string::npos);
+  CHECK(svg.find("<report>") == std::string::npos);
+  CHECK(svg.find("&lt;report&gt;") != std::string::npos);
+  // payment-1 ran 500 µs of the 2,000 µs axis (900 px wide): 225 px.
+  CHECK(svg.find("class=\"run\" x=\"505.0\" y=\"22\" width=\"225.0\"") != std::string::npos);
+}
+
+TEST_CASE("search refuses a bad filter with a reason, and pages by the first-seen time", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  std::vector<Event> events;
+  for (int i = 0; i < 5; ++i) events.push_back(event("job-" + std::to_string(i), State::enqueued, t0 + i * 1000));
+  store->append(events);
+  Console console({});
+  Request request;
+  request.path = "/ui/jobs";
+  request.params = {{"state", "done"}};
+  const Reply bad = console.handle(request, store.get(), t0 + 10000);
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("&#39;done&#39;") != std::string::npos);
+
+  request.params = {{"state", ""}, {"limit", "2"}};
+  const Reply first = console.handle(request, store.get(), t0 + 10000);
+  CHECK(first.status == 200);
+  CHECK(first.body.find(">job-4<") != std::string::npos);
+  CHECK(first.body.find(">job-3<") != std::string::npos);
+  CHECK(first.body.find(">job-2<") == std::string::npos);
+  const std::size_t next = first.body.find("rel=\"next\" href=\"");
+  REQUIRE(next != std::string::npos);
+  CHECK(first.body.find("until=", next) != std::string::npos);
+}
