@@ -63,7 +63,7 @@ std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess 
                        fmt::format("no jobtrail store at '{}' (check --db or JOBTRAIL_DB)", shown));
       default: {
         // Name the store once: the store's own message often names the file already.
-        const std::string message = error.what();
+        const std::string message = without_secrets(error.what(), url);
         const std::string path = shown.rfind("sqlite:", 0) == 0 ? shown.substr(7) : shown;
         throw CliError(exit_store_unavailable, message.find(path) != std::string::npos
                                                    ? fmt::format("cannot open store: {}", message)

@@ -312,7 +312,9 @@ Config parse_config(const std::string& text, const std::string& path) {
           std::string why = problem ? problem : "out of memory";
           PQfreemem(problem);
           while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-          reader.fail(entry.second, "database " + name + ": not a valid PostgreSQL URL (" + pg::redact(value) + "): " + why);
+          // libpq's reason quotes the URL it could not parse, password and all.
+          reader.fail(entry.second, "database " + name + ": not a valid PostgreSQL URL (" + pg::redact(value) +
+                                        "): " + pg::without_secrets(why, value));
         }
         PQconninfoFree(options);
         config.databases[name] = value;

@@ -227,3 +227,12 @@ TEST_CASE("a timeout longer than a day is a config error, not an overflowing dea
   CHECK(check::check_deadline(std::numeric_limits<Micros>::max()) - now <= std::chrono::hours(25));
   CHECK(check::check_deadline(-1) - now < std::chrono::seconds(1));
 }
+
+TEST_CASE("a URL libpq cannot parse is reported without the password it quotes", "[checker][config]") {
+  // libpq's reason quotes the whole URI, password and all.
+  const auto bad = config_error("databases:\n  shop: \"postgresql://checker:s3cret@[db/shop\"\n");
+  CHECK(bad == "/etc/jobtrail/checks.yaml:2: database shop: not a valid PostgreSQL URL "
+               "(postgresql://checker:***@[db/shop): end of string reached when looking for matching \"]\" in "
+               "IPv6 host address in URI: \"postgresql://checker:***@[db/shop\"");
+  CHECK(config_error("databases:\n  shop: \"postgresql://checker:s3%zzcret@db/shop\"\n").find("s3") == std::string::npos);
+}

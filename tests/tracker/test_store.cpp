@@ -824,3 +824,24 @@ TEST_CASE_METHOD(StoreFixture, "over-long free text is cut and marked, and the e
   CHECK(job->worker.size() <= EventLimits::max_name_length);
   CHECK(job->worker.ends_with(marker + "300 bytes]"));
 }
+
+TEST_CASE("a URL libpq cannot parse never puts its password in the message", "[tracker][sqlite]") {
+  // libpq's own message quotes the whole URI; the store must hide the password in it too.
+  for (const std::string url : {"postgresql://u:pw-s3cret@[bad/db", "postgresql://u:pw%7As3cret@h:5432/db?port=x",
+                                "postgresql://u:pw-s3cret@h/db?sslmode=bogus", "mysql://u:pw-s3cret@h/db",
+                                "postgresql://h/db?password=pw-s3cret&port=notanumber"}) {
+    INFO(url);
+    try {
+      open_store(url);
+      FAIL("opened " << url);
+    } catch (const StoreError& error) {
+      const std::string message = error.what();
+      INFO(message);
+      CHECK(message.find("s3cret") == std::string::npos);
+      CHECK(message.find("pw") == std::string::npos);
+    }
+  }
+  CHECK(without_secrets("invalid URI: \"postgresql://u:pw@[bad/db\"", "postgresql://u:pw@[bad/db") ==
+        "invalid URI: \"postgresql://u:***@[bad/db\"");
+  CHECK(without_secrets("token \"p%zzw\"", "postgresql://u:p%zzw@h/db") == "token \"***\"");
+}
