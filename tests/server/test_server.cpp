@@ -539,3 +539,20 @@ TEST_CASE("an event without a worker is not stamped with serve's own host:pid", 
   REQUIRE(events.size() == 2);
   CHECK(events[1].worker.empty());  // what the worker sent: no worker
 }
+
+TEST_CASE("a plain curl --data-binary batch (a form content type) over 8 KiB is taken as JSON", "[server]") {
+  // curl sends application/x-www-form-urlencoded unless told otherwise; refusing that would
+  // cost a first-time user their batch for a header they never chose.
+  RunningServer running;
+  auto client = running.client();
+  std::string batch;
+  for (int i = 0; batch.size() <= 20 * 1024; ++i) {
+    batch += R"({"job_id":"form-)" + std::to_string(i) + R"(","state":"enqueued","job":"FormJob"})" "\n";
+  }
+  const auto result = client.Post("/v1/events?wait=commit", batch, "application/x-www-form-urlencoded");
+  REQUIRE(result);
+  INFO(result->body.substr(0, 300));
+  CHECK(result->status == 200);
+  CHECK(json::parse(result->body)["rejected"].empty());
+  CHECK(running.store()->find_job("form-0"));
+}

@@ -845,3 +845,17 @@ TEST_CASE("a URL libpq cannot parse never puts its password in the message", "[t
         "invalid URI: \"postgresql://u:***@[bad/db\"");
   CHECK(without_secrets("token \"p%zzw\"", "postgresql://u:p%zzw@h/db") == "token \"***\"");
 }
+
+TEST_CASE("a store is not created in a directory that does not exist", "[tracker][store][sqlite]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("no-such-dir/jobs.db");
+  try {
+    open_store(path);
+    FAIL("opened " << path);
+  } catch (const StoreError& error) {
+    CHECK(error.kind() == StoreError::Kind::cannot_open);
+    CHECK(std::string(error.what()).find("the directory " + dir.file("no-such-dir") + " does not exist") !=
+          std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("no-such-dir")));
+}
