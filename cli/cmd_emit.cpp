@@ -10,11 +10,11 @@
 
 #include "cli_error.h"
 #include "commands.h"
-#include "event_time.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/event_time.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 namespace {

@@ -129,7 +129,7 @@ struct TimeUnitGuess {
 std::optional<TimeUnitGuess> guess_time_unit(Micros number, Micros now) noexcept;
 
 /// Why `at` cannot be when an event happened by the clock `now` (EventTimeRule), or "". The
-/// command line and serve spell the time out as well (cli/event_time.h).
+/// command line and serve spell the time out as well (jobtrail/view/event_time.h).
 std::string event_time_problem(Micros at, Micros now);
 
 /// Why `event` cannot be recorded, or an empty string if it can. Over-long free text is no

@@ -8,7 +8,7 @@
 
 #include "jobtrail/event.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 /// Why `at` (microseconds since the Unix epoch, whichever form it came in) cannot be when a
 /// job's event happened, or "" when it can. `now` is the receiver's clock. The reason says
@@ -18,4 +18,4 @@ namespace jobtrail::cli {
 /// Never throws for any input.
 std::string implausible_event_time(Micros at, Micros now);
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view
