@@ -52,7 +52,8 @@ enum class StoreAccess {
 std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess access);
 
 /// Whether a jobtrail store already exists at `url` (a store that cannot be opened counts as
-/// existing: opening it for real reports why). For the commands that create one (emit,
+/// existing: opening it for real reports why; so does any PostgreSQL URL, whose database
+/// jobtrail never creates). For the commands that create one (emit,
 /// serve, exec), which then say so: a mistyped --db must not start a new, empty history
 /// without a word.
 bool store_exists(const std::string& url);

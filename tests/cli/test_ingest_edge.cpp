@@ -80,7 +80,7 @@ TEST_CASE("emit refuses a time before 2000 or in the wrong unit instead of stori
 TEST_CASE("no password of a URL libpq cannot parse reaches a message", "[cli]") {
   for (const std::string url : {"postgresql://u:pw-s3cret@[bad/db", "postgresql://u:pw%7Cs3cret@[bad/db"}) {
     INFO(url);
-    for (const std::vector<std::string> command : {std::vector<std::string>{"ls"}, {"show", "x"}, {"stats"}}) {
+    for (const std::vector<std::string>& command : {std::vector<std::string>{"ls"}, {"show", "x"}, {"stats"}}) {
       std::vector<std::string> args{"--db", url};
       args.insert(args.end(), command.begin(), command.end());
       const CliResult result = run_cli(args);

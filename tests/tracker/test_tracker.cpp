@@ -627,14 +627,7 @@ TEST_CASE_METHOD(FakeFixture, "record() cuts an over-long message and keeps the 
 }
 
 TEST_CASE_METHOD(FakeFixture, "record() refuses a time in the wrong unit rather than store it", "[tracker]") {
-  std::vector<std::string> messages;
-  std::mutex messages_mutex;
-  TrackerOptions tracker_options = options();
-  tracker_options.error_handler = [&](std::string_view message) {
-    std::lock_guard lock(messages_mutex);
-    messages.emplace_back(message);
-  };
-  Tracker tracker(store(), tracker_options);
+  Tracker tracker(store(), options());
   const Micros now = now_micros();
   Event nanoseconds = make_event("ns", State::started);
   nanoseconds.at = now * 1000;
@@ -649,10 +642,10 @@ TEST_CASE_METHOD(FakeFixture, "record() refuses a time in the wrong unit rather 
   CHECK(tracker.counters().dropped_invalid == 2);
   REQUIRE(state->committed().size() == 1);
   CHECK(state->committed()[0].job_id == "us");
-  std::lock_guard lock(messages_mutex);
-  REQUIRE_FALSE(messages.empty());
-  CHECK(messages[0].find("more than a day ahead") != std::string::npos);
-  CHECK(messages[0].find("nanoseconds") != std::string::npos);
+  const std::vector<std::string> reported = messages.all();
+  REQUIRE_FALSE(reported.empty());
+  CHECK(reported[0].find("more than a day ahead") != std::string::npos);
+  CHECK(reported[0].find("nanoseconds") != std::string::npos);
 }
 
 TEST_CASE_METHOD(FakeFixture, "stamp_worker off leaves an event's worker as sent", "[tracker]") {

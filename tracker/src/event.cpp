@@ -132,14 +132,16 @@ bool cut_to(std::string& text, std::size_t limit) noexcept {
   char sent[24];
   const auto printed = std::to_chars(sent, sent + sizeof sent, text.size());
   const std::string_view length(sent, static_cast<std::size_t>(printed.ptr - sent));
-  const std::size_t tail = truncation_marker.size() + length.size() + 1;
+  constexpr std::string_view unit = " bytes]";
+  const std::size_t tail = truncation_marker.size() + length.size() + unit.size();
   // Every limit is far above the marker; the guard keeps a future tiny limit from underflowing.
   std::size_t end = limit > tail ? limit - tail : 0;
-  // Back to the start of a UTF-8 sequence, so the cut never splits a character.
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  // Back to the start of a UTF-8 sequence (at most three bytes: text that is not UTF-8 at all
+  // is repaired by the stores), so the cut never splits a character.
+  for (int back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80; ++back) --end;
   // Shrinking and appending within the capacity the text already has: no allocation.
   text.resize(end);
-  text.append(truncation_marker).append(length).push_back(']');
+  text.append(truncation_marker).append(length).append(unit);
   return true;
 }
 }  // namespace

@@ -83,7 +83,7 @@ struct EventLimits {
 };
 
 /// What ends a text that truncate_free_text() cut, followed by how many bytes were sent and
-/// "]": "…[truncated from 9216 bytes]". The text and the marker together keep to the limit.
+/// " bytes]": "…[truncated from 9216 bytes]". The text and the marker together keep to the limit.
 inline constexpr std::string_view truncation_marker = "\xE2\x80\xA6[truncated from ";  // "…[truncated from "
 
 /// Which free-text fields truncate_free_text() cut.
