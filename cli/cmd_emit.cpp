@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
+#include "jobtrail/view/event_time.h"
 #include "jobtrail/view/output.h"
 #include "jobtrail/view/time_format.h"
 
@@ -24,7 +25,8 @@ std::string all_state_names() {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-Event event_from(const EmitOptions& options, Micros now) {
+/// The event the options describe, with over-long free text cut (`cut` says what was).
+Event event_from(const EmitOptions& options, Micros now, Truncation& cut) {
   const std::optional<State> state = parse_state(options.state);
   if (!state) {
     throw CliError(exit_bad_input, fmt::format("unknown state '{}' (valid: {})", options.state, all_state_names()));
@@ -34,6 +36,11 @@ Event event_from(const EmitOptions& options, Micros now) {
   event.state = *state;
   // Stamped here rather than left 0, so the output can say exactly what was recorded.
   event.at = options.at.empty() ? now : parse_time_argument("--at", options.at, now);
+  // The one rule for a reported time (EventTimeRule): 1970 would otherwise read as "not
+  // given" and be stamped now, or sit at the bottom of every list for good.
+  if (const std::string problem = implausible_event_time(event.at, now); !problem.empty()) {
+    throw CliError(exit_bad_input, fmt::format("bad --at '{}': {}", options.at, problem));
+  }
   event.job = options.job;
   event.queue = options.queue;
   event.correlation_id = options.correlation_id;
@@ -43,6 +50,7 @@ Event event_from(const EmitOptions& options, Micros now) {
   event.worker = options.worker;
   event.error = {options.error_class, options.error_message, options.backtrace};
   event.entities = options.entities;
+  cut = truncate_free_text(event);
   if (const std::string problem = validation_error(event); !problem.empty()) {
     throw CliError(exit_bad_input, fmt::format("invalid event: {}", problem));
   }
@@ -85,20 +93,26 @@ CLI::App* setup_emit(CLI::App& app, EmitOptions& options) {
       "\"anomalies\", \"at\"}). An event repeated with the same --at (and state and\n"
       "attempt) is stored once; without --at every call is stamped anew, so a script that\n"
       "may retry an emit should pass --at. Give --attempt for retries: without it an event\n"
-      "joins the job's current attempt (a start after an ended attempt begins the next).\n"));
+      "joins the job's current attempt (a start after an ended attempt begins the next).\n"
+      "An --at before 2000 or more than a day ahead is refused (exit 2). A longer --error\n"
+      "(8 KiB), --backtrace (64 KiB), --error-class or --worker (200 bytes) is cut to its\n"
+      "limit and marked \"...[truncated from N bytes]\"; the event is recorded (JSON:\n"
+      "\"truncated\" lists the fields cut).\n"));
   return emit;
 }
 
 int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostream& out) {
   const Micros now = current_time(global);
-  const Event event = event_from(options, now);
+  Truncation cut;
+  const Event event = event_from(options, now, cut);
   const auto store = open_store_for(global, StoreAccess::create_if_missing);
   const AppendResult result = store->append({event});
   if (global.format == OutputFormat::json) {
     print_json_line(out, {{"stored", result.stored},
                           {"duplicates", result.duplicates},
                           {"anomalies", result.anomalies},
-                          {"at", format_rfc3339(event.at)}});
+                          {"at", format_rfc3339(event.at)},
+                          {"truncated", cut.fields()}});
     return exit_ok;
   }
   if (result.stored == 0 && result.duplicates > 0) {
@@ -107,6 +121,10 @@ int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostre
   } else {
     out << fmt::format("recorded {} of job {} at {}\n", to_string(event.state), event.job_id,
                        format_timestamp(event.at));
+  }
+  if (cut.any()) {
+    out << fmt::format("truncated: {} (longer than its limit; the text ends with \"{}N bytes]\", see docs/events.md)\n",
+                       fmt::join(cut.fields(), ", "), truncation_marker);
   }
   if (result.anomalies > 0) {
     out << fmt::format("flagged: this event makes an impossible sequence; see jobtrail show {}\n", event.job_id);

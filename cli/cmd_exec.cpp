@@ -105,7 +105,10 @@ class Reporter {
         client_ = std::make_unique<IngestClient>(options.server, token, std::chrono::seconds(3));
         if (!options.every.empty()) note(client_->put_schedule(options.job, options.every, options.grace));
       } else {
-        std::unique_ptr<Store> store = open_store(store_url(global));
+        const std::string url = store_url(global);
+        const bool announce = !store_exists(url);
+        std::unique_ptr<Store> store = open_store(url);
+        if (announce) std::cerr << new_store_note(url) << '\n';
         if (!options.every.empty()) store->register_schedule(schedule_of(options));
         TrackerOptions tracker_options;
         // exec waits for the outcome to be committed before exiting; a wedged store must not

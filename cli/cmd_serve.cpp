@@ -116,7 +116,9 @@ int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ost
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  const bool announce = !store_exists(server_options.store_url);
   Server server(server_options);
+  if (announce) std::cerr << new_store_note(server_options.store_url) << std::endl;
   int port = 0;
   try {
     port = server.bind();

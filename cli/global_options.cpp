@@ -1,6 +1,7 @@
 #include "global_options.h"
 
 #include <cstdlib>
+#include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,7 +24,8 @@ void setup_global_options(CLI::App& app, GlobalOptions& options) {
          },
          "table (for people) or json: one object per line for trace, ls and stats,\n"
          "one object for show. JSON times are RFC 3339 UTC strings with microseconds\n"
-         "(*_at), durations integer microseconds (*_us); absent values are null.")
+         "(*_at), durations integer microseconds (*_us); absent values are null.\n"
+         "A failure is then one JSON object on stderr: {\"error\", \"exit_code\"}.")
       ->check(CLI::IsMember({"table", "json"}))
       ->option_text("table|json")
       ->default_str("table");
@@ -45,13 +47,36 @@ std::string store_url(const GlobalOptions& options) {
   throw CliError(exit_bad_input, "no store given: pass --db URL or set JOBTRAIL_DB");
 }
 
+bool store_exists(const std::string& url) {
+  // A PostgreSQL database is never created by jobtrail (a mistyped name fails to connect),
+  // and a look at a server that is down would cost its connect timeout twice.
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) return true;
+  OpenOptions look;
+  look.read_only = true;
+  try {
+    open_store(url, look);
+    return true;
+  } catch (const StoreError& error) {
+    return error.kind() != StoreError::Kind::not_found;
+  }
+}
+
+std::string new_store_note(const std::string& url) {
+  return fmt::format("jobtrail: created a new, empty store at '{}' (nothing was there: check --db if you "
+                     "meant an existing one)",
+                     printable_url(url));
+}
+
 std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess access) {
   const std::string url = store_url(options);
   OpenOptions open_options;
   open_options.read_only = access == StoreAccess::read_only;
   open_options.create = access == StoreAccess::create_if_missing;
   try {
-    return open_store(url, open_options);
+    const bool announce = access == StoreAccess::create_if_missing && !store_exists(url);
+    std::unique_ptr<Store> store = open_store(url, open_options);
+    if (announce) std::cerr << new_store_note(url) << '\n';
+    return store;
   } catch (const StoreError& error) {
     // Never print a password that came in the URL.
     const std::string shown = printable_url(url);
@@ -63,7 +88,7 @@ std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess 
                        fmt::format("no jobtrail store at '{}' (check --db or JOBTRAIL_DB)", shown));
       default: {
         // Name the store once: the store's own message often names the file already.
-        const std::string message = error.what();
+        const std::string message = without_secrets(error.what(), url);
         const std::string path = shown.rfind("sqlite:", 0) == 0 ? shown.substr(7) : shown;
         throw CliError(exit_store_unavailable, message.find(path) != std::string::npos
                                                    ? fmt::format("cannot open store: {}", message)

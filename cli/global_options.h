@@ -47,8 +47,18 @@ enum class StoreAccess {
   create_if_missing ///< emit
 };
 
-/// Opens the store named by the options. Throws CliError with a one-line explanation.
+/// Opens the store named by the options. Throws CliError with a one-line explanation. With
+/// create_if_missing, a store it had to create is announced on stderr (new_store_note()).
 std::unique_ptr<Store> open_store_for(const GlobalOptions& options, StoreAccess access);
+
+/// Whether a jobtrail store already exists at `url` (a store that cannot be opened counts as
+/// existing: opening it for real reports why; so does any PostgreSQL URL, whose database
+/// jobtrail never creates). For the commands that create one (emit,
+/// serve, exec), which then say so: a mistyped --db must not start a new, empty history
+/// without a word.
+bool store_exists(const std::string& url);
+/// What those commands print on stderr when they created the store at `url`.
+std::string new_store_note(const std::string& url);
 
 /// "Now" for relative times and running durations: --now if given, else the clock.
 Micros current_time(const GlobalOptions& options);

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli_error.h"
 #include "commands.h"
@@ -15,11 +16,31 @@ namespace {
 
 using namespace jobtrail::cli;
 
-/// Every error reaches the user as exactly one line, whatever the message contained.
-void print_error(std::string_view message) {
+/// Whether --format json was asked for: a script that reads JSON from stdout then reads its
+/// failure from stderr as JSON too, one object of one shape (README, "Exit codes").
+bool json_errors = false;
+
+/// Every error reaches the user as exactly one line, whatever the message contained: with
+/// --format json the object {"error": MESSAGE, "exit_code": N}, else "jobtrail: MESSAGE".
+int print_error(std::string_view message, int exit_code) {
+  if (json_errors) {
+    const nlohmann::ordered_json error = {{"error", message}, {"exit_code", exit_code}};
+    // Replace, not throw: a message may quote any bytes an ID or a file held.
+    std::cerr << error.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    return exit_code;
+  }
   std::string line(message);
   std::replace(line.begin(), line.end(), '\n', ' ');
   std::cerr << "jobtrail: " << line << '\n';
+  return exit_code;
+}
+
+/// Whether the command line asked for --format json, read from what CLI11 collected even when
+/// parsing stopped at a mistake further on (its option callbacks run only once all is parsed).
+bool asked_for_json(CLI::App& app, const GlobalOptions& global) {
+  if (global.format == OutputFormat::json) return true;
+  const CLI::Option* format = app.get_option_no_throw("--format");
+  return format != nullptr && !format->results().empty() && format->results().back() == "json";
 }
 
 int exit_code_for(const jobtrail::StoreError& error) {
@@ -75,12 +96,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& request) {
     return app.exit(request);  // --help and --version print to stdout and exit 0
   } catch (const CLI::ParseError& error) {
-    print_error(fmt::format("{} (see '{}')", error.what(), help_hint(app)));
+    json_errors = asked_for_json(app, global);
     // `check` runs from cron, where 2 means "a check failed": its bad usage is "could not run".
     const std::vector<CLI::App*> chosen = app.get_subcommands();
-    if (!chosen.empty() && chosen.front() == check) return exit_store_unavailable;
-    return exit_bad_input;
+    return print_error(fmt::format("{} (see '{}')", error.what(), help_hint(app)),
+                       !chosen.empty() && chosen.front() == check ? exit_store_unavailable : exit_bad_input);
   }
+  json_errors = global.format == OutputFormat::json;
 
   try {
     if (show->parsed()) return run_show(global, show_options, std::cout);
@@ -92,18 +114,16 @@ int main(int argc, char** argv) {
     if (check->parsed()) return run_check(global, check_options, std::cout);
     if (serve->parsed()) return run_serve(global, serve_options, std::cout);
     if (exec->parsed()) return run_exec(global, exec_options, std::cout);
-    print_error("a subcommand is required: show, trace, ls, stats, emit, prune, check, serve or exec (see 'jobtrail --help')");
-    return exit_bad_input;
+    return print_error(
+        "a subcommand is required: show, trace, ls, stats, emit, prune, check, serve or exec (see 'jobtrail --help')",
+        exit_bad_input);
   } catch (const CliError& error) {
-    print_error(error.what());
-    return error.exit_code();
+    return print_error(error.what(), error.exit_code());
   } catch (const jobtrail::StoreError& error) {
-    print_error(error.what());
-    return exit_code_for(error);
+    return print_error(error.what(), exit_code_for(error));
   } catch (const std::exception& error) {
     // Anything else came from reading the store (out of memory, a corrupt row): the
     // store could not be read, as far as the caller can act on it.
-    print_error(error.what());
-    return exit_store_unavailable;
+    return print_error(error.what(), exit_store_unavailable);
   }
 }

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -264,6 +265,84 @@ std::string resolve_path(const std::string& value, const fs::path& base) {
   return resolved.lexically_normal().string();
 }
 
+/// Where the quoted scalar opening at `open` (its quote character) closes, or npos.
+std::size_t closing_quote(std::string_view text, std::size_t open) {
+  const char quote = text[open];
+  for (std::size_t i = open + 1; i < text.size(); ++i) {
+    if (quote == '"' && text[i] == '\\') {
+      ++i;  // an escape: the next character is part of the text
+    } else if (text[i] == quote) {
+      if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;  // '' is a quote inside single quotes
+      } else {
+        return i;
+      }
+    }
+  }
+  return std::string_view::npos;
+}
+
+/// Whether a line, from its first non-blank character, reads like a YAML key or list item.
+bool looks_like_key(std::string_view line) {
+  if (line.starts_with("- ") || line == "-") return true;
+  std::size_t i = 0;
+  while (i < line.size() && (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_' || line[i] == '-')) ++i;
+  return i > 0 && i < line.size() && line[i] == ':' && (i + 1 == line.size() || line[i + 1] == ' ');
+}
+
+/// A quote left open swallows what follows it up to the next quote, and YAML calls that one
+/// long value: `query: "SELECT ...` with no closing quote takes the next check in as text, and
+/// the file would pass --validate one check short. A quoted value may span lines, but its
+/// next lines are indented under its key; one that is not (or that reads as a key at the
+/// key's own column) means the quote was never closed where it was meant to be.
+void refuse_runaway_quote(const YAML::Node& value, std::size_t holder_column, std::string_view text,
+                          const Reader& reader) {
+  const YAML::Mark mark = value.Mark();
+  if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text.size()) return;
+  const auto open = static_cast<std::size_t>(mark.pos);
+  if (text[open] != '"' && text[open] != '\'') return;
+  const std::size_t close = closing_quote(text, open);
+  if (close == std::string_view::npos) return;  // the parser reports that itself
+  int line = mark.line + 1;
+  for (std::size_t at = text.find('\n', open); at != std::string_view::npos && at < close;
+       at = text.find('\n', at + 1)) {
+    ++line;
+    const std::size_t start = at + 1;
+    const std::size_t indent = text.find_first_not_of(' ', start);
+    if (indent == std::string_view::npos || indent >= close) break;
+    const std::size_t end = std::min(text.find('\n', start), close);
+    const std::string_view content = text.substr(indent, end - indent);
+    if (content.empty() || content.front() == '\r' || content.front() == '#') continue;
+    const std::size_t column = indent - start;
+    if (column < holder_column || (column == holder_column && looks_like_key(content))) {
+      reader.fail(value, "the quoted value opened here runs on to line " + std::to_string(line) +
+                             ", which is not indented under its key: is its closing " +
+                             (text[open] == '"' ? "\"" : "'") +
+                             " missing? (text over several lines reads best as a block: key: |)");
+    }
+  }
+}
+
+/// Applies refuse_runaway_quote() to every scalar of the document.
+void refuse_runaway_quotes(const YAML::Node& node, std::size_t holder_column, std::string_view text,
+                           const Reader& reader) {
+  if (node.IsScalar()) {
+    refuse_runaway_quote(node, holder_column, text, reader);
+  } else if (node.IsMap()) {
+    for (const auto& entry : node) {
+      const auto column = static_cast<std::size_t>(std::max(entry.first.Mark().column, 0));
+      refuse_runaway_quotes(entry.first, column, text, reader);
+      refuse_runaway_quotes(entry.second, column, text, reader);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) {
+      // The item's dash sits two columns before the item (in block style).
+      const auto column = static_cast<std::size_t>(std::max(item.Mark().column - 2, 0));
+      refuse_runaway_quotes(item, column, text, reader);
+    }
+  }
+}
+
 }  // namespace
 
 ConfigError::ConfigError(const std::string& file, int line, const std::string& problem)
@@ -282,6 +361,7 @@ Config parse_config(const std::string& text, const std::string& path) {
   if (!root.IsMap()) throw ConfigError(path, root.IsDefined() ? root.Mark().line + 1 : 1,
                                        "a checks file is a mapping with \"checks\" (and optionally \"databases\", "
                                        "\"store\", \"defaults\", \"builtin\")");
+  refuse_runaway_quotes(root, 0, text, reader);
   reader.only_keys(root, {"store", "databases", "defaults", "builtin", "checks"}, "the checks file");
 
   Config config;
@@ -312,7 +392,9 @@ Config parse_config(const std::string& text, const std::string& path) {
           std::string why = problem ? problem : "out of memory";
           PQfreemem(problem);
           while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-          reader.fail(entry.second, "database " + name + ": not a valid PostgreSQL URL (" + pg::redact(value) + "): " + why);
+          // libpq's reason quotes the URL it could not parse, password and all.
+          reader.fail(entry.second, "database " + name + ": not a valid PostgreSQL URL (" + pg::redact(value) +
+                                        "): " + pg::without_secrets(why, value));
         }
         PQconninfoFree(options);
         config.databases[name] = value;

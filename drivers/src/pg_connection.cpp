@@ -1,5 +1,7 @@
 #include "jobtrail/drivers/pg_connection.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -30,6 +32,76 @@ std::string redact(const std::string& url) {
     auto end = out.find_first_of("& ", start);
     out.replace(start, (end == std::string::npos ? out.size() : end) - start, "***");
     from = start + 3;
+  }
+  return out;
+}
+
+namespace {
+
+std::string percent_decoded(std::string_view text) {
+  const auto hex = [](char c) {
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;  // called on hex digits only
+  };
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+/// The passwords `url` carries: its userinfo's, and every password= or sslpassword= setting.
+std::vector<std::string> secrets_of(const std::string& url) {
+  std::vector<std::string> secrets;
+  const auto keep = [&](std::string_view raw) {
+    if (raw.empty()) return;
+    secrets.emplace_back(raw);
+    if (std::string decoded = percent_decoded(raw); decoded != raw && !decoded.empty()) secrets.push_back(decoded);
+  };
+  if (const auto scheme = url.find("://"); scheme != std::string::npos) {
+    const auto authority_end = url.find_first_of("/?", scheme + 3);
+    const auto at = url.rfind('@', authority_end == std::string::npos ? url.size() : authority_end);
+    if (at != std::string::npos && at > scheme) {
+      const auto colon = url.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at) keep(std::string_view(url).substr(colon + 1, at - colon - 1));
+    }
+  }
+  for (std::size_t from = 0; (from = url.find("password=", from)) != std::string::npos; from += 9) {
+    const std::size_t start = from + 9;
+    std::size_t end = url.find_first_of("& ", start);
+    if (end == std::string::npos) end = url.size();
+    std::string_view value = std::string_view(url).substr(start, end - start);
+    // A quoted value in a key=value string: password='a b'.
+    if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') value = value.substr(1, value.size() - 2);
+    keep(value);
+  }
+  // Longest first, so a password holding another one is hidden whole.
+  std::sort(secrets.begin(), secrets.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return secrets;
+}
+
+void replace_all(std::string& text, std::string_view what, std::string_view with) {
+  for (std::size_t at = 0; (at = text.find(what, at)) != std::string::npos; at += with.size()) {
+    text.replace(at, what.size(), with);
+  }
+}
+
+}  // namespace
+
+std::string without_secrets(std::string_view text, const std::string& url) {
+  std::string out(text);
+  if (url.empty()) return out;
+  const std::string shown = redact(url);
+  if (shown != url) replace_all(out, url, shown);
+  // Whatever else quotes a password (libpq quotes the part it could not decode): hidden
+  // too, even where that makes an odd word of the message; a leak is worse.
+  for (const std::string& secret : secrets_of(url)) {
+    if (secret != "***") replace_all(out, secret, "***");
   }
   return out;
 }
@@ -211,7 +283,8 @@ Connection::Connection(const std::string& url) : url_(url) {
   connection_ = PQconnectdbParams(keywords, values, 1);
   if (!connection_) throw StoreError(StoreError::Kind::io, "cannot connect to " + redact(url) + ": out of memory");
   if (PQstatus(connection_) != CONNECTION_OK) {
-    std::string message = trimmed(PQerrorMessage(connection_));
+    // libpq quotes a URL it cannot parse whole, password included.
+    std::string message = without_secrets(trimmed(PQerrorMessage(connection_)), url);
     PQfinish(connection_);
     connection_ = nullptr;
     throw StoreError(kind_of_connect_failure(message), "cannot connect to " + redact(url) + ": " + message);

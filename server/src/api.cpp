@@ -165,6 +165,8 @@ Api::Api(const ServerOptions& options) : options_(options), registry_(std::make_
   tracker_options.queue_capacity = options_.queue_capacity;
   tracker_options.durable_timeout = options_.commit_timeout;
   tracker_options.shutdown_timeout = options_.shutdown_timeout;
+  // The events come from workers elsewhere: serve's own host:pid never ran any of them.
+  tracker_options.stamp_worker = false;
   tracker_ = std::make_unique<Tracker>(std::move(store), tracker_options);
   requests_ = &prometheus::BuildCounter()
                    .Name("jobtrail_serve_requests_total")
@@ -262,6 +264,14 @@ Response Api::ingest(const IngestRequest& request) {
     }
   }
   ordered_json answer = {{"accepted", accepted}, {"durable", durable}, {"rejected", rejected_json(decoded.rejected)}};
+  if (!decoded.truncated.empty()) {
+    // Said only when it happened, so a client that logs answers sees its texts were cut.
+    ordered_json truncated = ordered_json::array();
+    for (const TruncatedEvent& item : decoded.truncated) {
+      truncated.push_back({{position_name, item.position}, {"fields", item.fields.fields()}});
+    }
+    answer["truncated"] = std::move(truncated);
+  }
   if (decoded.rejected.empty()) return json_response(request.wait_commit ? 200 : 202, answer);
   // Everything refused only because we are busy: a plain retry will do.
   if (accepted == 0 && busy == decoded.rejected.size()) return json_response(503, answer);

@@ -104,8 +104,9 @@ constexpr std::string_view known_fields[] = {
     "job_id", "state", "at", "job", "queue", "correlation_id", "traceparent", "parent_job_id",
     "idempotency_key", "attempt", "worker", "error", "entities"};
 
-/// Fills `event` from a parsed object; returns why it cannot be an event, or "".
-std::string event_from(const json& object, Micros now, Event& event) {
+/// Fills `event` from a parsed object, cutting over-long free text (`cut` says what); returns
+/// why it cannot be an event, or "".
+std::string event_from(const json& object, Micros now, Event& event, Truncation& cut) {
   if (!object.is_object()) return fmt::format("an event must be a JSON object, not {}", type_name(object));
   for (const auto& item : object.items()) {
     bool known = false;
@@ -167,6 +168,7 @@ std::string event_from(const json& object, Micros now, Event& event) {
     }
   }
   // Lengths, entity syntax and the rest: the tracker's own rules, so both paths agree.
+  cut = truncate_free_text(event);
   return validation_error(event);
 }
 
@@ -292,7 +294,8 @@ std::optional<std::vector<std::string_view>> split_array(std::string_view text, 
 std::string decode_event(std::string_view text, Event& event, Micros now) {
   ParsedValue parsed = parse_value(text);
   if (!parsed.problem.empty()) return parsed.problem;
-  return event_from(parsed.value, now != 0 ? now : now_micros(), event);
+  Truncation cut;
+  return event_from(parsed.value, now != 0 ? now : now_micros(), event, cut);
 }
 
 DecodedEvents decode_events(std::string_view body, const DecodeOptions& options) {
@@ -305,11 +308,13 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
   const Micros now = options.now != 0 ? options.now : now_micros();
   const auto take = [&](const ParsedValue& parsed, std::size_t position) {
     Event event;
-    std::string problem = parsed.problem.empty() ? event_from(parsed.value, now, event) : parsed.problem;
+    Truncation cut;
+    std::string problem = parsed.problem.empty() ? event_from(parsed.value, now, event, cut) : parsed.problem;
     if (!problem.empty()) {
       result.rejected.push_back({position, std::move(problem)});
       return;
     }
+    if (cut.any()) result.truncated.push_back({position, cut});
     result.events.push_back(std::move(event));
     result.positions.push_back(position);
   };

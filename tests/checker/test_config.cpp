@@ -230,3 +230,43 @@ TEST_CASE("a timeout longer than a day is a config error, not an overflowing dea
   CHECK(check::check_deadline(std::numeric_limits<Micros>::max()) - now <= std::chrono::hours(25));
   CHECK(check::check_deadline(-1) - now < std::chrono::seconds(1));
 }
+
+TEST_CASE("a URL libpq cannot parse is reported without the password it quotes", "[checker][config]") {
+  // libpq's reason quotes the whole URI, password and all.
+  const auto bad = config_error("databases:\n  shop: \"postgresql://checker:s3cret@[db/shop\"\n");
+  CHECK(bad == "/etc/jobtrail/checks.yaml:2: database shop: not a valid PostgreSQL URL "
+               "(postgresql://checker:***@[db/shop): end of string reached when looking for matching \"]\" in "
+               "IPv6 host address in URI: \"postgresql://checker:***@[db/shop\"");
+  CHECK(config_error("databases:\n  shop: \"postgresql://checker:s3%zzcret@db/shop\"\n").find("s3") == std::string::npos);
+}
+
+TEST_CASE("a quote left open is a mistake at its line, not a check swallowed", "[checker][config]") {
+  // The first query's closing quote is missing: YAML reads the next check as part of its text.
+  CHECK(config_error(R"(checks:
+  - name: first
+    database: jobtrail
+    query: "SELECT 1 WHERE 0
+  - name: second
+    database: jobtrail
+    query: SELECT 2 WHERE 0"
+)") == "/etc/jobtrail/checks.yaml:4: the quoted value opened here runs on to line 5, which is not indented "
+       "under its key: is its closing \" missing? (text over several lines reads best as a block: key: |)");
+  // A key at the key's own column swallowed: single quotes too.
+  CHECK(config_error(R"(checks:
+  - name: first
+    query: 'SELECT 1
+    database: jobtrail'
+)").starts_with("/etc/jobtrail/checks.yaml:3: the quoted value opened here runs on to line 4"));
+  // A quoted value may span lines when they are indented under its key.
+  const auto config = check::parse_config(R"(checks:
+  - name: multi
+    database: jobtrail
+    query: "SELECT 1
+      WHERE 0"
+    description: 'one
+      two'
+)", "/etc/jobtrail/checks.yaml");
+  REQUIRE_FALSE(config.checks.empty());
+  CHECK(config.checks[0].name == "multi");
+  CHECK(config.checks[0].query == "SELECT 1 WHERE 0");
+}

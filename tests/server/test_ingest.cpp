@@ -104,10 +104,17 @@ TEST_CASE("over-long fields are refused by the event limits", "[server]") {
   const std::string long_id(EventLimits::max_id_length + 1, 'x');
   CHECK(decode_event(R"({"job_id":")" + long_id + R"(","state":"enqueued"})", event).find("job_id") !=
         std::string::npos);
+  // A long message is cut, not refused: the failure must not vanish because it said a lot.
   const std::string long_message(EventLimits::max_message_length + 1, 'm');
-  const std::string problem =
-      decode_event(R"({"job_id":"a","state":"failed","error":")" + long_message + R"("})", event);
-  CHECK(problem.find("message") != std::string::npos);
+  CHECK(decode_event(R"({"job_id":"a","state":"failed","error":")" + long_message + R"("})", event).empty());
+  CHECK(event.error.message.ends_with(std::string(truncation_marker) + "8193 bytes]"));
+  const DecodedEvents decoded = decode_events(R"({"job_id":"ok","state":"started"})" "\n"
+                                              R"({"job_id":"a","state":"failed","error":")" + long_message + R"("})",
+                                              {});
+  REQUIRE(decoded.events.size() == 2);
+  REQUIRE(decoded.truncated.size() == 1);
+  CHECK(decoded.truncated[0].position == 2);  // its NDJSON line
+  CHECK(decoded.truncated[0].fields.message);
   std::string many = R"({"job_id":"a","state":"enqueued","entities":[)";
   for (std::size_t i = 0; i <= EventLimits::max_entities; ++i) many += (i ? ",\"u:" : "\"u:") + std::to_string(i) + "\"";
   CHECK(decode_event(many + "]}", event).starts_with("entities has 65 items"));

@@ -498,3 +498,61 @@ TEST_CASE("a re-sent batch is stored once when its events carry at, twice when t
   CHECK(store->events_of("a").size() == 1);
   CHECK(store->events_of("b").size() == 2);
 }
+
+TEST_CASE("a 1 MB error message is stored cut to its limit and marked, never refused", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  const std::string message(1024 * 1024, 'm');
+  const json event = {{"job_id", "long-failure"}, {"state", "failed"}, {"error", {{"class", "Boom"}, {"message", message}}}};
+  const auto result = client.Post("/v1/events?wait=commit", event.dump(), "application/json");
+  REQUIRE(result);
+  INFO(result->body.substr(0, 300));
+  CHECK(result->status == 200);
+  const json body = json::parse(result->body);
+  CHECK(body["accepted"] == 1);
+  CHECK(body["truncated"] == json::parse(R"([{"index":0,"fields":["error.message"]}])"));
+  const auto stored = running.store()->find_job("long-failure");
+  REQUIRE(stored);
+  CHECK(stored->state == State::failed);
+  CHECK(stored->last_error.message.size() <= EventLimits::max_message_length);
+  CHECK(stored->last_error.message.ends_with(std::string(truncation_marker) + "1048576 bytes]"));
+  CHECK(stored->last_error.message.starts_with("mmmm"));
+}
+
+TEST_CASE("an event without a worker is not stamped with serve's own host:pid", "[server]") {
+  RunningServer running;
+  auto client = running.client();
+  auto result = client.Post("/v1/events?wait=commit",
+                            R"({"job_id":"w","state":"started","attempt":1,"at":1790000000000000,"worker":"box-7:42"})",
+                            "application/json");
+  REQUIRE(result);
+  REQUIRE(result->status == 200);
+  result = client.Post("/v1/events?wait=commit", R"({"job_id":"w","state":"heartbeat","attempt":1,"at":1790000001000000})",
+                       "application/json");
+  REQUIRE(result);
+  REQUIRE(result->status == 200);
+  auto store = running.store();
+  const auto job = store->find_job("w");
+  REQUIRE(job);
+  CHECK(job->worker == "box-7:42");
+  const auto events = store->events_of("w");
+  REQUIRE(events.size() == 2);
+  CHECK(events[1].worker.empty());  // what the worker sent: no worker
+}
+
+TEST_CASE("a plain curl --data-binary batch (a form content type) over 8 KiB is taken as JSON", "[server]") {
+  // curl sends application/x-www-form-urlencoded unless told otherwise; refusing that would
+  // cost a first-time user their batch for a header they never chose.
+  RunningServer running;
+  auto client = running.client();
+  std::string batch;
+  for (int i = 0; batch.size() <= 20 * 1024; ++i) {
+    batch += R"({"job_id":"form-)" + std::to_string(i) + R"(","state":"enqueued","job":"FormJob"})" "\n";
+  }
+  const auto result = client.Post("/v1/events?wait=commit", batch, "application/x-www-form-urlencoded");
+  REQUIRE(result);
+  INFO(result->body.substr(0, 300));
+  CHECK(result->status == 200);
+  CHECK(json::parse(result->body)["rejected"].empty());
+  CHECK(running.store()->find_job("form-0"));
+}

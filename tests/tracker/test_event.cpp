@@ -54,8 +54,13 @@ TEST_CASE("validation says what is wrong", "[tracker][event]") {
     event.correlation_id.assign(EventLimits::max_id_length + 1, 'x');
     CHECK(validation_error(event) == "correlation_id is 201 bytes long; the limit is 200");
     event.correlation_id.clear();
+    event.job.assign(EventLimits::max_name_length + 1, 'j');
+    CHECK(validation_error(event) == "job is 201 bytes long; the limit is 200");
+  }
+  SECTION("over-long free text is no reason to refuse: it is cut") {
     event.error.message.assign(EventLimits::max_message_length + 1, 'm');
-    CHECK(validation_error(event).rfind("error message is 8193 bytes long", 0) == 0);
+    event.worker.assign(EventLimits::max_name_length + 1, 'w');
+    CHECK(validation_error(event).empty());
   }
   SECTION("bad entity") {
     event.entities = {"user:1", "nope"};
@@ -104,4 +109,65 @@ TEST_CASE("UTF-8 text is told from other bytes, and repaired", "[tracker][event]
     CHECK(to_utf8_text(text) == repaired);
     CHECK(is_utf8_text(to_utf8_text(text)));
   }
+}
+
+TEST_CASE("over-long free text is cut to its limit, marked, between characters", "[tracker][event]") {
+  Event event;
+  event.job_id = "job-1";
+  event.state = State::failed;
+  const std::string marker(truncation_marker);
+
+  SECTION("texts within their limits are left alone") {
+    event.error = {"E", std::string(EventLimits::max_message_length, 'm'), "bt"};
+    event.worker = std::string(EventLimits::max_name_length, 'w');
+    const Event before = event;
+    CHECK_FALSE(has_over_long_text(event));
+    CHECK_FALSE(truncate_free_text(event).any());
+    CHECK(event == before);
+  }
+  SECTION("each long field is cut and named") {
+    event.error.message.assign(9 * 1024, 'm');
+    event.error.backtrace.assign(EventLimits::max_backtrace_length + 1, 'b');
+    CHECK(has_over_long_text(event));
+    const Truncation cut = truncate_free_text(event);
+    CHECK(cut.message);
+    CHECK(cut.backtrace);
+    CHECK_FALSE(cut.worker);
+    CHECK(cut.fields() == std::vector<std::string_view>{"error.message", "error.backtrace"});
+    CHECK(event.error.message.size() == EventLimits::max_message_length);
+    CHECK(event.error.message == std::string(EventLimits::max_message_length - marker.size() - 11, 'm') + marker +
+                                     "9216 bytes]");
+    CHECK(event.error.backtrace.ends_with(marker + "65537 bytes]"));
+    // Cut once: a cut text fits, so a second pass (the store after the tracker) changes nothing.
+    const Event once = event;
+    CHECK_FALSE(truncate_free_text(event).any());
+    CHECK(event == once);
+  }
+  SECTION("a multi-byte character is never split") {
+    std::string euros;
+    while (euros.size() < 9000) euros += "\xe2\x82\xac";  // U+20AC, three bytes
+    event.error.message = euros;
+    truncate_free_text(event);
+    CHECK(is_utf8_text(event.error.message));
+    CHECK(event.error.message.size() <= EventLimits::max_message_length);
+  }
+}
+
+TEST_CASE("the time rule refuses 1970, the far future and the wrong unit", "[tracker][event]") {
+  const Micros now = 1'790'000'000'000'000;  // 2026-09-21
+  CHECK(is_plausible_event_time(now, now));
+  CHECK(is_plausible_event_time(EventTimeRule::earliest, now));
+  CHECK_FALSE(is_plausible_event_time(EventTimeRule::earliest - 1, now));
+  CHECK(is_plausible_event_time(now + EventTimeRule::max_ahead, now));
+  CHECK_FALSE(is_plausible_event_time(now + EventTimeRule::max_ahead + 1, now));
+  CHECK_FALSE(guess_time_unit(now, now));
+  CHECK(guess_time_unit(now / 1'000'000, now)->unit == "seconds");
+  CHECK(guess_time_unit(now / 1'000, now)->unit == "milliseconds");
+  CHECK(guess_time_unit(now * 1'000, now)->unit == "nanoseconds");
+  CHECK(guess_time_unit(now * 1'000, now)->micros == now);
+  CHECK(event_time_problem(now, now).empty());
+  CHECK(event_time_problem(1, now) == "at 1 is before 2000-01-01: a clock that is wrong, or the wrong unit (send microseconds)");
+  CHECK(event_time_problem(now * 1000, now) ==
+        "at 1790000000000000000 is more than a day ahead of the clock: it reads as nanoseconds since the epoch; "
+        "send microseconds");
 }

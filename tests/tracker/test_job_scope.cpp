@@ -178,6 +178,7 @@ TEST_CASE_METHOD(ScopeFixture, "an over-long error message is cut, not lost", "[
   const auto events = events_of("job-1");
   REQUIRE(events.size() == 2);
   CHECK(events[1].error.message.size() == EventLimits::max_message_length);
+  CHECK(events[1].error.message.ends_with(std::string(truncation_marker) + "16384 bytes]"));  // and says so
 }
 
 TEST_CASE_METHOD(ScopeFixture, "a job scope needs a job ID", "[tracker][job_scope]") {

@@ -909,3 +909,83 @@ TEST_CASE("after a server restart the store connects again and writes nothing tw
   CHECK_THROWS_AS(reader->append({event("job-3", State::started, t0)}), StoreError);
   CHECK_FALSE(store->find_job("job-3"));
 }
+
+TEST_CASE_METHOD(StoreFixture, "an event without a worker leaves the job's worker as the last that named one",
+                 "[tracker][store]") {
+  auto started = event("w-1", State::started, t0);
+  started.worker = "box-a:1";
+  auto beat = event("w-1", State::heartbeat, t0 + second);  // relayed without a worker
+  auto failed = event("w-1", State::failed, t0 + 2 * second);
+  store->append({started, beat});
+  store->append({failed});
+  REQUIRE(store->find_job("w-1"));
+  CHECK(store->find_job("w-1")->worker == "box-a:1");
+
+  auto retry = event("w-1", State::started, t0 + 10 * second);
+  retry.attempt = 2;
+  retry.worker = "box-b:2";
+  store->append({retry});
+  CHECK(store->find_job("w-1")->worker == "box-b:2");
+  // A late event of the first attempt names where that attempt ran, not where the job is now.
+  auto late = event("w-1", State::heartbeat, t0 + 3 * second);
+  late.worker = "box-a:1";
+  store->append({late});
+  CHECK(store->find_job("w-1")->worker == "box-b:2");
+  const auto events = store->events_of("w-1");
+  REQUIRE(events.size() == 5);
+  CHECK(events[1].worker.empty());  // stored as sent
+}
+
+TEST_CASE_METHOD(StoreFixture, "over-long free text is cut and marked, and the event is stored", "[tracker][store]") {
+  auto failed = event("long-1", State::failed, t0);
+  failed.worker = std::string(300, 'w');
+  failed.error = {std::string(250, 'C'), std::string(9 * 1024, 'm'), std::string(70 * 1024, 'b')};
+  const AppendResult result = store->append({failed});
+  CHECK(result.stored == 1);
+  const auto job = store->find_job("long-1");
+  REQUIRE(job);
+  CHECK(job->state == State::failed);
+  const std::string marker(truncation_marker);
+  CHECK(job->last_error.message.size() <= EventLimits::max_message_length);
+  CHECK(job->last_error.message.ends_with(marker + "9216 bytes]"));
+  CHECK(job->last_error.error_class.ends_with(marker + "250 bytes]"));
+  CHECK(job->last_error.backtrace.ends_with(marker + "71680 bytes]"));
+  CHECK(job->last_error.backtrace.size() <= EventLimits::max_backtrace_length);
+  CHECK(job->worker.size() <= EventLimits::max_name_length);
+  CHECK(job->worker.ends_with(marker + "300 bytes]"));
+}
+
+TEST_CASE("a URL libpq cannot parse never puts its password in the message", "[tracker][sqlite]") {
+  // libpq's own message quotes the whole URI; the store must hide the password in it too.
+  for (const std::string url : {"postgresql://u:pw-s3cret@[bad/db", "postgresql://u:pw%7As3cret@h:5432/db?port=x",
+                                "postgresql://u:pw-s3cret@h/db?sslmode=bogus", "mysql://u:pw-s3cret@h/db",
+                                "postgresql://h/db?password=pw-s3cret&port=notanumber"}) {
+    INFO(url);
+    try {
+      open_store(url);
+      FAIL("opened " << url);
+    } catch (const StoreError& error) {
+      const std::string message = error.what();
+      INFO(message);
+      CHECK(message.find("s3cret") == std::string::npos);
+      CHECK(message.find("pw") == std::string::npos);
+    }
+  }
+  CHECK(without_secrets("invalid URI: \"postgresql://u:pw@[bad/db\"", "postgresql://u:pw@[bad/db") ==
+        "invalid URI: \"postgresql://u:***@[bad/db\"");
+  CHECK(without_secrets("token \"p%zzw\"", "postgresql://u:p%zzw@h/db") == "token \"***\"");
+}
+
+TEST_CASE("a store is not created in a directory that does not exist", "[tracker][store][sqlite]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("no-such-dir/jobs.db");
+  try {
+    open_store(path);
+    FAIL("opened " << path);
+  } catch (const StoreError& error) {
+    CHECK(error.kind() == StoreError::Kind::cannot_open);
+    CHECK(std::string(error.what()).find("the directory " + dir.file("no-such-dir") + " does not exist") !=
+          std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("no-such-dir")));
+}

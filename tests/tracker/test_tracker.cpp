@@ -611,3 +611,49 @@ TEST_CASE("job metrics keep to a bounded number of job classes", "[tracker][metr
   REQUIRE(other);
   CHECK(other->counter.value == 700 - TrackerMetrics::max_label_pairs);
 }
+
+TEST_CASE_METHOD(FakeFixture, "record() cuts an over-long message and keeps the failure", "[tracker]") {
+  Tracker tracker(store(), options());
+  Event failed = make_event("long-failure", State::failed);
+  failed.error = {"Huge", std::string(9 * 1024, 'x'), "frame\n"};
+  CHECK(tracker.record(failed) == RecordStatus::queued);
+  REQUIRE(tracker.flush(5s));
+  CHECK(tracker.counters().dropped_invalid == 0);
+  const auto committed = state->committed();
+  REQUIRE(committed.size() == 1);
+  CHECK(committed[0].error.message.size() <= EventLimits::max_message_length);
+  CHECK(committed[0].error.message.ends_with(std::string(truncation_marker) + "9216 bytes]"));
+  CHECK(committed[0].error.backtrace == "frame\n");
+}
+
+TEST_CASE_METHOD(FakeFixture, "record() refuses a time in the wrong unit rather than store it", "[tracker]") {
+  Tracker tracker(store(), options());
+  const Micros now = now_micros();
+  Event nanoseconds = make_event("ns", State::started);
+  nanoseconds.at = now * 1000;
+  CHECK(tracker.record(nanoseconds) == RecordStatus::invalid);
+  Event seconds = make_event("s", State::started);
+  seconds.at = now / 1'000'000;
+  CHECK(tracker.record(seconds) == RecordStatus::invalid);
+  Event plausible = make_event("us", State::started);
+  plausible.at = now - 3'600'000'000;
+  CHECK(tracker.record(plausible) == RecordStatus::queued);
+  REQUIRE(tracker.flush(5s));
+  CHECK(tracker.counters().dropped_invalid == 2);
+  REQUIRE(state->committed().size() == 1);
+  CHECK(state->committed()[0].job_id == "us");
+  const std::vector<std::string> reported = messages.all();
+  REQUIRE_FALSE(reported.empty());
+  CHECK(reported[0].find("more than a day ahead") != std::string::npos);
+  CHECK(reported[0].find("nanoseconds") != std::string::npos);
+}
+
+TEST_CASE_METHOD(FakeFixture, "stamp_worker off leaves an event's worker as sent", "[tracker]") {
+  TrackerOptions relay = options();
+  relay.stamp_worker = false;
+  Tracker tracker(store(), relay);
+  CHECK(tracker.record(make_event("relayed", State::started)) == RecordStatus::queued);
+  REQUIRE(tracker.flush(5s));
+  REQUIRE(state->committed().size() == 1);
+  CHECK(state->committed()[0].worker.empty());
+}

@@ -178,11 +178,13 @@ PreparedBatch prepare_batch(const std::vector<Event>& events) {
     }
   }
   PreparedBatch batch(events);
-  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0; })) {
+  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0 || has_over_long_text(e); })) {
     batch.stamped_ = events;
     const Micros now = now_micros();
     for (auto& event : *batch.stamped_) {
       if (event.at == 0) event.at = now;
+      // Callers of Store::append() that did not go through the tracker get the same cut.
+      truncate_free_text(event);
     }
   }
   return batch;

@@ -102,9 +102,9 @@ struct BatchPlan {
 
 constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast<unsigned>(kind); }
 
-/// A batch as it enters a store: validated, and every event without a time stamped with the
-/// time of the append, once (so a retry of the same batch sends the same times). Holds a copy
-/// only when it had to stamp. Not thread-safe; lives for one append.
+/// A batch as it enters a store: validated, every event without a time stamped with the time
+/// of the append, once (so a retry of the same batch sends the same times), and over-long free
+/// text cut (truncate_free_text()). Holds a copy only when it had to stamp or cut. Not thread-safe; lives for one append.
 class PreparedBatch {
  public:
   const std::vector<Event>& events() const noexcept { return stamped_ ? *stamped_ : original_; }
@@ -116,8 +116,8 @@ class PreparedBatch {
   std::optional<std::vector<Event>> stamped_;
 };
 
-/// Validates `events` (throws StoreError invalid_event naming the first bad one) and stamps
-/// those without a time. `events` must outlive the result.
+/// Validates `events` (throws StoreError invalid_event naming the first bad one), stamps
+/// those without a time and cuts over-long free text. `events` must outlive the result.
 PreparedBatch prepare_batch(const std::vector<Event>& events);
 
 /// Plans `events` (validated, every time given) against `history`. Not thread-safe in the

@@ -1,7 +1,9 @@
 #include "jobtrail/event.h"
 
 #include <array>
+#include <charconv>
 #include <chrono>
+#include <limits>
 
 namespace jobtrail {
 
@@ -123,6 +125,96 @@ std::string to_utf8_text(std::string_view text) {
   return out;
 }
 
+namespace {
+/// Cuts `text` to `limit` bytes with the marker, in place; false when it already fits.
+bool cut_to(std::string& text, std::size_t limit) noexcept {
+  if (text.size() <= limit) return false;
+  char sent[24];
+  const auto printed = std::to_chars(sent, sent + sizeof sent, text.size());
+  const std::string_view length(sent, static_cast<std::size_t>(printed.ptr - sent));
+  constexpr std::string_view unit = " bytes]";
+  const std::size_t tail = truncation_marker.size() + length.size() + unit.size();
+  // Every limit is far above the marker; the guard keeps a future tiny limit from underflowing.
+  std::size_t end = limit > tail ? limit - tail : 0;
+  // Back to the start of a UTF-8 sequence (at most three bytes: text that is not UTF-8 at all
+  // is repaired by the stores), so the cut never splits a character.
+  for (int back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80; ++back) --end;
+  // Shrinking and appending within the capacity the text already has: no allocation.
+  text.resize(end);
+  text.append(truncation_marker).append(length).append(unit);
+  return true;
+}
+}  // namespace
+
+std::vector<std::string_view> Truncation::fields() const {
+  std::vector<std::string_view> names;
+  if (worker) names.push_back("worker");
+  if (error_class) names.push_back("error.class");
+  if (message) names.push_back("error.message");
+  if (backtrace) names.push_back("error.backtrace");
+  return names;
+}
+
+namespace {
+/// The free-text fields and their limits, in the order of Truncation's members.
+template <typename EventRef>
+auto free_texts(EventRef& event) noexcept {
+  using L = EventLimits;
+  return std::array{std::pair{&event.worker, L::max_name_length},
+                    std::pair{&event.error.error_class, L::max_name_length},
+                    std::pair{&event.error.message, L::max_message_length},
+                    std::pair{&event.error.backtrace, L::max_backtrace_length}};
+}
+}  // namespace
+
+Truncation truncate_free_text(Event& event) noexcept {
+  const auto texts = free_texts(event);
+  Truncation cut;
+  cut.worker = cut_to(*texts[0].first, texts[0].second);
+  cut.error_class = cut_to(*texts[1].first, texts[1].second);
+  cut.message = cut_to(*texts[2].first, texts[2].second);
+  cut.backtrace = cut_to(*texts[3].first, texts[3].second);
+  return cut;
+}
+
+bool has_over_long_text(const Event& event) noexcept {
+  for (const auto& [text, limit] : free_texts(event)) {
+    if (text->size() > limit) return true;
+  }
+  return false;
+}
+
+bool is_plausible_event_time(Micros at, Micros now) noexcept {
+  return at >= EventTimeRule::earliest && (now > std::numeric_limits<Micros>::max() - EventTimeRule::max_ahead ||
+                                           at <= now + EventTimeRule::max_ahead);
+}
+
+std::optional<TimeUnitGuess> guess_time_unit(Micros number, Micros now) noexcept {
+  if (is_plausible_event_time(number, now)) return std::nullopt;
+  constexpr Micros max = std::numeric_limits<Micros>::max();
+  const struct {
+    std::string_view unit;
+    Micros multiply;
+    Micros divide;
+  } readings[] = {{"seconds", 1'000'000, 1}, {"milliseconds", 1'000, 1}, {"nanoseconds", 1, 1'000}};
+  for (const auto& reading : readings) {
+    if (number > max / reading.multiply || number < -(max / reading.multiply)) continue;
+    const Micros as_micros = number * reading.multiply / reading.divide;
+    if (is_plausible_event_time(as_micros, now)) return TimeUnitGuess{reading.unit, as_micros};
+  }
+  return std::nullopt;
+}
+
+std::string event_time_problem(Micros at, Micros now) {
+  if (is_plausible_event_time(at, now)) return {};
+  std::string problem = "at " + std::to_string(at) +
+                        (at < EventTimeRule::earliest ? " is before 2000-01-01" : " is more than a day ahead of the clock");
+  if (const auto guess = guess_time_unit(at, now)) {
+    return problem + ": it reads as " + std::string(guess->unit) + " since the epoch; send microseconds";
+  }
+  return problem + ": a clock that is wrong, or the wrong unit (send microseconds)";
+}
+
 std::string validation_error(const Event& event) {
   using L = EventLimits;
   if (event.job_id.empty()) return "job_id is empty";
@@ -140,24 +232,17 @@ std::string validation_error(const Event& event) {
     if (value->size() > L::max_id_length) return too_long(field, value->size(), L::max_id_length);
     if (!is_utf8_text(*value)) return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
   }
-  const std::pair<std::string_view, const std::string*> names[] = {
-      {"job", &event.job},
-      {"queue", &event.queue},
-      {"worker", &event.worker},
-      {"error class", &event.error.error_class}};
+  // Keys: a job class or queue is what filters and stats group by, so a longer one is refused
+  // rather than cut into a name nobody asked for.
+  const std::pair<std::string_view, const std::string*> names[] = {{"job", &event.job}, {"queue", &event.queue}};
   for (const auto& [field, value] : names) {
     if (value->size() > L::max_name_length) return too_long(field, value->size(), L::max_name_length);
-    // The error class is free text from the program: stores that need UTF-8 repair it.
-    if (value != &event.error.error_class && !is_utf8_text(*value)) {
-      return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
-    }
+    if (!is_utf8_text(*value)) return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
   }
-  if (event.error.message.size() > L::max_message_length) {
-    return too_long("error message", event.error.message.size(), L::max_message_length);
-  }
-  if (event.error.backtrace.size() > L::max_backtrace_length) {
-    return too_long("backtrace", event.error.backtrace.size(), L::max_backtrace_length);
-  }
+  // Free text is never a reason to refuse: too long, it is cut (truncate_free_text()); the
+  // error's texts may hold any bytes, which stores that need UTF-8 repair. The worker is shown
+  // and grouped as a name, so it must be UTF-8 text.
+  if (!is_utf8_text(event.worker)) return "worker is not UTF-8 text (or holds a NUL byte)";
   if (event.entities.size() > L::max_entities) {
     return "event has " + std::to_string(event.entities.size()) + " entities; the limit is " +
            std::to_string(L::max_entities);

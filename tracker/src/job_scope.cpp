@@ -28,19 +28,10 @@ JobInfo with_context(JobInfo info) {
   return info;
 }
 
-// Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence: an over-long
-// message must not cost the failure its whole event (the tracker rejects over-long fields).
-std::string truncated(std::string_view text, std::size_t limit) {
-  if (text.size() <= limit) return std::string(text);
-  std::size_t end = limit;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return std::string(text.substr(0, end));
-}
-
+// Texts of any length: record() cuts what is over its limit and marks it (truncate_free_text()),
+// the one rule for every way in, so a long message never costs the failure its event.
 ErrorInfo make_error(std::string_view error_class, std::string_view message, std::string_view backtrace = {}) {
-  return ErrorInfo{truncated(error_class, EventLimits::max_name_length),
-                   truncated(message, EventLimits::max_message_length),
-                   truncated(backtrace, EventLimits::max_backtrace_length)};
+  return ErrorInfo{std::string(error_class), std::string(message), std::string(backtrace)};
 }
 
 std::string demangled(const char* mangled) {

@@ -108,9 +108,29 @@ JobPage list_page(Store& store, const JobFilter& filter, std::int64_t count_limi
 
 std::string printable_url(const std::string& url) { return pg::redact(url); }
 
+std::string without_secrets(std::string_view text, const std::string& url) { return pg::without_secrets(text, url); }
+
 int latest_schema_version() noexcept { return sqlite::latest_version(); }
 
+namespace {
+std::unique_ptr<Store> open_store_as_named(const std::string& url, const OpenOptions& options);
+}  // namespace
+
 std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& options) {
+  try {
+    return open_store_as_named(url, options);
+  } catch (const StoreError& error) {
+    // Whatever part of the way down put the URL in its message, its password stays out.
+    const std::string message = error.what();
+    const std::string shown = without_secrets(message, url);
+    if (shown == message) throw;
+    throw StoreError(error.kind(), shown);
+  }
+}
+
+namespace {
+
+std::unique_ptr<Store> open_store_as_named(const std::string& url, const OpenOptions& options) {
   if (url.empty()) {
     throw StoreError(StoreError::Kind::invalid_url, "no store given (use --db or JOBTRAIL_DB)");
   }
@@ -124,7 +144,7 @@ std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& opt
     if (path.rfind("//", 0) == 0) path = path.substr(2);
   } else if (auto scheme = url.find("://"); scheme != std::string::npos) {
     throw StoreError(StoreError::Kind::invalid_url,
-                     "unknown store URL scheme in \"" + url +
+                     "unknown store URL scheme in \"" + pg::redact(url) +
                          "\" (use sqlite:PATH, a file path, or postgresql://...)");
   }
   // One setting may follow the path: ?sync=full or ?sync=normal (the default).
@@ -142,5 +162,7 @@ std::unique_ptr<Store> open_store(const std::string& url, const OpenOptions& opt
   if (path.empty()) throw StoreError(StoreError::Kind::invalid_url, "empty SQLite path in " + url);
   return std::make_unique<SqliteStore>(path, options, sync_full);
 }
+
+}  // namespace
 
 }  // namespace jobtrail

@@ -43,12 +43,9 @@ bool passes_quick_validation(const Event& event) noexcept {
       event.parent_job_id.size() > Limits::max_id_length || event.idempotency_key.size() > Limits::max_id_length) {
     return false;
   }
+  // Free text was cut to its limits before (truncate_free_text()); keys are checked here.
   if (event.job.size() > Limits::max_name_length || event.queue.size() > Limits::max_name_length ||
-      event.worker.size() > Limits::max_name_length || event.error.error_class.size() > Limits::max_name_length) {
-    return false;
-  }
-  if (event.error.message.size() > Limits::max_message_length ||
-      event.error.backtrace.size() > Limits::max_backtrace_length || event.entities.size() > Limits::max_entities) {
+      event.entities.size() > Limits::max_entities) {
     return false;
   }
   return std::all_of(event.entities.begin(), event.entities.end(),
@@ -94,6 +91,16 @@ Tracker::Impl::Impl(std::unique_ptr<Store> opened_store, TrackerOptions tracker_
 }
 
 RecordStatus Tracker::Impl::record(Event&& event, bool wait_until_durable) noexcept {
+  // A long message costs the event nothing: it is cut here, on the caller's thread, so the
+  // queue never holds more than the limits (four size comparisons when nothing is long).
+  if (truncate_free_text(event).any()) {
+    try {
+      event.error.message.shrink_to_fit();
+      event.error.backtrace.shrink_to_fit();
+    } catch (...) {
+      // Out of memory: the cut text keeps its old capacity, which is no harm.
+    }
+  }
   if (!passes_quick_validation(event)) {
     std::string why;
     try {
@@ -108,7 +115,17 @@ RecordStatus Tracker::Impl::record(Event&& event, bool wait_until_durable) noexc
       return RecordStatus::invalid;
     }
   }
-  if (event.at == 0) event.at = now_micros();
+  if (event.at == 0) {
+    event.at = now_micros();
+  } else if (const Micros now = now_micros(); !is_plausible_event_time(event.at, now)) {
+    // Seconds, milliseconds or nanoseconds where microseconds belong: stored, the job would sit
+    // in 1970 or centuries ahead at the top of every list for good.
+    core.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
+    core.reporter.report_lazily([&] {
+      return "dropped an invalid event for job " + quoted_job_id(event.job_id) + ": " + event_time_problem(event.at, now);
+    });
+    return RecordStatus::invalid;
+  }
   const auto state_index = static_cast<std::size_t>(event.state);
 
   const auto pushed =

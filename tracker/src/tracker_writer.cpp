@@ -209,6 +209,7 @@ void TrackerWriter::drop_everything_left(std::string_view why) noexcept {
 
 void TrackerWriter::stamp_worker(std::vector<Event>& events) const noexcept {
   // Done here rather than in record(): copying the name would cost the caller an allocation.
+  if (!core_.options.stamp_worker) return;
   try {
     for (Event& event : events) {
       if (event.worker.empty()) event.worker = core_.worker;

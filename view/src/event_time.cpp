@@ -1,6 +1,5 @@
 #include "jobtrail/view/event_time.h"
 
-#include <limits>
 #include <optional>
 
 #include <fmt/format.h>
@@ -19,35 +18,16 @@ std::string spelled(Micros at) {
   return format_rfc3339(at);
 }
 
-bool plausible(Micros at, Micros now) {
-  return at >= earliest_event_time && at <= now + max_event_time_ahead;
-}
-
-/// The same number read as another unit, when that reading is plausible.
-std::optional<std::string> unit_guess(Micros number, Micros now) {
-  constexpr Micros max = std::numeric_limits<Micros>::max();
-  const struct {
-    const char* unit;
-    Micros multiply;
-    Micros divide;
-  } readings[] = {{"seconds", 1'000'000, 1}, {"milliseconds", 1'000, 1}, {"nanoseconds", 1, 1'000}};
-  for (const auto& reading : readings) {
-    if (number > max / reading.multiply || number < -(max / reading.multiply)) continue;
-    const Micros as_micros = number * reading.multiply / reading.divide;
-    if (plausible(as_micros, now)) {
-      return fmt::format("as {} since the epoch it would be {}; send microseconds", reading.unit,
-                         format_rfc3339(as_micros));
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string implausible_event_time(Micros at, Micros now) {
-  if (plausible(at, now)) return {};
-  const std::optional<std::string> guess = unit_guess(at, now);
-  if (at < earliest_event_time) {
+  if (is_plausible_event_time(at, now)) return {};
+  std::optional<std::string> guess;
+  if (const std::optional<TimeUnitGuess> unit = guess_time_unit(at, now)) {
+    guess = fmt::format("as {} since the epoch it would be {}; send microseconds", unit->unit,
+                        format_rfc3339(unit->micros));
+  }
+  if (at < EventTimeRule::earliest) {
     return fmt::format("is {}, before 2000-01-01: {}", spelled(at),
                        guess.value_or("a clock that was never set, or the wrong unit (send microseconds)"));
   }

@@ -69,7 +69,10 @@ struct Event {
   friend bool operator==(const Event&, const Event&) = default;
 };
 
-/// Bounds on every event, so a runaway caller cannot fill the store or the memory.
+/// Bounds on every event, so a runaway caller cannot fill the store or the memory. IDs, job
+/// class, queue and entities are keys: a longer one is refused, never altered. Free text (the
+/// worker, the error class, message and backtrace) is cut to its limit by
+/// truncate_free_text() instead, so a long message never costs the event (docs/events.md).
 struct EventLimits {
   static constexpr std::size_t max_id_length = 200;          ///< job, parent, correlation IDs, keys
   static constexpr std::size_t max_name_length = 200;        ///< job class, queue, worker, error class
@@ -79,7 +82,58 @@ struct EventLimits {
   static constexpr std::size_t max_entity_length = 200;
 };
 
-/// Why `event` cannot be recorded, or an empty string if it can.
+/// What ends a text that truncate_free_text() cut, followed by how many bytes were sent and
+/// " bytes]": "…[truncated from 9216 bytes]". The text and the marker together keep to the limit.
+inline constexpr std::string_view truncation_marker = "\xE2\x80\xA6[truncated from ";  // "…[truncated from "
+
+/// Which free-text fields truncate_free_text() cut.
+struct Truncation {
+  bool worker = false;
+  bool error_class = false;
+  bool message = false;
+  bool backtrace = false;
+
+  bool any() const noexcept { return worker || error_class || message || backtrace; }
+  /// The names of the cut fields as the HTTP API spells them: "error.message", "worker", ...
+  std::vector<std::string_view> fields() const;
+};
+
+/// Cuts each free-text field of `event` longer than its limit (EventLimits) to fit, between
+/// UTF-8 characters, ending it with truncation_marker and the length that was sent. The one
+/// rule for every way in: Tracker::record(), Store::append(), `jobtrail emit` and serve all
+/// call it, and a cut text is never cut again. Returns what it cut. Allocates nothing (the
+/// cut happens in place), so it is cheap enough for record().
+Truncation truncate_free_text(Event& event) noexcept;
+/// Whether truncate_free_text() would cut anything in `event`.
+bool has_over_long_text(const Event& event) noexcept;
+
+/// The one rule for when a reported event can have happened (every way in applies it: the
+/// tracker's record(), `jobtrail emit --at`, serve's "at"): not before 2000-01-01T00:00:00Z,
+/// when no job still worth looking at ran (earlier is a clock never set, or seconds or
+/// milliseconds, which land in 1970), and at most a day ahead of the receiver's clock (clock
+/// skew between hosts, not nanoseconds, which land centuries ahead).
+struct EventTimeRule {
+  static constexpr Micros earliest = 946'684'800'000'000;
+  static constexpr Micros max_ahead = 24LL * 3600 * 1'000'000;
+};
+
+/// Whether `at` (microseconds since the epoch) passes EventTimeRule by the clock `now`.
+bool is_plausible_event_time(Micros at, Micros now) noexcept;
+
+/// An implausible time that is plausible read in another unit.
+struct TimeUnitGuess {
+  std::string_view unit;  ///< "seconds", "milliseconds" or "nanoseconds"
+  Micros micros = 0;      ///< what the number means in that unit
+};
+/// The unit `number` was most likely sent in when it is not plausible as microseconds.
+std::optional<TimeUnitGuess> guess_time_unit(Micros number, Micros now) noexcept;
+
+/// Why `at` cannot be when an event happened by the clock `now` (EventTimeRule), or "". The
+/// command line and serve spell the time out as well (jobtrail/view/event_time.h).
+std::string event_time_problem(Micros at, Micros now);
+
+/// Why `event` cannot be recorded, or an empty string if it can. Over-long free text is no
+/// reason (see truncate_free_text(), which every store applies before writing).
 std::string validation_error(const Event& event);
 
 /// Checks an entity tag: "type:id" with a type of [a-z0-9_.-]+ and a non-empty id.

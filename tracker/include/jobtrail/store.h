@@ -356,6 +356,9 @@ JobPage list_page(Store& store, const JobFilter& filter, std::int64_t count_limi
 
 /// `url` as it may be printed: a password in a PostgreSQL URL is replaced by "***".
 std::string printable_url(const std::string& url);
+/// `text` as it may be printed when it may quote `url` (libpq quotes a URL it cannot parse,
+/// password and all): the URL as printable_url() shows it, and its password nowhere.
+std::string without_secrets(std::string_view text, const std::string& url);
 
 /// The newest schema version this build understands.
 int latest_schema_version() noexcept;

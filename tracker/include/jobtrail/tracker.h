@@ -25,7 +25,7 @@ class Store;
 enum class RecordStatus {
   queued,              ///< accepted; the writer will commit it shortly
   durable,             ///< committed to the store (record_durable only)
-  invalid,             ///< rejected: the event fails validation_error()
+  invalid,             ///< rejected: the event fails validation_error() or EventTimeRule
   queue_full,          ///< dropped: the bounded queue was full
   shut_down,           ///< dropped: the tracker no longer accepts events
   timed_out,           ///< accepted, but not committed within durable_timeout
@@ -58,6 +58,10 @@ struct TrackerOptions {
   std::chrono::milliseconds shutdown_timeout{10000};
   /// Named in events that do not name a worker; defaults to "hostname:pid".
   std::string worker;
+  /// Whether events that name no worker get `worker`. Off for a relay of other processes'
+  /// events (`jobtrail serve`): where the relay runs is not where the job ran, and an event
+  /// without a worker leaves the job's worker as the last event that named one.
+  bool stamp_worker = true;
   /// Where metrics go; none are registered if null.
   std::shared_ptr<prometheus::Registry> registry;
   /// Receives problems (drops, store errors) at most once a second, with a count of the
@@ -80,7 +84,9 @@ class Tracker {
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
 
-  /// Queues `event`; stamps `at` and `worker` if missing. Costs about a microsecond.
+  /// Queues `event`; stamps `at` and `worker` if missing (see stamp_worker). Over-long free
+  /// text is cut (truncate_free_text()); an event that fails validation_error(), or whose
+  /// `at` breaks EventTimeRule, is dropped as invalid. Costs about a microsecond.
   RecordStatus record(Event event) noexcept;
   /// Queues `event` and waits until it is committed (a payment, say), up to durable_timeout.
   /// Committed survives a crash of this process; with a "?sync=full" store URL, a power loss too.

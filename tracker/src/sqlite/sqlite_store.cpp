@@ -124,6 +124,14 @@ SqliteStore::SqliteStore(const std::string& path, const OpenOptions& options, bo
   if (!exists && (options.read_only || !options.create)) {
     throw StoreError(StoreError::Kind::not_found, "no jobtrail store at " + path);
   }
+  if (!exists) {
+    // SQLite's own word for a missing directory is "unable to open database file".
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ignored)) {
+      throw StoreError(StoreError::Kind::cannot_open, "cannot create a store at " + path + ": the directory " +
+                                                          parent.string() + " does not exist");
+    }
+  }
   if (exists && fs::is_directory(path, ignored)) {
     throw StoreError(StoreError::Kind::cannot_open, path + " is a directory, not a jobtrail store");
   }

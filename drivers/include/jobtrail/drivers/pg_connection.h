@@ -18,6 +18,12 @@ namespace jobtrail::pg {
 /// The URL with any password replaced by "***", for messages and location().
 std::string redact(const std::string& url);
 
+/// `text` (a message, often libpq's, which quotes the connection string it could not parse,
+/// password and all) with every secret of `url` hidden: the URL itself shown as redact()
+/// shows it, then any remaining occurrence of its password, raw or percent-decoded, as "***".
+/// The one function every message that may hold a connection string goes through.
+std::string without_secrets(std::string_view text, const std::string& url);
+
 /// The StoreError that fits an error of `connection` (and `result`, if any), with `what`:
 /// lost connections, deadlocks, serialization failures and an overloaded server are transient
 /// (StoreError::Kind::io or busy), everything else is not.
