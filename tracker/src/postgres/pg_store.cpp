@@ -372,8 +372,8 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
       fresh.add(row->id).add_text(row->job_id);
       for (int column = 0; column < row_columns; ++column) put(fresh, column);
       fresh.end_row();
-      for (const auto& entity : job.entities) {
-        fresh_tags.add_text(entity).add(row->id);
+      for (const auto* entity : job.entities) {
+        fresh_tags.add_text(*entity).add(row->id);
         fresh_tags.end_row();
       }
       continue;
@@ -381,8 +381,8 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
     any_changed = true;
     changed_ids.add(row->id);
     for (int column = 0; column < row_columns; ++column) put(changed[column], column);
-    for (const auto& entity : job.entities) {
-      tag_entities.add(std::string_view(entity));
+    for (const auto* entity : job.entities) {
+      tag_entities.add(std::string_view(*entity));
       tag_jobs.add(row->id);
       any_stored_tag = true;
     }

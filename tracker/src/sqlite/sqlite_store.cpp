@@ -253,7 +253,8 @@ detail::JobRow& SqliteStore::job_row(const std::string& job_id) {
     if (!q.is_null(23)) labels_.ids.emplace(q.text(23), row.queue);
     if (!q.is_null(24)) {
       row.correlation_id = read_id(q, 24);
-      correlations_.ids.emplace(row.correlation_id, q.integer(3));
+      row.correlation = q.integer(3);
+      correlations_.ids.emplace(row.correlation_id, row.correlation);
     }
     q.reset();
   } else {
@@ -340,10 +341,11 @@ void SqliteStore::land(detail::BatchPlan& plan) {
           .run();
     }
     for (const auto& entity : job.entities) {
-      s.tag_job.reset().bind(1, intern(entities_, entity)).bind(2, row.id).run();
+      s.tag_job.reset().bind(1, intern(entities_, *entity)).bind(2, row.id).run();
     }
     row.last_error_stored = last_error;
     row.last_error_pending.reset();
+    if (row.correlation == 0) row.correlation = intern(correlations_, row.correlation_id);
     write_row(row);
     row.stored = true;
     row.anomalies_stored = row.anomalies;
@@ -379,7 +381,7 @@ void SqliteStore::write_row(const detail::JobRow& row) {
       .bind(1, row.id)
       .bind(2, id_or_null(row.job))
       .bind(3, id_or_null(row.queue))
-      .bind(4, id_or_null(intern(correlations_, row.correlation_id)))
+      .bind(4, id_or_null(row.correlation))
       .bind(5, std::nullopt)
       .bind(6, row.idempotency_key)
       .bind(7, static_cast<std::int64_t>(life.state))
