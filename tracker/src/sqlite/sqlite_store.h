@@ -10,6 +10,7 @@
 #include "batch_planner.h"
 #include "jobtrail/store.h"
 #include "sqlite/sqlite_db.h"
+#include "store_rules.h"
 
 namespace jobtrail {
 
@@ -63,8 +64,8 @@ class SqliteStore final : public Store {
   std::int64_t prune_check_history(Micros stored_cutoff);
   void write_row(const detail::JobRow& row);
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
-  /// The full record of the job with row id `id` (built-in checks select ids first).
-  JobRecord job_by_row_id(std::int64_t id);
+  /// The findings of a built-in check, its jobs read in full by row id (checks select ids first).
+  JobFindings read_findings(detail::FindingsBuilder& found);
   /// Steps `candidates` (columns: row id, job class, time of interest relative to the epoch,
   /// in that order) and keeps the jobs whose time is before `now` minus their class's deadline.
   JobFindings jobs_past_deadline(sqlite::Statement& candidates, const JobDeadlines& deadlines, Micros now,
