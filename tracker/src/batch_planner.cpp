@@ -207,26 +207,28 @@ class Planner {
 
 }  // namespace
 
-PreparedBatch prepare_batch(const std::vector<Event>& events) {
+BatchPlan plan_batch(const std::vector<Event>& events, BatchHistory& history) {
+  return Planner(history).run(events);
+}
+
+}  // namespace jobtrail::detail
+
+namespace jobtrail {
+
+CheckedEvents::CheckedEvents(const std::vector<Event>& events) : original_(events) {
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (auto problem = validation_error(events[i]); !problem.empty()) {
       throw StoreError(StoreError::Kind::invalid_event,
                        "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
     }
   }
-  PreparedBatch batch(events);
   if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0; })) {
-    batch.stamped_ = events;
+    stamped_ = events;
     const Micros now = now_micros();
-    for (auto& event : *batch.stamped_) {
+    for (auto& event : *stamped_) {
       if (event.at == 0) event.at = now;
     }
   }
-  return batch;
 }
 
-BatchPlan plan_batch(const std::vector<Event>& events, BatchHistory& history) {
-  return Planner(history).run(events);
-}
-
-}  // namespace jobtrail::detail
+}  // namespace jobtrail

@@ -117,24 +117,6 @@ struct BatchPlan {
 
 constexpr std::uint32_t anomaly_bit(AnomalyKind kind) { return 1u << static_cast<unsigned>(kind); }
 
-/// A batch as it enters a store: validated, and every event without a time stamped with the
-/// time of the append, once (so a retry of the same batch sends the same times). Holds a copy
-/// only when it had to stamp. Not thread-safe; lives for one append.
-class PreparedBatch {
- public:
-  const std::vector<Event>& events() const noexcept { return stamped_ ? *stamped_ : original_; }
-
- private:
-  friend PreparedBatch prepare_batch(const std::vector<Event>& events);
-  explicit PreparedBatch(const std::vector<Event>& original) : original_(original) {}
-  const std::vector<Event>& original_;
-  std::optional<std::vector<Event>> stamped_;
-};
-
-/// Validates `events` (throws StoreError invalid_event naming the first bad one) and stamps
-/// those without a time. `events` must outlive the result.
-PreparedBatch prepare_batch(const std::vector<Event>& events);
-
 /// Plans `events` (validated, every time given) against `history`. Not thread-safe in the
 /// sense that `history` is used from the calling thread only; the function keeps no state.
 BatchPlan plan_batch(const std::vector<Event>& events, BatchHistory& history);

@@ -172,9 +172,10 @@ int PostgresStore::schema_version() {
 
 // ---- Writing -----------------------------------------------------------------------------
 
-AppendResult PostgresStore::append(const std::vector<Event>& events) {
+AppendResult PostgresStore::append(const std::vector<Event>& events) { return append_checked(CheckedEvents(events)); }
+
+AppendResult PostgresStore::append_checked(const CheckedEvents& batch) {
   require_writable();
-  const auto batch = detail::prepare_batch(events);
   const std::vector<Event>* input = &batch.events();
   if (input->empty()) return {};
   for (int attempt = 0;; ++attempt) {

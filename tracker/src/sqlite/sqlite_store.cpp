@@ -406,9 +406,10 @@ void SqliteStore::write_row(const detail::JobRow& row) {
   q.run();
 }
 
-AppendResult SqliteStore::append(const std::vector<Event>& events) {
+AppendResult SqliteStore::append(const std::vector<Event>& events) { return append_checked(CheckedEvents(events)); }
+
+AppendResult SqliteStore::append_checked(const CheckedEvents& batch) {
   if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
-  const auto batch = detail::prepare_batch(events);
   if (batch.events().empty()) return {};
   try {
     sqlite::WriteTransaction transaction(*db_);
