@@ -233,18 +233,18 @@ TEST_CASE("a second success under an idempotency key flags both jobs, in the bat
   }
 }
 
-TEST_CASE("prepare_batch validates and stamps once", "[tracker][planner]") {
+TEST_CASE("CheckedEvents validates and stamps once", "[tracker][planner]") {
   std::vector<Event> events{make("a", State::started, 1, 10), make("a", State::succeeded, 1, 0)};
   events[1].at = 0;
   const Micros before = now_micros();
-  auto batch = detail::prepare_batch(events);
+  CheckedEvents batch(events);
   CHECK(batch.events()[0].at == t0 + 10);
   CHECK(batch.events()[1].at >= before);
   CHECK(events[1].at == 0);  // the caller's batch is left as it was
 
   std::vector<Event> untouched{make("a", State::started, 1, 10)};
-  CHECK(&detail::prepare_batch(untouched).events() == &untouched);  // nothing to stamp: no copy
+  CHECK(&CheckedEvents(untouched).events() == &untouched);  // nothing to stamp: no copy
 
   events[0].job_id.clear();
-  CHECK_THROWS_AS(detail::prepare_batch(events), StoreError);
+  CHECK_THROWS_AS(CheckedEvents(events), StoreError);
 }

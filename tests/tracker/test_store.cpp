@@ -391,6 +391,106 @@ TEST_CASE_METHOD(StoreFixture, "stats count outcomes and time percentiles per cl
   CHECK(recent[0].total == 5);
 }
 
+namespace {
+
+// Jobs of class `job` that waited waits[i] and then ran runs[i] microseconds, from `base` on.
+std::vector<Event> timed_jobs(const std::string& job, const std::vector<Micros>& waits, const std::vector<Micros>& runs,
+                              Micros base) {
+  std::vector<Event> events;
+  for (std::size_t i = 0; i < waits.size(); ++i) {
+    const auto id = job + "-" + std::to_string(i);
+    const Micros at = base + static_cast<Micros>(i) * second;
+    events.push_back(event(id, State::enqueued, at, job));
+    events.push_back(event(id, State::started, at + waits[i], job));
+    events.push_back(event(id, State::succeeded, at + waits[i] + runs[i], job));
+  }
+  return events;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(StoreFixture, "stats percentiles are nearest-rank, ties and small counts included",
+                 "[tracker][store]") {
+  // The p-th percentile of n values is the ceil(p/100 * n)-th smallest: one rule for every store.
+  std::vector<Event> events;
+  for (auto& part : {timed_jobs("One", {5000}, {7000}, t0),
+                     timed_jobs("Two", {3000, 1000}, {10, 20}, t0),
+                     timed_jobs("Three", {3000, 1000, 2000}, {30, 10, 20}, t0),
+                     timed_jobs("Ties", {2000, 5000, 2000, 2000}, {4000, 4000, 4000, 4000}, t0),
+                     // A start before its enqueue (clocks of two hosts) says nothing true: left out.
+                     timed_jobs("Skewed", {-1000, 3000}, {500, 600}, t0)}) {
+    events.insert(events.end(), part.begin(), part.end());
+  }
+  store->append(events);
+  auto stats = store->stats(std::nullopt);
+  REQUIRE(stats.size() == 5);
+  struct Expected {
+    const char* job;
+    Micros wait_p50, wait_p95, run_p50, run_p95;
+  };
+  // Byte order of the class names, as every store sorts them.
+  const Expected expected[] = {{"One", 5000, 5000, 7000, 7000},
+                               {"Skewed", 3000, 3000, 500, 600},
+                               {"Three", 2000, 3000, 20, 30},
+                               {"Ties", 2000, 5000, 4000, 4000},
+                               {"Two", 1000, 3000, 10, 20}};
+  for (std::size_t i = 0; i < stats.size(); ++i) {
+    INFO(expected[i].job);
+    CHECK(stats[i].job == expected[i].job);
+    CHECK(stats[i].wait_p50 == expected[i].wait_p50);
+    CHECK(stats[i].wait_p95 == expected[i].wait_p95);
+    CHECK(stats[i].run_p50 == expected[i].run_p50);
+    CHECK(stats[i].run_p95 == expected[i].run_p95);
+  }
+}
+
+TEST_CASE("SQLite and PostgreSQL give the same stats for the same jobs", "[tracker][.postgres]") {
+  // Class k holds k jobs (1 to 41) with times drawn from a few values, so ties are common.
+  std::vector<Event> events;
+  std::uint64_t seed = 12345;
+  auto next = [&seed](Micros range) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<Micros>((seed >> 33) % static_cast<std::uint64_t>(range)) * 1000;
+  };
+  for (int k = 1; k <= 41; k += 4) {
+    std::vector<Micros> waits, runs;
+    for (int i = 0; i < k; ++i) {
+      waits.push_back(next(7) - 1000);  // now and then negative: left out by both
+      runs.push_back(next(5));
+    }
+    auto part = timed_jobs("Class" + std::to_string(k), waits, runs, t0);
+    events.insert(events.end(), part.begin(), part.end());
+  }
+  events.push_back(event("waiting", State::enqueued, t0, "Waiting"));
+  testing::TestStore postgres;
+  REQUIRE(postgres.postgres());
+  testing::TempDir dir;
+  auto sqlite = open_store(dir.file("same.db"));
+  auto pg = postgres.open();
+  sqlite->append(events);
+  pg->append(events);
+  for (std::optional<Micros> since : {std::optional<Micros>(), std::optional<Micros>(t0 + 3 * second)}) {
+    auto from_sqlite = sqlite->stats(since);
+    auto from_pg = pg->stats(since);
+    REQUIRE(from_sqlite.size() == from_pg.size());
+    REQUIRE(from_sqlite.size() >= 10);
+    for (std::size_t i = 0; i < from_sqlite.size(); ++i) {
+      const auto& a = from_sqlite[i];
+      const auto& b = from_pg[i];
+      INFO(a.job);
+      CHECK(a.job == b.job);
+      CHECK(a.total == b.total);
+      CHECK(a.enqueued == b.enqueued);
+      CHECK(a.succeeded == b.succeeded);
+      CHECK(a.failure_rate == b.failure_rate);
+      CHECK(a.wait_p50 == b.wait_p50);
+      CHECK(a.wait_p95 == b.wait_p95);
+      CHECK(a.run_p50 == b.run_p50);
+      CHECK(a.run_p95 == b.run_p95);
+    }
+  }
+}
+
 TEST_CASE_METHOD(StoreFixture, "prune trims the check history but keeps each check's newest and newest pass",
                  "[tracker][store]") {
   // Nightly runs of two checks: "orders" passed on nights 1 and 2 and fails since; "users"

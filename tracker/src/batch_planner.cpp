@@ -1,6 +1,7 @@
 #include "batch_planner.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace jobtrail::detail {
 
@@ -12,22 +13,56 @@ class Planner {
   explicit Planner(BatchHistory& history) : history_(history) {}
 
   BatchPlan run(const std::vector<Event>& events) {
-    for (const auto& event : events) apply(job_plan(event.job_id), event);
+    // First the jobs and how many events and tags each has, so that every job's part of the
+    // plan is a range of two arrays sized once.
+    std::vector<std::int32_t> slots;
+    slots.reserve(events.size());
+    std::vector<std::size_t> event_counts, tag_counts;
+    {
+      // Rows leave marked by nobody, also on a throw: a store keeps them across batches.
+      struct Unmark {
+        std::vector<JobPlan>& jobs;
+        ~Unmark() {
+          for (auto& job : jobs) job.row->plan_slot = -1;
+        }
+      } unmark{plan_.jobs};
+      for (const auto& event : events) {
+        JobRow& row = history_.row(event.job_id);
+        if (row.plan_slot < 0) {
+          row.plan_slot = static_cast<std::int32_t>(plan_.jobs.size());
+          plan_.jobs.push_back(JobPlan{&row, {}, {}, false});
+          event_counts.push_back(0);
+          tag_counts.push_back(0);
+        }
+        slots.push_back(row.plan_slot);
+        event_counts[static_cast<std::size_t>(row.plan_slot)] += 1;
+        tag_counts[static_cast<std::size_t>(row.plan_slot)] += event.entities.size();
+      }
+    }
+    plan_.events.resize(events.size());
+    std::size_t tags = 0;
+    for (auto count : tag_counts) tags += count;
+    plan_.entity_tags.resize(tags);
+    for (std::size_t j = 0, event_offset = 0, tag_offset = 0; j < plan_.jobs.size(); ++j) {
+      // Empty ranges that start where the job's part starts; apply() grows them.
+      plan_.jobs[j].pending = {plan_.events.data() + event_offset, 0};
+      plan_.jobs[j].entities = {plan_.entity_tags.data() + tag_offset, 0};
+      event_offset += event_counts[j];
+      tag_offset += tag_counts[j];
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) apply(plan_.jobs[static_cast<std::size_t>(slots[i])], events[i]);
     for (auto& job : plan_.jobs) {
       if (job.needs_refold) refold(job);
-      std::sort(job.entities.begin(), job.entities.end());
-      job.entities.erase(std::unique(job.entities.begin(), job.entities.end()), job.entities.end());
+      std::sort(job.entities.begin(), job.entities.end(),
+                [](const std::string* a, const std::string* b) { return *a < *b; });
+      const auto last = std::unique(job.entities.begin(), job.entities.end(),
+                                    [](const std::string* a, const std::string* b) { return *a == *b; });
+      job.entities = job.entities.first(static_cast<std::size_t>(last - job.entities.begin()));
     }
     return std::move(plan_);
   }
 
  private:
-  JobPlan& job_plan(const std::string& job_id) {
-    auto [it, fresh] = index_.try_emplace(job_id, plan_.jobs.size());
-    if (fresh) plan_.jobs.push_back(JobPlan{&history_.row(job_id), {}, {}, false});
-    return plan_.jobs[it->second];
-  }
-
   /// Whether the job holds an event of `state` at `at` (of `attempt`, if given), pending in
   /// this batch or stored: what a store writing as it goes would find in its own rows.
   bool holds(const JobPlan& job, State state, std::optional<std::int32_t> attempt, Micros at) {
@@ -82,9 +117,12 @@ class Planner {
       pending.error = &event.error;
       if (in_order) row.last_error_pending = job.pending.size();
     }
-    job.pending.push_back(pending);
+    job.pending = {job.pending.data(), job.pending.size() + 1};
+    job.pending.back() = pending;
     result.stored += 1;
-    job.entities.insert(job.entities.end(), event.entities.begin(), event.entities.end());
+    auto* tags = job.entities.data() + job.entities.size();
+    for (const auto& entity : event.entities) *tags++ = &entity;
+    job.entities = {job.entities.data(), job.entities.size() + event.entities.size()};
 
     const std::int32_t successes_before = row.life.successes;
     fold_arrival(row.life, event, attempt, in_order, result.transitions);
@@ -164,34 +202,35 @@ class Planner {
 
   BatchHistory& history_;
   BatchPlan plan_;
-  std::unordered_map<std::string, std::size_t> index_;  ///< job ID -> index in plan_.jobs
   std::unordered_map<std::string, std::int64_t> successes_by_key_;  ///< first success in the batch
 };
 
 }  // namespace
-
-PreparedBatch prepare_batch(const std::vector<Event>& events) {
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (auto problem = validation_error(events[i]); !problem.empty()) {
-      throw StoreError(StoreError::Kind::invalid_event,
-                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
-    }
-  }
-  PreparedBatch batch(events);
-  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0 || has_over_long_text(e); })) {
-    batch.stamped_ = events;
-    const Micros now = now_micros();
-    for (auto& event : *batch.stamped_) {
-      if (event.at == 0) event.at = now;
-      // Callers of Store::append() that did not go through the tracker get the same cut.
-      truncate_free_text(event);
-    }
-  }
-  return batch;
-}
 
 BatchPlan plan_batch(const std::vector<Event>& events, BatchHistory& history) {
   return Planner(history).run(events);
 }
 
 }  // namespace jobtrail::detail
+
+namespace jobtrail {
+
+CheckedEvents::CheckedEvents(const std::vector<Event>& events) : original_(events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (auto problem = validation_error(events[i]); !problem.empty()) {
+      throw StoreError(StoreError::Kind::invalid_event,
+                       "event " + std::to_string(i) + " (job \"" + events[i].job_id.substr(0, 60) + "\"): " + problem);
+    }
+  }
+  if (std::any_of(events.begin(), events.end(), [](const Event& e) { return e.at == 0 || has_over_long_text(e); })) {
+    stamped_ = events;
+    const Micros now = now_micros();
+    for (auto& event : *stamped_) {
+      if (event.at == 0) event.at = now;
+      // Callers of Store::append() that did not go through the tracker get the same cut.
+      truncate_free_text(event);
+    }
+  }
+}
+
+}  // namespace jobtrail

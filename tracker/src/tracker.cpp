@@ -31,17 +31,9 @@ void check_options(const TrackerOptions& options) {
     throw std::invalid_argument("jobtrail: worker name is longer than " +
                                 std::to_string(EventLimits::max_name_length) + " bytes");
   }
-}
-
-// The checks of validation_error() without building any string, for the hot path. It may be
-// stricter than validation_error() (which stays the authority) but never more lenient.
-bool passes_quick_validation(const Event& event) noexcept {
-  using Limits = EventLimits;
-  const auto state = static_cast<unsigned>(event.state);
-  if (event.job_id.empty() || state < 1 || state > 7 || event.at < 0 || event.attempt < 0) return false;
-  if (event.job_id.size() > Limits::max_id_length || event.correlation_id.size() > Limits::max_id_length ||
-      event.parent_job_id.size() > Limits::max_id_length || event.idempotency_key.size() > Limits::max_id_length) {
-    return false;
+  // The writer stamps it on events record() checked: it must pass the same check.
+  if (!is_utf8_text(options.worker)) {
+    throw std::invalid_argument("jobtrail: worker name is not UTF-8 text (or holds a NUL byte)");
   }
   // Free text was cut to its limits before (truncate_free_text()); keys are checked here.
   if (event.job.size() > Limits::max_name_length || event.queue.size() > Limits::max_name_length ||
@@ -101,7 +93,9 @@ RecordStatus Tracker::Impl::record(Event&& event, bool wait_until_durable) noexc
       // Out of memory: the cut text keeps its old capacity, which is no harm.
     }
   }
-  if (!passes_quick_validation(event)) {
+  // The one check of the event on its way down (the writer hands the store checked events): the
+  // store's rules, so nothing record() accepts is refused later for what it holds.
+  {
     std::string why;
     try {
       why = validation_error(event);

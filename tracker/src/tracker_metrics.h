@@ -19,7 +19,7 @@
 #include <prometheus/registry.h>
 
 #include "jobtrail/event.h"
-#include "jobtrail/store.h"
+#include "jobtrail/history_writer.h"
 #include "jobtrail/tracker.h"
 
 

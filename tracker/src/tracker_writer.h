@@ -1,13 +1,14 @@
 #pragma once
 // The tracker's writer: one thread that takes the queued events in batches, appends them to
-// the store with retries, and resolves the waiters. It owns the store.
+// the store with retries, and resolves the waiters. It owns the store, and knows of it only the
+// writer's face (history_writer.h).
 
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "jobtrail/store.h"
+#include "jobtrail/history_writer.h"
 #include "tracker_core.h"
 
 namespace jobtrail::detail {
@@ -16,7 +17,7 @@ namespace jobtrail::detail {
 /// touches the store.
 class TrackerWriter {
  public:
-  TrackerWriter(TrackerCore& core, std::unique_ptr<Store> store);
+  TrackerWriter(TrackerCore& core, std::unique_ptr<HistoryWriter> store);
   ~TrackerWriter();
 
   /// Starts the writer thread.
@@ -40,7 +41,7 @@ class TrackerWriter {
   void stamp_worker(std::vector<Event>& events) const noexcept;
 
   TrackerCore& core_;
-  std::unique_ptr<Store> store_;  ///< appended to, and closed, on the writer thread only
+  std::unique_ptr<HistoryWriter> store_;  ///< appended to, and closed, on the writer thread only
   std::thread thread_;
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "jobtrail/event.h"
+#include "jobtrail/history_writer.h"
 
 namespace jobtrail {
 
@@ -121,23 +122,6 @@ struct JobStats {
   std::optional<Micros> run_p50, run_p95;    ///< started -> finished of the latest attempt
 };
 
-/// A job whose derived row changed outcome in one append, for metrics.
-struct Transition {
-  std::string job;
-  std::string queue;
-  State state = State::enqueued;
-  std::optional<Micros> wait;  ///< set on `started` when the enqueue time is known
-  std::optional<Micros> run;   ///< set on an attempt's end when its start is known
-};
-
-/// The outcome of one `append`.
-struct AppendResult {
-  std::size_t stored = 0;      ///< events written
-  std::size_t duplicates = 0;  ///< exact redeliveries of an event already stored, skipped
-  std::size_t anomalies = 0;   ///< impossible sequences flagged
-  std::vector<Transition> transitions;
-};
-
 /// The expected schedule of a cron-like job class (registered by `jobtrail exec --every`).
 struct Schedule {
   std::string job;          ///< job class
@@ -238,29 +222,6 @@ struct CheckRunRecord {
   std::vector<CheckResultRecord> results;
 };
 
-/// Every failure of a store. `transient()` says whether retrying the same call may succeed.
-class StoreError : public std::runtime_error {
- public:
-  enum class Kind {
-    invalid_url,     ///< the URL names no store we know
-    not_found,       ///< the store does not exist and was not to be created
-    cannot_open,     ///< permissions, a directory, a bad path
-    not_a_store,     ///< the file is a database, but not jobtrail's
-    schema_too_new,  ///< written by a newer jobtrail
-    busy,            ///< locked by another writer beyond the busy timeout
-    io,              ///< disk full, I/O error
-    read_only,       ///< a write on a store opened read-only
-    invalid_event,   ///< an event that fails validation_error()
-    other,
-  };
-  StoreError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
-  Kind kind() const noexcept { return kind_; }
-  bool transient() const noexcept { return kind_ == Kind::busy || kind_ == Kind::io; }
-
- private:
-  Kind kind_;
-};
-
 /// How to open a store.
 struct OpenOptions {
   bool read_only = false;    ///< queries only; never creates or migrates
@@ -272,15 +233,16 @@ struct OpenOptions {
   bool wait_for_server = false;
 };
 
-/// The history of jobs. Implementations: SQLite (embedded default) and PostgreSQL (a fleet).
+/// The history of jobs: its writer face (history_writer.h) and everything readers ask.
+/// Implementations: SQLite (embedded default) and PostgreSQL (a fleet).
 /// Not thread-safe: one Store per thread (the tracker's writer owns its own).
-class Store {
+class Store : public HistoryWriter {
  public:
-  virtual ~Store() = default;
-
-  /// Stores `events` in one transaction and updates the derived job rows. Events may be
-  /// late, out of order or repeated. Throws StoreError; on a throw nothing is stored.
+  /// append_checked(CheckedEvents(events)): the edge for a caller with plain events, where
+  /// they are validated and stamped. Throws StoreError; on a throw nothing is stored.
   virtual AppendResult append(const std::vector<Event>& events) = 0;
+  /// A store that implements only append (a test's fake) checks the events again there.
+  AppendResult append_checked(const CheckedEvents& events) override { return append(events.events()); }
 
   virtual std::optional<JobRecord> find_job(const std::string& job_id) = 0;
   /// The job's events in lifecycle order (attempt, then phase, then time).

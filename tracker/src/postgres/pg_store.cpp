@@ -7,6 +7,7 @@
 #include "job_stats.h"
 #include "postgres/pg_check_queries.h"
 #include "postgres/pg_schema.h"
+#include "store_rules.h"
 
 namespace jobtrail {
 
@@ -171,9 +172,10 @@ int PostgresStore::schema_version() {
 
 // ---- Writing -----------------------------------------------------------------------------
 
-AppendResult PostgresStore::append(const std::vector<Event>& events) {
+AppendResult PostgresStore::append(const std::vector<Event>& events) { return append_checked(CheckedEvents(events)); }
+
+AppendResult PostgresStore::append_checked(const CheckedEvents& batch) {
   require_writable();
-  const auto batch = detail::prepare_batch(events);
   const std::vector<Event>* input = &batch.events();
   if (input->empty()) return {};
   for (int attempt = 0;; ++attempt) {
@@ -372,8 +374,8 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
       fresh.add(row->id).add_text(row->job_id);
       for (int column = 0; column < row_columns; ++column) put(fresh, column);
       fresh.end_row();
-      for (const auto& entity : job.entities) {
-        fresh_tags.add_text(entity).add(row->id);
+      for (const auto* entity : job.entities) {
+        fresh_tags.add_text(*entity).add(row->id);
         fresh_tags.end_row();
       }
       continue;
@@ -381,8 +383,8 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
     any_changed = true;
     changed_ids.add(row->id);
     for (int column = 0; column < row_columns; ++column) put(changed[column], column);
-    for (const auto& entity : job.entities) {
-      tag_entities.add(std::string_view(entity));
+    for (const auto* entity : job.entities) {
+      tag_entities.add(std::string_view(*entity));
       tag_jobs.add(row->id);
       any_stored_tag = true;
     }
@@ -736,46 +738,18 @@ std::int64_t PostgresStore::last_row() {
 }
 
 std::vector<JobStats> PostgresStore::stats(std::optional<Micros> since) {
-  // Nearest-rank percentiles, as the SQLite store computes them: percentile_disc. Negative
-  // spans come from clocks that disagree between hosts and are left out.
+  // One row per job; the counts and percentiles are JobStatsBuilder's, as on SQLite.
   return guarded([&](pg::Connection& db) {
     auto rows = db.exec(R"SQL(
-      SELECT coalesce(c.text, ''), count(*),
-             count(*) FILTER (WHERE j.state = 1), count(*) FILTER (WHERE j.state IN (2, 3)),
-             count(*) FILTER (WHERE j.state = 4), count(*) FILTER (WHERE j.state = 5),
-             count(*) FILTER (WHERE j.state = 6), count(*) FILTER (WHERE j.state = 7),
-             percentile_disc(0.5) WITHIN GROUP (ORDER BY w.wait) FILTER (WHERE w.wait >= 0),
-             percentile_disc(0.95) WITHIN GROUP (ORDER BY w.wait) FILTER (WHERE w.wait >= 0),
-             percentile_disc(0.5) WITHIN GROUP (ORDER BY w.run) FILTER (WHERE w.run >= 0),
-             percentile_disc(0.95) WITHIN GROUP (ORDER BY w.run) FILTER (WHERE w.run >= 0)
-      FROM job j LEFT JOIN label c ON c.id = j.job,
-           LATERAL (SELECT j.started_at - j.enqueued_at AS wait, j.finished_at - j.started_at AS run) w
-      WHERE j.first_at >= $1
-      GROUP BY coalesce(c.text, '') ORDER BY coalesce(c.text, '') COLLATE "C")SQL",
+      SELECT (SELECT text FROM label WHERE id = j.job), j.state, j.started_at - j.enqueued_at, j.finished_at - j.started_at
+      FROM job j WHERE j.first_at >= $1)SQL",
                         Params().add(since ? *since : std::numeric_limits<std::int64_t>::min()));
-    std::vector<JobStats> result;
+    detail::JobStatsBuilder builder;
     for (int r = 0; r < rows.rows(); ++r) {
-      JobStats stats;
-      stats.job = rows.string(r, 0);
-      stats.total = rows.integer(r, 1);
-      stats.enqueued = rows.integer(r, 2);
-      stats.running = rows.integer(r, 3);
-      stats.succeeded = rows.integer(r, 4);
-      stats.failed = rows.integer(r, 5);
-      stats.dead = rows.integer(r, 6);
-      stats.cancelled = rows.integer(r, 7);
-      const auto finished = stats.succeeded + stats.failed + stats.dead;
-      stats.failure_rate =
-          finished > 0 ? static_cast<double>(stats.failed + stats.dead) / static_cast<double>(finished) : 0.0;
-      stats.wait_p50 = rows.optional_integer(r, 8);
-      stats.wait_p95 = rows.optional_integer(r, 9);
-      stats.run_p50 = rows.optional_integer(r, 10);
-      stats.run_p95 = rows.optional_integer(r, 11);
-      result.push_back(std::move(stats));
+      builder.add(rows.string(r, 0), static_cast<State>(rows.integer(r, 1)), rows.optional_integer(r, 2),
+                  rows.optional_integer(r, 3));
     }
-    // The SQLite store orders by name byte by byte; so does COLLATE "C", but sort to be sure.
-    std::stable_sort(result.begin(), result.end(), [](const JobStats& a, const JobStats& b) { return a.job < b.job; });
-    return result;
+    return builder.finish();
   });
 }
 
@@ -855,12 +829,7 @@ PruneResult PostgresStore::prune(Micros cutoff) {
 
 void PostgresStore::register_schedule(const Schedule& schedule) {
   require_writable();
-  if (schedule.job.empty() || schedule.job.size() > EventLimits::max_name_length) {
-    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a job class of 1 to 200 bytes");
-  }
-  if (schedule.every <= 0 || schedule.grace < 0) {
-    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a positive interval and a grace of 0 or more");
-  }
+  detail::check_schedule(schedule);
   guarded([&](pg::Connection& db) {
     db.exec(R"SQL(
       WITH l AS (INSERT INTO label (text) VALUES ($1) ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text
@@ -913,27 +882,12 @@ std::vector<ActiveJobs> PostgresStore::active_jobs() {
         FROM job WHERE state = 2 GROUP BY job, queue) a
       LEFT JOIN label c ON c.id = a.job LEFT JOIN label qu ON qu.id = a.queue
       ORDER BY c.text COLLATE "C" NULLS FIRST, qu.text COLLATE "C" NULLS FIRST, a.state)SQL");
-    std::vector<ActiveJobs> result;
+    detail::ActiveJobsBuilder result;
     for (int r = 0; r < rows.rows(); ++r) {
-      std::string job = rows.string(r, 0);
-      std::string queue = rows.string(r, 1);
-      if (result.empty() || result.back().job != job || result.back().queue != queue) {
-        ActiveJobs fresh;
-        fresh.job = std::move(job);
-        fresh.queue = std::move(queue);
-        result.push_back(std::move(fresh));
-      }
-      ActiveJobs& active = result.back();
-      if (rows.integer(r, 2) == 1) {
-        active.waiting = rows.integer(r, 3);
-        active.oldest_waiting_since = rows.integer(r, 4);
-      } else {
-        active.running = rows.integer(r, 3);
-        active.oldest_running_since = rows.integer(r, 4);
-        active.longest_silent_since = rows.integer(r, 5);
-      }
+      result.add(rows.string(r, 0), rows.string(r, 1), static_cast<State>(rows.integer(r, 2)), rows.integer(r, 3),
+                 rows.integer(r, 4), rows.optional_integer(r, 5));
     }
-    return result;
+    return result.finish();
   });
 }
 
@@ -956,46 +910,29 @@ JobFindings PostgresStore::run_check_query(std::string_view sql, Micros bound, c
 // when its time is before now minus its class's deadline.
 JobFindings PostgresStore::findings_of(pg::Connection& db, const pg::Result& candidates,
                                        const JobDeadlines* deadlines, Micros now, std::size_t limit) {
-  JobFindings findings;
-  std::vector<std::int64_t> ids;
-  std::vector<std::string> reasons;
-  const bool by_anomaly = candidates.columns() == 4;
+  detail::FindingsBuilder found(limit);
   for (int r = 0; r < candidates.rows(); ++r) {
-    if (deadlines && candidates.integer(r, 2) >= now - deadlines->for_class(candidates.string(r, 1))) continue;
-    if (!by_anomaly) {
-      findings.total += 1;
-      if (ids.size() < limit) {
-        ids.push_back(candidates.integer(r, 0));
-        reasons.emplace_back();
-      }
-      continue;
-    }
-    // One finding per kind: a job may have succeeded twice and also under a used key.
-    const auto bits = static_cast<std::uint32_t>(candidates.integer(r, 3));
-    for (auto kind : {AnomalyKind::duplicate_success, AnomalyKind::duplicate_idempotency_key}) {
-      if ((bits & anomaly_bit(kind)) == 0) continue;
-      findings.total += 1;
-      if (ids.size() < limit) {
-        ids.push_back(candidates.integer(r, 0));
-        reasons.emplace_back(to_string(kind));
-      }
+    if (deadlines) {
+      found.add_if_past(candidates.integer(r, 0), candidates.string(r, 1), candidates.integer(r, 2), *deadlines, now);
+    } else if (candidates.columns() == 4) {
+      found.add_anomalies(candidates.integer(r, 0), static_cast<std::uint32_t>(candidates.integer(r, 3)));
+    } else {
+      found.add(candidates.integer(r, 0));
     }
   }
-  if (ids.empty()) return findings;
-  // The id comes last: read_jobs reads the columns before it.
-  auto rows = db.exec("SELECT " + std::string(job_select) + ", j.id " + job_from +
-                          " WHERE j.id = ANY($1::bigint[])",
-                      Params().add_array(ids));
-  auto records = read_jobs(rows);
-  std::map<std::int64_t, std::size_t> index_of;
-  for (int r = 0; r < rows.rows(); ++r) index_of[rows.integer(r, 20)] = static_cast<std::size_t>(r);
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    auto it = index_of.find(ids[i]);
-    if (it == index_of.end()) continue;  // pruned meanwhile
-    findings.jobs.push_back(records[it->second]);
-    findings.reasons.push_back(reasons[i]);
+  std::map<std::int64_t, JobRecord> records;
+  if (!found.ids().empty()) {
+    // The id comes last: read_jobs reads the columns before it.
+    auto rows = db.exec("SELECT " + std::string(job_select) + ", j.id " + job_from + " WHERE j.id = ANY($1::bigint[])",
+                        Params().add_array(found.ids()));
+    auto jobs = read_jobs(rows);
+    for (int r = 0; r < rows.rows(); ++r) records.emplace(rows.integer(r, 20), std::move(jobs[static_cast<std::size_t>(r)]));
   }
-  return findings;
+  return found.finish([&](std::int64_t id) -> std::optional<JobRecord> {
+    auto it = records.find(id);
+    if (it == records.end()) return std::nullopt;
+    return it->second;
+  });
 }
 
 JobFindings PostgresStore::stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
@@ -1015,15 +952,6 @@ JobFindings PostgresStore::dead_jobs(Micros since, std::size_t limit) {
 }
 
 // ---- The check history -------------------------------------------------------------------
-
-namespace {
-// Runs per check whose failing-row fingerprints and samples are kept (as on SQLite).
-constexpr int kept_violation_runs = 30;
-
-constexpr std::string_view check_result_columns =
-    "SELECT run, check_name, status, severity, violations, new_violations, resolved, complete, "
-    "started_at, duration_us, error FROM check_result ";
-}  // namespace
 
 std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
   require_writable();
@@ -1061,12 +989,10 @@ std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
           SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::text[]) ON CONFLICT DO NOTHING)SQL",
                 Params().add(result.check).add(run_id).add(fingerprints).add(first_seen).add(samples));
       }
-      // Only the newest run's fingerprints are compared with; older ones are kept a while for
-      // forensics, then dropped so a nightly cron does not grow the store forever.
       db.exec(R"SQL(
         DELETE FROM check_violation WHERE check_name = $1 AND run < (
           SELECT min(run) FROM (SELECT run FROM check_result WHERE check_name = $1 ORDER BY run DESC LIMIT $2) s))SQL",
-              Params().add(result.check).add(std::int64_t{kept_violation_runs}));
+              Params().add(result.check).add(std::int64_t{detail::kept_violation_runs}));
     }
     transaction.commit();
     return run_id;
@@ -1089,7 +1015,7 @@ std::optional<CheckResultRecord> PostgresStore::last_check_result(const std::str
 
 std::vector<CheckResultRecord> PostgresStore::check_history(const std::string& check, std::size_t limit) {
   return guarded([&](pg::Connection& db) {
-    auto rows = db.exec(std::string(check_result_columns) + "WHERE check_name = $1 ORDER BY run DESC LIMIT $2",
+    auto rows = db.exec(std::string(detail::check_result_columns) + "WHERE check_name = $1 ORDER BY run DESC LIMIT $2",
                         Params().add(check).add(static_cast<std::int64_t>(limit)));
     std::vector<CheckResultRecord> results;
     for (int r = 0; r < rows.rows(); ++r) {

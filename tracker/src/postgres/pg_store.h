@@ -26,6 +26,7 @@ class PostgresStore final : public Store {
   ~PostgresStore() override;
 
   AppendResult append(const std::vector<Event>& events) override;
+  AppendResult append_checked(const CheckedEvents& events) override;
   std::optional<JobRecord> find_job(const std::string& job_id) override;
   std::vector<EventRecord> events_of(const std::string& job_id) override;
   std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;

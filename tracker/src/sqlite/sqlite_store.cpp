@@ -9,10 +9,10 @@
 #include "job_stats.h"
 #include "sqlite/sqlite_check_queries.h"
 #include "sqlite/sqlite_schema.h"
+#include "store_rules.h"
 
 namespace jobtrail {
 
-using detail::anomaly_bit;
 using detail::lifecycle_key;
 using sqlite::Statement;
 
@@ -261,7 +261,8 @@ detail::JobRow& SqliteStore::job_row(const std::string& job_id) {
     if (!q.is_null(23)) labels_.ids.emplace(q.text(23), row.queue);
     if (!q.is_null(24)) {
       row.correlation_id = read_id(q, 24);
-      correlations_.ids.emplace(row.correlation_id, q.integer(3));
+      row.correlation = q.integer(3);
+      correlations_.ids.emplace(row.correlation_id, row.correlation);
     }
     q.reset();
   } else {
@@ -348,10 +349,11 @@ void SqliteStore::land(detail::BatchPlan& plan) {
           .run();
     }
     for (const auto& entity : job.entities) {
-      s.tag_job.reset().bind(1, intern(entities_, entity)).bind(2, row.id).run();
+      s.tag_job.reset().bind(1, intern(entities_, *entity)).bind(2, row.id).run();
     }
     row.last_error_stored = last_error;
     row.last_error_pending.reset();
+    if (row.correlation == 0) row.correlation = intern(correlations_, row.correlation_id);
     write_row(row);
     row.stored = true;
     row.anomalies_stored = row.anomalies;
@@ -387,7 +389,7 @@ void SqliteStore::write_row(const detail::JobRow& row) {
       .bind(1, row.id)
       .bind(2, id_or_null(row.job))
       .bind(3, id_or_null(row.queue))
-      .bind(4, id_or_null(intern(correlations_, row.correlation_id)))
+      .bind(4, id_or_null(row.correlation))
       .bind(5, std::nullopt)
       .bind(6, row.idempotency_key)
       .bind(7, static_cast<std::int64_t>(life.state))
@@ -412,9 +414,10 @@ void SqliteStore::write_row(const detail::JobRow& row) {
   q.run();
 }
 
-AppendResult SqliteStore::append(const std::vector<Event>& events) {
+AppendResult SqliteStore::append(const std::vector<Event>& events) { return append_checked(CheckedEvents(events)); }
+
+AppendResult SqliteStore::append_checked(const CheckedEvents& batch) {
   if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
-  const auto batch = detail::prepare_batch(events);
   if (batch.events().empty()) return {};
   try {
     sqlite::WriteTransaction transaction(*db_);
@@ -749,12 +752,7 @@ std::int64_t SqliteStore::prune_check_history(Micros stored_cutoff) {
 
 void SqliteStore::register_schedule(const Schedule& schedule) {
   if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
-  if (schedule.job.empty() || schedule.job.size() > EventLimits::max_name_length) {
-    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a job class of 1 to 200 bytes");
-  }
-  if (schedule.every <= 0 || schedule.grace < 0) {
-    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a positive interval and a grace of 0 or more");
-  }
+  detail::check_schedule(schedule);
   try {
     sqlite::WriteTransaction transaction(*db_);
     sync_cache_with_database();
@@ -809,57 +807,38 @@ std::vector<ActiveJobs> SqliteStore::active_jobs() {
       FROM job WHERE state = 2 AND state != 4 GROUP BY job, queue) a
     LEFT JOIN label c ON c.id = a.job LEFT JOIN label qu ON qu.id = a.queue
     ORDER BY 1, 2)SQL");
-  std::vector<ActiveJobs> result;
+  detail::ActiveJobsBuilder result;
   while (q.step()) {
-    std::string job = q.is_null(0) ? std::string() : q.text(0);
-    std::string queue = q.is_null(1) ? std::string() : q.text(1);
-    if (result.empty() || result.back().job != job || result.back().queue != queue) {
-      ActiveJobs fresh;
-      fresh.job = std::move(job);
-      fresh.queue = std::move(queue);
-      result.push_back(std::move(fresh));
-    }
-    ActiveJobs& active = result.back();
-    const Micros oldest = q.integer(4) + epoch_;
-    if (q.integer(2) == 1) {
-      active.waiting = q.integer(3);
-      active.oldest_waiting_since = oldest;
-    } else {
-      active.running = q.integer(3);
-      active.oldest_running_since = oldest;
-      active.longest_silent_since = q.integer(5) + epoch_;
-    }
+    auto silent = q.optional_integer(5);
+    result.add(q.is_null(0) ? std::string() : q.text(0), q.is_null(1) ? std::string() : q.text(1),
+               static_cast<State>(q.integer(2)), q.integer(3), q.integer(4) + epoch_,
+               silent ? std::optional<Micros>(*silent + epoch_) : std::nullopt);
   }
-  return result;
+  return result.finish();
 }
 
 // ---- Built-in checks over the job history -------------------------------------------------
 // Each selects row ids through one index range (sqlite_check_queries.h), then reads full
 // records only for the jobs it returns.
 
-JobRecord SqliteStore::job_by_row_id(std::int64_t id) {
+JobFindings SqliteStore::read_findings(detail::FindingsBuilder& found) {
   Statement q(db_->handle(), "SELECT " + std::string(job_columns) + " WHERE j.id = ?1");
-  q.bind(1, id);
-  auto jobs = read_jobs(q);
-  return jobs.empty() ? JobRecord{} : std::move(jobs.front());
+  return found.finish([&](std::int64_t id) -> std::optional<JobRecord> {
+    q.reset().bind(1, id);
+    auto jobs = read_jobs(q);
+    if (jobs.empty()) return std::nullopt;
+    return std::move(jobs.front());
+  });
 }
 
 JobFindings SqliteStore::jobs_past_deadline(Statement& candidates, const JobDeadlines& deadlines, Micros now,
                                             std::size_t limit) {
-  JobFindings findings;
-  std::vector<std::int64_t> ids;
+  detail::FindingsBuilder found(limit);
   while (candidates.step()) {
-    const Micros at = candidates.integer(2) + epoch_;
-    if (at >= now - deadlines.for_class(candidates.text(1))) continue;
-    findings.total += 1;
-    if (ids.size() < limit) ids.push_back(candidates.integer(0));
+    found.add_if_past(candidates.integer(0), candidates.text(1), candidates.integer(2) + epoch_, deadlines, now);
   }
   candidates.reset();
-  for (auto id : ids) {
-    findings.jobs.push_back(job_by_row_id(id));
-    findings.reasons.emplace_back();
-  }
-  return findings;
+  return read_findings(found);
 }
 
 JobFindings SqliteStore::stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) {
@@ -880,49 +859,23 @@ JobFindings SqliteStore::duplicate_executions(Micros since, std::size_t limit) {
   sqlite::ReadTransaction snapshot(*db_);
   Statement q(db_->handle(), sqlite::check_queries::duplicates);
   q.bind(1, since - epoch_);
-  JobFindings findings;
-  std::vector<std::pair<std::int64_t, AnomalyKind>> kept;
-  while (q.step()) {
-    const auto bits = static_cast<std::uint32_t>(q.integer(1));
-    // One finding per kind: a job may have succeeded twice and also under a used key.
-    for (auto kind : {AnomalyKind::duplicate_success, AnomalyKind::duplicate_idempotency_key}) {
-      if ((bits & anomaly_bit(kind)) == 0) continue;
-      findings.total += 1;
-      if (kept.size() < limit) kept.emplace_back(q.integer(0), kind);
-    }
-  }
+  detail::FindingsBuilder found(limit);
+  while (q.step()) found.add_anomalies(q.integer(0), static_cast<std::uint32_t>(q.integer(1)));
   q.reset();
-  for (const auto& [id, kind] : kept) {
-    findings.jobs.push_back(job_by_row_id(id));
-    findings.reasons.emplace_back(to_string(kind));
-  }
-  return findings;
+  return read_findings(found);
 }
 
 JobFindings SqliteStore::dead_jobs(Micros since, std::size_t limit) {
   sqlite::ReadTransaction snapshot(*db_);
   Statement q(db_->handle(), sqlite::check_queries::dead);
   q.bind(1, since - epoch_);
-  JobFindings findings;
-  std::vector<std::int64_t> ids;
-  while (q.step()) {
-    findings.total += 1;
-    if (ids.size() < limit) ids.push_back(q.integer(0));
-  }
+  detail::FindingsBuilder found(limit);
+  while (q.step()) found.add(q.integer(0));
   q.reset();
-  for (auto id : ids) {
-    findings.jobs.push_back(job_by_row_id(id));
-    findings.reasons.emplace_back();
-  }
-  return findings;
+  return read_findings(found);
 }
 
 // ---- The check history -------------------------------------------------------------------
-
-namespace {
-// Runs per check whose failing-row fingerprints and samples are kept.
-constexpr int kept_violation_runs = 30;
-}  // namespace
 
 std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
   if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
@@ -963,20 +916,11 @@ std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
           .bind(5, violation.sample)
           .run();
     }
-    // Only the newest run's fingerprints are compared with; older ones are kept for a while for
-    // forensics, then dropped so a nightly cron does not grow the store by thousands of rows a
-    // night forever. The per-run summaries in check_result stay (prune is for those).
-    trim_violations.reset().bind(1, result.check).bind(2, std::int64_t{kept_violation_runs}).run();
+    trim_violations.reset().bind(1, result.check).bind(2, std::int64_t{detail::kept_violation_runs}).run();
   }
   transaction.commit();
   return run_id;
 }
-
-namespace {
-constexpr std::string_view check_result_columns =
-    "SELECT run, check_name, status, severity, violations, new_violations, resolved, complete, "
-    "started_at, duration_us, error FROM check_result ";
-}  // namespace
 
 std::optional<CheckResultRecord> SqliteStore::last_check_result(const std::string& check) {
   auto results = check_history(check, 1);
@@ -990,7 +934,7 @@ std::optional<CheckResultRecord> SqliteStore::last_check_result(const std::strin
 }
 
 std::vector<CheckResultRecord> SqliteStore::check_history(const std::string& check, std::size_t limit) {
-  Statement q(db_->handle(), std::string(check_result_columns) + "WHERE check_name = ?1 ORDER BY run DESC LIMIT ?2");
+  Statement q(db_->handle(), std::string(detail::check_result_columns) + "WHERE check_name = ?1 ORDER BY run DESC LIMIT ?2");
   q.bind(1, check).bind(2, static_cast<std::int64_t>(limit));
   std::vector<CheckResultRecord> results;
   while (q.step()) {

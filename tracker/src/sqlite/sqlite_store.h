@@ -10,6 +10,7 @@
 #include "batch_planner.h"
 #include "jobtrail/store.h"
 #include "jobtrail/drivers/sqlite_db.h"
+#include "store_rules.h"
 
 namespace jobtrail {
 
@@ -21,6 +22,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   AppendResult append(const std::vector<Event>& events) override;
+  AppendResult append_checked(const CheckedEvents& events) override;
   std::optional<JobRecord> find_job(const std::string& job_id) override;
   std::vector<EventRecord> events_of(const std::string& job_id) override;
   std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
@@ -74,8 +76,8 @@ class SqliteStore final : public Store {
   /// any state), with the page position when `with_after`; binds with bind_filter.
   static std::string filter_sql(const JobFilter& filter, std::optional<State> state, bool with_after);
   void bind_filter(sqlite::Statement& statement, const JobFilter& filter) const;
-  /// The full record of the job with row id `id` (built-in checks select ids first).
-  JobRecord job_by_row_id(std::int64_t id);
+  /// The findings of a built-in check, its jobs read in full by row id (checks select ids first).
+  JobFindings read_findings(detail::FindingsBuilder& found);
   /// Steps `candidates` (columns: row id, job class, time of interest relative to the epoch,
   /// in that order) and keeps the jobs whose time is before `now` minus their class's deadline.
   JobFindings jobs_past_deadline(sqlite::Statement& candidates, const JobDeadlines& deadlines, Micros now,

@@ -1,0 +1,71 @@
+#include "store_rules.h"
+
+#include "batch_planner.h"
+
+namespace jobtrail::detail {
+
+void check_schedule(const Schedule& schedule) {
+  if (schedule.job.empty() || schedule.job.size() > EventLimits::max_name_length) {
+    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a job class of 1 to 200 bytes");
+  }
+  if (schedule.every <= 0 || schedule.grace < 0) {
+    throw StoreError(StoreError::Kind::invalid_event, "a schedule needs a positive interval and a grace of 0 or more");
+  }
+}
+
+void ActiveJobsBuilder::add(std::string job, std::string queue, State state, std::int64_t count, Micros oldest,
+                            std::optional<Micros> silent) {
+  if (result_.empty() || result_.back().job != job || result_.back().queue != queue) {
+    ActiveJobs fresh;
+    fresh.job = std::move(job);
+    fresh.queue = std::move(queue);
+    result_.push_back(std::move(fresh));
+  }
+  ActiveJobs& active = result_.back();
+  if (state == State::enqueued) {
+    active.waiting = count;
+    active.oldest_waiting_since = oldest;
+  } else {
+    active.running = count;
+    active.oldest_running_since = oldest;
+    active.longest_silent_since = silent;
+  }
+}
+
+void FindingsBuilder::add_if_past(std::int64_t id, const std::string& job_class, Micros at,
+                                  const JobDeadlines& deadlines, Micros now) {
+  if (at < now - deadlines.for_class(job_class)) add(id);
+}
+
+void FindingsBuilder::add(std::int64_t id) {
+  total_ += 1;
+  if (ids_.size() < limit_) {
+    ids_.push_back(id);
+    reasons_.emplace_back();
+  }
+}
+
+void FindingsBuilder::add_anomalies(std::int64_t id, std::uint32_t bits) {
+  for (auto kind : {AnomalyKind::duplicate_success, AnomalyKind::duplicate_idempotency_key}) {
+    if ((bits & anomaly_bit(kind)) == 0) continue;
+    total_ += 1;
+    if (ids_.size() < limit_) {
+      ids_.push_back(id);
+      reasons_.emplace_back(to_string(kind));
+    }
+  }
+}
+
+JobFindings FindingsBuilder::finish(const std::function<std::optional<JobRecord>(std::int64_t id)>& read) {
+  JobFindings findings;
+  findings.total = total_;
+  for (std::size_t i = 0; i < ids_.size(); ++i) {
+    auto record = read(ids_[i]);
+    if (!record) continue;  // pruned meanwhile
+    findings.jobs.push_back(std::move(*record));
+    findings.reasons.push_back(std::move(reasons_[i]));
+  }
+  return findings;
+}
+
+}  // namespace jobtrail::detail

@@ -1,0 +1,69 @@
+#pragma once
+// The rules by which every store shapes its answers, defined once: a store's query only selects
+// rows, these turn them into what Store promises (per job class statistics are in job_stats.h).
+// No I/O here.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobtrail/store.h"
+
+namespace jobtrail::detail {
+
+/// Runs per check whose failing-row fingerprints and samples are kept: older ones are dropped,
+/// so a nightly cron does not grow the store forever (the per-run summaries stay).
+constexpr int kept_violation_runs = 30;
+
+/// The columns check_history reads, in its order, from the check_result table.
+constexpr std::string_view check_result_columns =
+    "SELECT run, check_name, status, severity, violations, new_violations, resolved, complete, "
+    "started_at, duration_us, error FROM check_result ";
+
+/// Throws StoreError invalid_event unless `schedule` can be registered.
+void check_schedule(const Schedule& schedule);
+
+/// Folds the rows of an active-jobs query, one per (job class, queue, state) and ordered by
+/// class and queue, into one ActiveJobs per pair. Not thread-safe.
+class ActiveJobsBuilder {
+ public:
+  /// `state` is enqueued or started; `oldest` the oldest enqueue (or start) time among them;
+  /// `silent`, for started jobs, the earliest last sign of life.
+  void add(std::string job, std::string queue, State state, std::int64_t count, Micros oldest,
+           std::optional<Micros> silent);
+  std::vector<ActiveJobs> finish() { return std::move(result_); }
+
+ private:
+  std::vector<ActiveJobs> result_;
+};
+
+/// Gathers what a built-in check finds from its candidate rows: how many in all, and the row ids
+/// (with their reasons) of the first `limit`, which the store then reads in full. Not thread-safe.
+class FindingsBuilder {
+ public:
+  explicit FindingsBuilder(std::size_t limit) : limit_(limit) {}
+
+  /// A candidate of a deadline check: found when `at` is before `now` minus its class's deadline.
+  void add_if_past(std::int64_t id, const std::string& job_class, Micros at, const JobDeadlines& deadlines, Micros now);
+  /// A job found as it is.
+  void add(std::int64_t id);
+  /// A job with anomaly flags: one finding per kind (it may have succeeded twice and also under
+  /// a key another job used), the kind's name its reason.
+  void add_anomalies(std::int64_t id, std::uint32_t bits);
+
+  /// The row ids to read in full, in the order found.
+  const std::vector<std::int64_t>& ids() const noexcept { return ids_; }
+  /// The findings, reading each id with `read`; a job gone meanwhile (nothing read) is left out.
+  JobFindings finish(const std::function<std::optional<JobRecord>(std::int64_t id)>& read);
+
+ private:
+  std::size_t limit_;
+  std::int64_t total_ = 0;
+  std::vector<std::int64_t> ids_;
+  std::vector<std::string> reasons_;
+};
+
+}  // namespace jobtrail::detail
