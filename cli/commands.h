@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostre
 
 struct TraceOptions {
   std::string correlation_id;
+  std::optional<std::size_t> depth;  ///< --depth: deepest level drawn
+  std::optional<std::size_t> width;  ///< --width: children drawn per job
+  bool follow = false;
 };
 CLI::App* setup_trace(CLI::App& app, TraceOptions& options);
 int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ostream& out);
