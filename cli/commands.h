@@ -51,6 +51,9 @@ int run_ls(const GlobalOptions& global, const LsOptions& options, std::ostream& 
 
 struct StatsOptions {
   std::string since;
+  std::string until;
+  std::string job;
+  std::string by = "class";  ///< class or queue
 };
 CLI::App* setup_stats(CLI::App& app, StatsOptions& options);
 int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ostream& out);

@@ -236,3 +236,26 @@ TEST_CASE("the new trace flags refuse bad values", "[cli][views]") {
     CHECK(contains(result.err, "jobtrail trace --help"));
   }
 }
+
+TEST_CASE("stats groups by queue and takes --until and --job", "[cli][views]") {
+  const ShapeStore store({event("c-1", State::succeeded, t0, "", "", "ChargeJob", "billing"),
+                          event("c-2", State::failed, t0 + 10 * second, "", "", "ChargeJob", "urgent"),
+                          event("e-1", State::succeeded, t0 + 20 * second, "", "", "EmailJob", "mailers")});
+  const std::string by_queue = output_of(store, {"stats", "--by", "queue"});
+  check_golden("stats_by_queue.txt", by_queue);
+  CHECK(by_queue.rfind("QUEUE ", 0) == 0);
+  const std::string json = output_of(store, {"--format", "json", "stats", "--by", "queue", "--job", "ChargeJob"});
+  CHECK(std::count(json.begin(), json.end(), '\n') == 2);
+  CHECK(contains(json, R"({"queue":"billing","total":1)"));
+  const std::string window = output_of(store, {"stats", "--since", "2017-09-01T00:00:05Z", "--until", "2017-09-01T00:00:15Z"});
+  CHECK(contains(window, "ChargeJob"));
+  CHECK_FALSE(contains(window, "EmailJob"));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"stats", "--by", "worker"}, {"stats", "--until", "yesterday-ish"},
+        {"stats", "--since", "2017-09-02", "--until", "2017-09-01"}}) {
+    const CliResult result = run(store, args);
+    INFO(args[1] << " " << args[2]);
+    CHECK(result.exit_code == 2);
+    CHECK(result.out.empty());
+  }
+}
