@@ -22,11 +22,31 @@ namespace {
 
 std::string time_or_dash(std::optional<Micros> at) { return at ? format_timestamp(*at) : "-"; }
 
-std::string describe(const AnomalyRecord& anomaly) {
+// Prefixes matching more jobs than this are reported as ambiguous with this many examples.
+constexpr std::size_t max_candidates = 8;
+
+std::string describe(const ShownAnomaly& anomaly) {
   std::string text = fmt::format("{} at {}", to_string(anomaly.kind), format_timestamp(anomaly.at));
-  if (!anomaly.other_job_id.empty()) text += fmt::format(", like job {}", anomaly.other_job_id);
+  if (anomaly.flagged_on_other) {
+    text += fmt::format(", job {} succeeded again under its key", anomaly.other_job_id);
+  } else if (!anomaly.other_job_id.empty()) {
+    text += fmt::format(", like job {}", anomaly.other_job_id);
+  }
   if (!anomaly.detail.empty()) text += fmt::format(" ({})", anomaly.detail);
   return text;
+}
+
+/// Kinds flagged on the job that no listed record explains (records pruned, or beyond the
+/// limit): named, so that no flag goes unmentioned.
+std::vector<std::string> unexplained_kinds(const JobRecord& job, const std::vector<ShownAnomaly>& anomalies) {
+  std::vector<std::string> names;
+  for (const AnomalyKind kind : {AnomalyKind::duplicate_success, AnomalyKind::duplicate_idempotency_key}) {
+    if ((job.anomalies & (1u << static_cast<unsigned>(kind))) == 0) continue;
+    const bool listed = std::any_of(anomalies.begin(), anomalies.end(),
+                                    [kind](const ShownAnomaly& anomaly) { return anomaly.kind == kind; });
+    if (!listed) names.emplace_back(to_string(kind));
+  }
+  return names;
 }
 
 std::string describe(const ErrorInfo& error) {
@@ -47,9 +67,9 @@ void add_lines(Table& table, std::string_view text, std::string_view indent) {
   }
 }
 
-void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
-                 const std::vector<AnomalyRecord>& anomalies, const ShowOptions& options, Micros now,
-                 std::ostream& out) {
+void print_table(const ShowData& data, const ShowOptions& options, Micros now, std::ostream& out) {
+  const JobRecord& job = data.job;
+  const std::vector<EventRecord>& events = data.events;
   Table summary({});
   summary.add_row({"job ID", job.job_id});
   summary.add_row({"class", or_dash(job.job)});
@@ -72,14 +92,18 @@ void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
   summary.add_row({"run", format_span(run_span(job, now))});
   summary.add_row({"worker", or_dash(job.worker)});
   summary.add_row({"entities", job.entities.empty() ? "-" : fmt::format("{}", fmt::join(job.entities, " "))});
-  if (!anomalies.empty()) {
-    for (std::size_t i = 0; i < anomalies.size(); ++i) {
-      summary.add_row({i == 0 ? "anomalies" : "", describe(anomalies[i])});
-    }
-  } else if (job.anomalies != 0) {
-    summary.add_row({"anomalies", fmt::format("{}", fmt::join(anomaly_names(job.anomalies), ", "))});
-  } else {
-    summary.add_row({"anomalies", "none"});
+  std::vector<std::string> anomaly_lines;
+  for (const ShownAnomaly& anomaly : data.anomalies) anomaly_lines.push_back(describe(anomaly));
+  if (data.more_anomalies) {
+    anomaly_lines.push_back(fmt::format("more not shown (the newest {} are; --format json lists the same)",
+                                        max_anomalies_shown));
+  }
+  for (const std::string& name : unexplained_kinds(job, data.anomalies)) {
+    anomaly_lines.push_back(fmt::format("{} (flagged; its record is no longer stored)", name));
+  }
+  if (anomaly_lines.empty()) anomaly_lines.push_back("none");
+  for (std::size_t i = 0; i < anomaly_lines.size(); ++i) {
+    summary.add_row({i == 0 ? "anomalies" : "", anomaly_lines[i]});
   }
   if (!job.last_error.empty()) summary.add_row({"last error", describe(job.last_error)});
   summary.print(out);
@@ -112,26 +136,82 @@ void print_table(const JobRecord& job, const std::vector<EventRecord>& events,
 
 CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
   CLI::App* show = app.add_subcommand("show", "One job: its derived state and its whole timeline of events.");
-  show->add_option("JOB_ID", options.job_id, "The job's ID, as its enqueuer recorded it.")->required();
+  show->add_option("JOB_ID", options.job_id,
+                   "The job's ID, as its enqueuer recorded it, or the start of it if only one\n"
+                   "job's ID starts so (else the candidates are named and it exits 1).")
+      ->required();
   show->add_flag("--backtrace", options.backtrace,
                  "Print each failed attempt's backtrace under its event. Off by default so a job\n"
                  "that failed many times still fits a screen; JSON always includes them.");
   show->footer(subcommand_footer(
       "Table: a summary, then the events in lifecycle order with their offset from the\n"
       "first event. A duration ending in + is still growing (the job is waiting or running).\n"
+      "Anomalies lists every flag with the other job of the pair, also when the other job\n"
+      "was the one flagged (a later success under this job's idempotency key).\n"
       "JSON: one object with the job's fields, \"anomaly_records\" and \"events\".\n"));
   return show;
 }
 
+namespace {
+
+std::size_t common_start(std::string_view a, std::string_view b) {
+  std::size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+std::string quoted_list(const std::vector<std::string>& ids) {
+  std::vector<std::string> shown;
+  for (const std::string& id : ids) shown.push_back("'" + printable(id) + "'");
+  return fmt::format("{}", fmt::join(shown, ", "));
+}
+
+/// The job `typed` names: its exact ID, else the one job whose ID starts with it. Throws
+/// CliError (not found) naming the candidates when the prefix is ambiguous or matches nothing.
+JobRecord resolve_job(Store& store, const std::string& typed) {
+  if (std::optional<JobRecord> job = store.find_job(typed)) return std::move(*job);
+  const std::vector<std::string> matches = store.job_ids_with_prefix(typed, max_candidates + 1);
+  if (matches.size() == 1) {
+    if (std::optional<JobRecord> job = store.find_job(matches.front())) return std::move(*job);
+  }
+  if (matches.size() > 1) {
+    const bool more = matches.size() > max_candidates;
+    const std::vector<std::string> shown(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(
+                                                                  std::min(matches.size(), max_candidates)));
+    throw CliError(exit_not_found, fmt::format("job ID '{}' is ambiguous: {}{} start with it; give more of the ID",
+                                               printable(typed), quoted_list(shown), more ? " and more" : ""));
+  }
+  // Did you mean: the IDs next to it in byte order share the longest start with it; offer
+  // those that share at least half of it (and at least one character).
+  const std::vector<std::string> near = store.job_ids_near(typed, 3);
+  std::size_t best = 0;
+  for (const std::string& id : near) best = std::max(best, common_start(typed, id));
+  std::vector<std::string> suggestions;
+  if (best > 0 && best * 2 >= typed.size()) {
+    for (const std::string& id : near) {
+      if (common_start(typed, id) == best) suggestions.push_back(id);
+    }
+  }
+  if (!suggestions.empty()) {
+    throw CliError(exit_not_found, fmt::format("no job with ID '{}'; did you mean {}?", printable(typed),
+                                               quoted_list(suggestions)));
+  }
+  throw CliError(exit_not_found,
+                 fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", printable(typed)));
+}
+
+}  // namespace
+
 int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostream& out) {
   const Micros now = current_time(global);
   const auto store = open_store_for(global, StoreAccess::read_only);
-  const std::optional<ShowData> data = read_show(*store, options.job_id);
-  if (!data) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (jobtrail ls lists the recorded ones)", options.job_id));
+  const JobRecord job = resolve_job(*store, options.job_id);
+  const std::optional<ShowData> data = read_show(*store, job.job_id);
+  if (!data) throw CliError(exit_not_found, fmt::format("no job with ID '{}' (pruned just now?)", printable(job.job_id)));
   if (global.format == OutputFormat::json) {
     print_json_line(out, show_document(*data, now));
   } else {
-    print_table(data->job, data->events, data->anomalies, options, now, out);
+    print_table(*data, options, now, out);
   }
   return exit_ok;
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostre
 
 struct TraceOptions {
   std::string correlation_id;
+  std::optional<std::size_t> depth;  ///< --depth: deepest level drawn
+  std::optional<std::size_t> width;  ///< --width: children drawn per job
+  bool follow = false;
 };
 CLI::App* setup_trace(CLI::App& app, TraceOptions& options);
 int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ostream& out);
@@ -51,6 +55,9 @@ int run_ls(const GlobalOptions& global, const LsOptions& options, std::ostream& 
 
 struct StatsOptions {
   std::string since;
+  std::string until;
+  std::string job;
+  std::string by = "class";  ///< class or queue
 };
 CLI::App* setup_stats(CLI::App& app, StatsOptions& options);
 int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ostream& out);

@@ -293,7 +293,7 @@ Response Api::trace(const std::string& correlation_id) {
   const std::vector<JobRecord> jobs = store->jobs_in_trace(correlation_id);
   if (jobs.empty()) return error_response(404, fmt::format("no jobs with correlation ID '{}'", correlation_id));
   ordered_json list = ordered_json::array();
-  for (ordered_json& document : view::trace_documents(jobs, now_micros())) list.push_back(std::move(document));
+  for (ordered_json& document : view::trace_documents(*store, jobs, now_micros())) list.push_back(std::move(document));
   return json_response(200, {{"correlation_id", correlation_id}, {"jobs", std::move(list)}});
 }
 

@@ -87,9 +87,14 @@ class FakeStore : public Store {
   std::vector<JobRecord> follow_jobs(const JobFilter&, std::int64_t) override { return {}; }
   std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>&) override { return {}; }
   std::int64_t last_row() override { return 0; }
-  std::vector<JobStats> stats(std::optional<Micros>) override { return {}; }
+  std::vector<std::string> job_ids_with_prefix(const std::string&, std::size_t) override { return {}; }
+  std::vector<std::string> job_ids_near(const std::string&, std::size_t) override { return {}; }
+  std::vector<JobStats> stats(const StatsFilter&) override { return {}; }
+  ImpactReport impact(const ImpactFilter&) override { return {}; }
   std::vector<AnomalyRecord> anomalies(const std::string&, std::size_t) override { return {}; }
   PruneResult prune(Micros) override { return {}; }
+  PruneResult prunable(Micros) override { return {}; }
+  SpaceReport reclaim_space() override { return {}; }
   void register_schedule(const Schedule&) override {}
   std::vector<Schedule> schedules() override { return {}; }
   std::vector<ActiveJobs> active_jobs() override { return {}; }

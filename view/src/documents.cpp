@@ -11,9 +11,6 @@
 namespace jobtrail::view {
 namespace {
 
-// More would not help anyone reading one job; JSON gets the same list.
-constexpr std::size_t max_anomalies_shown = 20;
-
 nlohmann::ordered_json duration_json(std::optional<Micros> duration) {
   return duration ? nlohmann::ordered_json(*duration) : nlohmann::ordered_json(nullptr);
 }
@@ -31,7 +28,15 @@ std::optional<ShowData> read_show(Store& store, const std::string& job_id) {
   if (!job) return std::nullopt;
   ShowData data;
   data.events = store.events_of(job_id);
-  if (job->anomalies != 0) data.anomalies = store.anomalies(job_id, max_anomalies_shown);
+  if (job->anomalies != 0) {
+    for (const AnomalyRecord& record : store.anomalies(job_id, max_anomalies_shown + 1)) {
+      const bool other_side = record.job_id != job_id;
+      data.anomalies.push_back(
+          {record.kind, other_side ? record.job_id : record.other_job_id, other_side, record.detail, record.at});
+    }
+    data.more_anomalies = data.anomalies.size() > max_anomalies_shown;
+    if (data.more_anomalies) data.anomalies.resize(max_anomalies_shown);
+  }
   data.job = std::move(*job);
   return data;
 }
@@ -39,7 +44,8 @@ std::optional<ShowData> read_show(Store& store, const std::string& job_id) {
 nlohmann::ordered_json show_document(const ShowData& data, Micros now) {
   nlohmann::ordered_json result = job_json(data.job, now);
   nlohmann::ordered_json anomaly_records = nlohmann::ordered_json::array();
-  for (const AnomalyRecord& anomaly : data.anomalies) {
+  // other_job_id is the other job of the pair, whichever of the two was flagged.
+  for (const ShownAnomaly& anomaly : data.anomalies) {
     anomaly_records.push_back({{"kind", std::string(to_string(anomaly.kind))},
                                {"at", format_rfc3339(anomaly.at)},
                                {"other_job_id", json_text(anomaly.other_job_id)},
@@ -60,20 +66,29 @@ nlohmann::ordered_json show_document(const ShowData& data, Micros now) {
   return result;
 }
 
-std::vector<nlohmann::ordered_json> trace_documents(const std::vector<JobRecord>& jobs, Micros now) {
+std::vector<nlohmann::ordered_json> trace_documents(const std::vector<TreeLine>& lines, Micros now) {
   std::vector<nlohmann::ordered_json> documents;
-  for (const TreeLine& line : TreeBuilder(jobs).lines()) {
+  for (const TreeLine& line : lines) {
+    if (line.job == nullptr) continue;  // a note of hidden jobs: its count is on the job above
     nlohmann::ordered_json job = job_json(*line.job, now);
     job["depth"] = line.depth;
+    job["parent_link"] = std::string(link_name(line.link));
+    job["parent_correlation_id"] = json_text(line.parent_trace);
+    job["hidden_below"] = line.hidden_below;
     documents.push_back(std::move(job));
   }
   return documents;
 }
 
+std::vector<nlohmann::ordered_json> trace_documents(Store& store, const std::vector<JobRecord>& jobs, Micros now) {
+  return trace_documents(TreeBuilder(jobs).lines(outside_parents(store, jobs)), now);
+}
+
 bool has_finished_jobs(const JobStats& stats) { return stats.succeeded + stats.failed + stats.dead > 0; }
 
-nlohmann::ordered_json stats_document(const JobStats& stats) {
-  return {{"job", json_text(stats.job)},
+nlohmann::ordered_json stats_document(const JobStats& stats, StatsGroup by) {
+  const bool by_queue = by == StatsGroup::queue;
+  return {{by_queue ? "queue" : "job", json_text(by_queue ? stats.queue : stats.job)},
           {"total", stats.total},
           {"enqueued", stats.enqueued},
           {"running", stats.running},

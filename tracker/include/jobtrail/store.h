@@ -112,8 +112,21 @@ struct JobPage {
 
 
 /// Per job class: counts by current state and wait/run time percentiles.
+/// What `stats` groups jobs by.
+enum class StatsGroup { job_class, queue };
+
+/// What `stats` summarises. Empty strings and empty optionals mean "any".
+struct StatsFilter {
+  std::optional<Micros> since;  ///< first event at or after
+  std::optional<Micros> until;  ///< first event before
+  std::string job;              ///< only this job class
+  StatsGroup by = StatsGroup::job_class;
+};
+
+/// Per job class (or per queue): counts by current state and wait/run time percentiles.
 struct JobStats {
-  std::string job;
+  std::string job;    ///< the job class; empty when grouped by queue
+  std::string queue;  ///< the queue when grouped by queue, else empty
   std::int64_t total = 0;
   std::int64_t enqueued = 0, running = 0, succeeded = 0, failed = 0, dead = 0, cancelled = 0;
   /// failed + dead over finished jobs (succeeded, failed, dead); 0 when none finished.
@@ -148,6 +161,43 @@ struct PruneResult {
   std::int64_t jobs = 0;
   std::int64_t events = 0;
   std::int64_t check_results = 0;  ///< results of check runs older than the cutoff
+};
+
+/// The store's size around a `reclaim_space` call, in bytes as the database counts them
+/// (SQLite: pages of the file; PostgreSQL: the relations of the schema "jobtrail").
+struct SpaceReport {
+  std::int64_t bytes_before = 0;
+  std::int64_t bytes_after = 0;
+  /// What was done, or why nothing was, and how to give back the rest (one sentence).
+  std::string note;
+};
+
+/// Which jobs `impact` looks at. At least the time window bounds the jobs read.
+struct ImpactFilter {
+  std::string job;                  ///< only this job class; empty: any
+  std::vector<State> states;        ///< only jobs now in one of these states; empty: any
+  std::optional<Micros> since;      ///< first event at or after
+  std::optional<Micros> until;      ///< first event before
+  std::size_t limit = 50;           ///< entities returned, most-hit first
+  std::size_t jobs_per_entity = 5;  ///< job IDs named per entity, newest first
+};
+
+/// One business entity the matching jobs touched.
+struct EntityImpact {
+  std::string entity;                ///< "type:id"
+  std::int64_t jobs = 0;             ///< matching jobs tagged with it
+  std::vector<std::string> job_ids;  ///< the newest of them, at most ImpactFilter::jobs_per_entity
+  Micros first_at = 0;               ///< first event of the oldest of them
+  Micros last_at = 0;                ///< first event of the newest of them
+};
+
+/// What `impact` found: every count is exact, `entities` the first `limit` of them.
+struct ImpactReport {
+  std::int64_t matching_jobs = 0;   ///< jobs the filter selects
+  std::int64_t tagged_jobs = 0;     ///< of those, jobs with at least one entity tag
+  std::int64_t entity_count = 0;    ///< distinct entities, of which `entities` lists the first
+  std::vector<std::pair<std::string, std::int64_t>> by_type;  ///< entity type -> distinct entities
+  std::vector<EntityImpact> entities;  ///< most jobs first, then by name
 };
 
 /// What the built-in checks over the job history look for. Deadlines may differ per job class.
@@ -263,15 +313,35 @@ class Store : public HistoryWriter {
   virtual std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) = 0;
   /// The highest JobRecord::row now stored (0 when empty): where `ls --follow` starts.
   virtual std::int64_t last_row() = 0;
+  /// IDs of jobs whose ID starts with `prefix`, in byte order, at most `limit`: one index range.
+  virtual std::vector<std::string> job_ids_with_prefix(const std::string& prefix, std::size_t limit) = 0;
+  /// Up to `limit` recorded IDs on each side of `job_id` in byte order (it need not exist):
+  /// among them are those sharing the longest start with it, for "did you mean".
+  virtual std::vector<std::string> job_ids_near(const std::string& job_id, std::size_t limit) = 0;
+  /// Per job class (or queue) statistics over the jobs `filter` selects, ordered by name.
+  virtual std::vector<JobStats> stats(const StatsFilter& filter) = 0;
   /// Per job class statistics over jobs first seen at or after `since` (all if empty).
-  virtual std::vector<JobStats> stats(std::optional<Micros> since) = 0;
-  /// Flagged anomalies, newest first; of one job if `job_id` is not empty.
+  std::vector<JobStats> stats(std::optional<Micros> since) {
+    StatsFilter filter;
+    filter.since = since;
+    return stats(filter);
+  }
+  /// The business entities the jobs `filter` selects are tagged with, from the entity index.
+  virtual ImpactReport impact(const ImpactFilter& filter) = 0;
+  /// Flagged anomalies, newest first, at most `limit`. Of one job if `job_id` is not empty:
+  /// those flagged on it, and those flagged on another job that names it as the other job
+  /// (a later success under its idempotency key), whose `job_id` is then that other job.
   virtual std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) = 0;
   /// Deletes jobs (with their events and tags) whose last event is older than `cutoff`
   /// and which are no longer running or waiting, and check results of runs started before
   /// `cutoff`, except each check's newest result and its newest pass (what the next run
   /// compares with, and when the check last passed).
   virtual PruneResult prune(Micros cutoff) = 0;
+  /// What `prune(cutoff)` would delete now, deleting nothing (the same rule, counted).
+  virtual PruneResult prunable(Micros cutoff) = 0;
+  /// Gives the space of deleted rows back to the file system where the database can do so
+  /// without blocking writers for long, and measures the store before and after.
+  virtual SpaceReport reclaim_space() = 0;
 
   /// Registers or updates the expected schedule of `schedule.job` (updated_at: now if 0).
   virtual void register_schedule(const Schedule& schedule) = 0;

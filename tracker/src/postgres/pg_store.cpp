@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 
+#include "entity_impact.h"
 #include "job_stats.h"
 #include "postgres/pg_check_queries.h"
 #include "postgres/pg_schema.h"
@@ -737,33 +738,53 @@ std::int64_t PostgresStore::last_row() {
   return guarded([&](pg::Connection& db) { return db.execute("SELECT coalesce(max(id), 0) FROM job").integer(0, 0); });
 }
 
-std::vector<JobStats> PostgresStore::stats(std::optional<Micros> since) {
-  // One row per job; the counts and percentiles are JobStatsBuilder's, as on SQLite.
+std::vector<JobStats> PostgresStore::stats(const StatsFilter& filter) {
+  // One row per job; the counts and percentiles are JobStatsBuilder's, as on SQLite. Only
+  // fixed SQL text is concatenated (the grouping column); every caller value is a bound parameter.
+  const bool by_queue = filter.by == StatsGroup::queue;
+  Params params;
+  params.add(filter.since ? *filter.since : std::numeric_limits<std::int64_t>::min());
+  params.add(filter.until ? *filter.until : std::numeric_limits<std::int64_t>::max());
+  std::string only_class;
+  if (!filter.job.empty()) {
+    params.add(filter.job);
+    only_class = " AND j.job = (SELECT id FROM label WHERE text = $3)";
+  }
   return guarded([&](pg::Connection& db) {
-    auto rows = db.exec(R"SQL(
-      SELECT (SELECT text FROM label WHERE id = j.job), j.state, j.started_at - j.enqueued_at, j.finished_at - j.started_at
-      FROM job j WHERE j.first_at >= $1)SQL",
-                        Params().add(since ? *since : std::numeric_limits<std::int64_t>::min()));
+    auto rows = db.exec(std::string("SELECT (SELECT text FROM label WHERE id = ") + (by_queue ? "j.queue" : "j.job") +
+                            R"SQL(), j.state, j.started_at - j.enqueued_at, j.finished_at - j.started_at
+      FROM job j WHERE j.first_at >= $1 AND j.first_at < $2)SQL" + only_class,
+                        params);
     detail::JobStatsBuilder builder;
     for (int r = 0; r < rows.rows(); ++r) {
       builder.add(rows.string(r, 0), static_cast<State>(rows.integer(r, 1)), rows.optional_integer(r, 2),
                   rows.optional_integer(r, 3));
     }
-    return builder.finish();
+    auto result = builder.finish();
+    if (by_queue) {
+      for (auto& stats : result) stats.queue = std::move(stats.job), stats.job.clear();
+    }
+    return result;
   });
 }
 
 std::vector<AnomalyRecord> PostgresStore::anomalies(const std::string& job_id, std::size_t limit) {
   Params params;
-  std::string sql = R"SQL(
-    SELECT j.job_id, a.kind, o.job_id, a.detail, a.at
+  constexpr std::string_view columns = R"SQL(
+    SELECT j.job_id, a.kind, o.job_id, a.detail, a.at, a.id
     FROM anomaly a JOIN job j ON j.id = a.job LEFT JOIN job o ON o.id = a.other_job)SQL";
+  std::string sql(columns);
   if (!job_id.empty()) {
+    // The job's own flags, and those of later jobs that succeeded under its idempotency key
+    // (flagged on them, naming this job): job_by_idempotency_key, then anomaly_by_job.
     params.add(job_id);
-    sql += " WHERE a.job = (SELECT id FROM job WHERE job_id = $1)";
+    sql += " WHERE a.job = (SELECT id FROM job WHERE job_id = $1) UNION ALL ";
+    sql += columns;
+    sql += R"SQL( JOIN job me ON me.job_id = $1 AND me.idempotency_key IS NOT NULL
+      WHERE j.idempotency_key = me.idempotency_key AND j.id <> me.id AND a.other_job = me.id)SQL";
   }
   params.add(static_cast<std::int64_t>(limit));
-  sql += " ORDER BY a.at DESC, a.id DESC LIMIT $" + std::to_string(params.size());
+  sql += " ORDER BY 5 DESC, 6 DESC LIMIT $" + std::to_string(params.size());
   return guarded([&](pg::Connection& db) {
     auto rows = db.exec(sql, params);
     std::vector<AnomalyRecord> result;
@@ -772,6 +793,126 @@ std::vector<AnomalyRecord> PostgresStore::anomalies(const std::string& job_id, s
                         rows.string(r, 3), rows.integer(r, 4)});
     }
     return result;
+  });
+}
+
+std::vector<std::string> PostgresStore::job_ids_with_prefix(const std::string& prefix, std::size_t limit) {
+  if (prefix.empty()) return {};
+  // job_id is COLLATE "C", so a LIKE with a fixed start is a range of its unique index; the
+  // caller's text is a bound parameter with LIKE's own characters escaped.
+  std::string pattern;
+  for (const char c : prefix) {
+    if (c == '\\' || c == '%' || c == '_') pattern += '\\';
+    pattern += c;
+  }
+  pattern += '%';
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec("SELECT job_id FROM job WHERE job_id LIKE $1 ORDER BY job_id LIMIT $2",
+                        Params().add(pattern).add(static_cast<std::int64_t>(limit)));
+    std::vector<std::string> ids;
+    for (int r = 0; r < rows.rows(); ++r) ids.push_back(rows.string(r, 0));
+    return ids;
+  });
+}
+
+std::vector<std::string> PostgresStore::job_ids_near(const std::string& job_id, std::size_t limit) {
+  if (job_id.empty()) return {};
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(R"SQL(
+      (SELECT job_id FROM job WHERE job_id < $1 ORDER BY job_id DESC LIMIT $2)
+      UNION ALL (SELECT job_id FROM job WHERE job_id > $1 ORDER BY job_id LIMIT $2))SQL",
+                        Params().add(job_id).add(static_cast<std::int64_t>(limit)));
+    std::vector<std::string> ids;
+    for (int r = 0; r < rows.rows(); ++r) ids.push_back(rows.string(r, 0));
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  });
+}
+
+ImpactReport PostgresStore::impact(const ImpactFilter& filter) {
+  // The jobs from one index range (job_by_class, job_by_state or job_by_first_at), their tags
+  // from job_entity_by_job. Only fixed SQL text is concatenated; caller values are parameters.
+  Params params;
+  params.add(filter.since ? *filter.since : std::numeric_limits<std::int64_t>::min());
+  params.add(filter.until ? *filter.until : std::numeric_limits<std::int64_t>::max());
+  std::string sql = R"SQL(
+    SELECT je.entity, j.id, j.job_id, j.first_at
+    FROM job j LEFT JOIN job_entity je ON je.job = j.id
+    WHERE j.first_at >= $1 AND j.first_at < $2)SQL";
+  if (!filter.job.empty()) {
+    params.add(filter.job);
+    sql += " AND j.job = (SELECT id FROM label WHERE text = $3)";
+  }
+  if (!filter.states.empty()) {
+    std::vector<std::int64_t> states;
+    bool succeeded = false;
+    for (const State state : filter.states) {
+      states.push_back(static_cast<int>(state));
+      succeeded = succeeded || state == State::succeeded;
+    }
+    params.add_array(states);
+    sql += " AND j.state = ANY($" + std::to_string(params.size()) + "::smallint[])";
+    // Lets the planner use the partial index job_by_state (WHERE state <> 4).
+    if (!succeeded) sql += " AND j.state <> 4";
+  }
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(sql, params);
+    detail::ImpactBuilder builder(filter.jobs_per_entity);
+    for (int r = 0; r < rows.rows(); ++r) {
+      builder.add(rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2), rows.integer(r, 3));
+    }
+    return builder.finish(filter);
+  });
+}
+
+namespace {
+// What prune deletes, written once for prune and prunable ($1: the cutoff).
+constexpr std::string_view prunable_jobs = "first_at < $1 AND last_at < $1 AND state NOT IN (1, 2)";
+constexpr std::string_view prunable_check_results = R"SQL(
+      r.started_at < $1
+      AND r.run < (SELECT max(n.run) FROM check_result n WHERE n.check_name = r.check_name)
+      AND NOT (r.status = 0 AND r.run = (SELECT max(p.run) FROM check_result p
+                                         WHERE p.check_name = r.check_name AND p.status = 0)))SQL";
+}  // namespace
+
+PruneResult PostgresStore::prunable(Micros cutoff) {
+  return guarded([&](pg::Connection& db) {
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    PruneResult result;
+    auto jobs = db.exec("SELECT count(*), coalesce(sum(events), 0) FROM job WHERE " + std::string(prunable_jobs),
+                        Params().add(cutoff));
+    result.jobs = jobs.integer(0, 0);
+    result.events = jobs.integer(0, 1);
+    result.check_results =
+        db.exec("SELECT count(*) FROM check_result r WHERE " + std::string(prunable_check_results), Params().add(cutoff))
+            .integer(0, 0);
+    snapshot.commit();
+    return result;
+  });
+}
+
+SpaceReport PostgresStore::reclaim_space() {
+  require_writable();
+  constexpr const char* size_sql = R"SQL(
+    SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'jobtrail' AND c.relkind = 'r')SQL";
+  return guarded([&](pg::Connection& db) {
+    SpaceReport report;
+    report.bytes_before = report.bytes_after = db.execute(size_sql).integer(0, 0);
+    try {
+      // Plain VACUUM takes no lock that stops writers: it makes the deleted rows' space
+      // reusable and hands empty pages at the end of each table back to the file system.
+      db.execute("VACUUM (ANALYZE) job, event, job_entity, anomaly, check_result, check_violation, check_run");
+      report.note = "VACUUM made the freed space reusable and gave back empty pages at the ends of the tables; "
+                    "VACUUM FULL (which locks the tables while it rewrites them) gives back the rest";
+    } catch (const StoreError& error) {
+      if (error.kind() != StoreError::Kind::other) throw;
+      report.note = std::string("could not VACUUM (") + error.what() +
+                    "); the space stays reusable by new events, and the table owner can run VACUUM";
+    }
+    report.bytes_after = db.execute(size_sql).integer(0, 0);
+    return report;
   });
 }
 
@@ -788,7 +929,7 @@ PruneResult PostgresStore::prune(Micros cutoff) {
       pg::Transaction transaction(db);
       auto picked = db.exec(R"SQL(
         SELECT coalesce(array_agg(id), '{}') FROM (
-          SELECT id FROM job WHERE first_at < $1 AND last_at < $1 AND state NOT IN (1, 2)
+          SELECT id FROM job WHERE )SQL" + std::string(prunable_jobs) + R"SQL(
           LIMIT $2 FOR UPDATE SKIP LOCKED) p)SQL",
                             Params().add(cutoff).add(chunk));
       const std::string ids = picked.string(0, 0);
@@ -809,12 +950,7 @@ PruneResult PostgresStore::prune(Micros cutoff) {
   // run compares with) and newest pass (when it last passed) stay whatever their age.
   result.check_results = guarded([&](pg::Connection& db) {
     pg::Transaction transaction(db);
-    const auto deleted = db.exec(R"SQL(
-      DELETE FROM check_result r
-      WHERE r.started_at < $1
-        AND r.run < (SELECT max(n.run) FROM check_result n WHERE n.check_name = r.check_name)
-        AND NOT (r.status = 0 AND r.run = (SELECT max(p.run) FROM check_result p
-                                           WHERE p.check_name = r.check_name AND p.status = 0)))SQL",
+    const auto deleted = db.exec("DELETE FROM check_result r WHERE " + std::string(prunable_check_results),
                                  Params().add(cutoff))
                              .affected();
     db.execute(R"SQL(

@@ -6,6 +6,7 @@
 #include <limits>
 #include <thread>
 
+#include "entity_impact.h"
 #include "job_stats.h"
 #include "sqlite/sqlite_check_queries.h"
 #include "sqlite/sqlite_schema.h"
@@ -660,25 +661,46 @@ std::int64_t SqliteStore::last_row() {
   return q.integer(0);
 }
 
-std::vector<JobStats> SqliteStore::stats(std::optional<Micros> since) {
-  Statement q(db_->handle(), R"SQL(
-    SELECT c.text, j.state, j.started_at - j.enqueued_at, j.finished_at - j.started_at
-    FROM job j LEFT JOIN label c ON c.id = j.job
-    WHERE j.first_at >= ?1)SQL");
-  q.bind(1, since ? *since - epoch_ : std::numeric_limits<std::int64_t>::min());
+std::vector<JobStats> SqliteStore::stats(const StatsFilter& filter) {
+  // Only fixed SQL text is concatenated; every caller value is a bound parameter. With a class,
+  // job_by_class (job, first_at) holds the whole range; else job_by_first_at does.
+  const bool by_queue = filter.by == StatsGroup::queue;
+  std::string sql = std::string("SELECT ") + (by_queue ? "q.text" : "c.text") + R"SQL(,
+           j.state, j.started_at - j.enqueued_at, j.finished_at - j.started_at
+    FROM job j LEFT JOIN label c ON c.id = j.job LEFT JOIN label q ON q.id = j.queue
+    WHERE j.first_at >= ?1 AND j.first_at < ?2)SQL";
+  if (!filter.job.empty()) sql += " AND j.job = (SELECT id FROM label WHERE text = ?3)";
+  Statement q(db_->handle(), sql);
+  q.bind(1, filter.since ? *filter.since - epoch_ : std::numeric_limits<std::int64_t>::min());
+  q.bind(2, filter.until ? *filter.until - epoch_ : std::numeric_limits<std::int64_t>::max());
+  if (!filter.job.empty()) q.bind(3, filter.job);
   detail::JobStatsBuilder builder;
   while (q.step()) {
     builder.add(q.text(0), static_cast<State>(q.integer(1)), q.optional_integer(2), q.optional_integer(3));
   }
-  return builder.finish();
+  auto result = builder.finish();
+  if (by_queue) {
+    for (auto& stats : result) stats.queue = std::move(stats.job), stats.job.clear();
+  }
+  return result;
 }
 
 std::vector<AnomalyRecord> SqliteStore::anomalies(const std::string& job_id, std::size_t limit) {
-  std::string sql = R"SQL(
-    SELECT j.job_id, a.kind, o.job_id, a.detail, a.at
+  constexpr std::string_view columns = R"SQL(
+    SELECT j.job_id, a.kind, o.job_id, a.detail, a.at, a.id
     FROM anomaly a JOIN job j ON j.id = a.job LEFT JOIN job o ON o.id = a.other_job)SQL";
-  if (!job_id.empty()) sql += " WHERE a.job = (SELECT id FROM job WHERE job_id = ?1)";
-  sql += " ORDER BY a.at DESC, a.id DESC LIMIT ?2";
+  std::string sql(columns);
+  if (!job_id.empty()) {
+    // The job's own flags, and those of later jobs that succeeded under its idempotency key
+    // (flagged on them, naming this job): found through job_by_idempotency_key, then
+    // anomaly_by_job, so both halves stay index look-ups.
+    sql += " WHERE a.job = (SELECT id FROM job WHERE job_id = ?1) UNION ALL ";
+    sql += columns;
+    sql += R"SQL( JOIN job me ON me.job_id = ?1 AND me.idempotency_key IS NOT NULL
+      WHERE j.idempotency_key = me.idempotency_key AND j.idempotency_key IS NOT NULL AND j.id != me.id
+        AND a.other_job = me.id)SQL";
+  }
+  sql += " ORDER BY 5 DESC, 6 DESC LIMIT ?2";
   Statement q(db_->handle(), sql);
   if (!job_id.empty()) bind_id(q, 1, job_id);
   q.bind(2, static_cast<std::int64_t>(limit));
@@ -687,6 +709,194 @@ std::vector<AnomalyRecord> SqliteStore::anomalies(const std::string& job_id, std
     result.push_back({read_id(q, 0), static_cast<AnomalyKind>(q.integer(1)), read_id(q, 2), q.text(3), q.integer(4) + epoch_});
   }
   return result;
+}
+
+ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
+  // The jobs come from one index range: job_by_class with a class, job_by_state (partial,
+  // hence "state != 4" word for word) with states that exclude succeeded, else
+  // job_by_first_at; their tags from job_entity_by_job. States are numbers of the State enum,
+  // never caller text; every caller value is a bound parameter.
+  std::string sql = R"SQL(
+    SELECT e.name, j.id, j.job_id, j.first_at
+    FROM job j LEFT JOIN job_entity je ON je.job = j.id LEFT JOIN entity e ON e.id = je.entity
+    WHERE j.first_at >= ?1 AND j.first_at < ?2)SQL";
+  if (!filter.job.empty()) sql += " AND j.job = (SELECT id FROM label WHERE text = ?3)";
+  if (!filter.states.empty()) {
+    std::string list;
+    bool succeeded = false;
+    for (const State state : filter.states) {
+      if (!list.empty()) list += ", ";
+      list += std::to_string(static_cast<int>(state));
+      succeeded = succeeded || state == State::succeeded;
+    }
+    sql += " AND j.state IN (" + list + ")";
+    if (!succeeded) sql += " AND j.state != 4";
+  }
+  sqlite::ReadTransaction snapshot(*db_);
+  Statement q(db_->handle(), sql);
+  q.bind(1, filter.since ? *filter.since - epoch_ : std::numeric_limits<std::int64_t>::min());
+  q.bind(2, filter.until ? *filter.until - epoch_ : std::numeric_limits<std::int64_t>::max());
+  if (!filter.job.empty()) q.bind(3, filter.job);
+  detail::ImpactBuilder builder(filter.jobs_per_entity);
+  while (q.step()) {
+    builder.add(q.is_null(0) ? std::string() : q.text(0), q.integer(1), read_id(q, 2), q.integer(3) + epoch_);
+  }
+  return builder.finish(filter);
+}
+
+namespace {
+
+/// The smallest byte string greater than every string that starts with `bytes`; nothing when
+/// there is none (all bytes 0xff).
+std::optional<std::string> prefix_end(std::string bytes) {
+  while (!bytes.empty() && static_cast<unsigned char>(bytes.back()) == 0xff) bytes.pop_back();
+  if (bytes.empty()) return std::nullopt;
+  bytes.back() = static_cast<char>(static_cast<unsigned char>(bytes.back()) + 1);
+  return bytes;
+}
+
+int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+bool is_lower_hex(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+std::vector<std::string> SqliteStore::job_ids_with_prefix(const std::string& prefix, std::size_t limit) {
+  if (prefix.empty()) return {};
+  std::vector<std::string> ids;
+  sqlite::ReadTransaction snapshot(*db_);
+  // Text IDs: a range of the job_id index. Every text sorts before every blob, so an empty
+  // blob bounds the range when no byte string does.
+  {
+    Statement q(db_->handle(), "SELECT job_id FROM job WHERE job_id >= ?1 AND job_id < ?2 ORDER BY job_id LIMIT ?3");
+    q.bind(1, prefix);
+    if (auto end = prefix_end(prefix)) q.bind(2, *end); else q.bind_blob(2, "");
+    q.bind(3, static_cast<std::int64_t>(limit));
+    while (q.step()) ids.push_back(q.text(0));
+  }
+  // Hex IDs are blobs (see is_compact_hex): a hex prefix is a range of their bytes, an odd
+  // last digit the high half of a byte.
+  if (is_lower_hex(prefix)) {
+    std::string low;
+    for (std::size_t i = 0; i + 1 < prefix.size(); i += 2) {
+      low += static_cast<char>(hex_value(prefix[i]) << 4 | hex_value(prefix[i + 1]));
+    }
+    std::optional<std::string> high;
+    if (prefix.size() % 2 == 1) {
+      const int nibble = hex_value(prefix.back());
+      high = nibble < 15 ? std::optional<std::string>(low + static_cast<char>((nibble + 1) << 4)) : prefix_end(low);
+      low += static_cast<char>(nibble << 4);
+    } else {
+      high = prefix_end(low);
+    }
+    Statement q(db_->handle(), high ? "SELECT job_id FROM job WHERE job_id >= ?1 AND job_id < ?2 ORDER BY job_id LIMIT ?3"
+                                    : "SELECT job_id FROM job WHERE job_id >= ?1 ORDER BY job_id LIMIT ?3");
+    q.bind_blob(1, low);
+    if (high) q.bind_blob(2, *high);
+    q.bind(3, static_cast<std::int64_t>(limit));
+    while (q.step()) ids.push_back(read_id(q, 0));
+  }
+  std::sort(ids.begin(), ids.end());
+  if (ids.size() > limit) ids.resize(limit);
+  return ids;
+}
+
+std::vector<std::string> SqliteStore::job_ids_near(const std::string& job_id, std::size_t limit) {
+  if (job_id.empty()) return {};
+  std::vector<std::string> ids;
+  sqlite::ReadTransaction snapshot(*db_);
+  for (const char* sql : {"SELECT job_id FROM job WHERE job_id < ?1 ORDER BY job_id DESC LIMIT ?2",
+                          "SELECT job_id FROM job WHERE job_id > ?1 ORDER BY job_id LIMIT ?2"}) {
+    Statement q(db_->handle(), sql);
+    bind_id(q, 1, job_id);
+    q.bind(2, static_cast<std::int64_t>(limit));
+    while (q.step()) ids.push_back(read_id(q, 0));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+namespace {
+std::string fmt_free_note(std::int64_t bytes) {
+  return "the store is busy, so " + std::to_string(bytes) +
+         " bytes of free pages stay inside the file (new events reuse them); prune again when it is quiet";
+}
+
+// What prune deletes, written once for prune and prunable (?1: the cutoff, relative to the
+// epoch). first_at <= last_at, so the first_at index narrows the candidate jobs.
+constexpr std::string_view prunable_jobs = "first_at < ?1 AND first_at + last_at < ?1 AND state NOT IN (1, 2)";
+constexpr std::string_view prunable_check_results = R"SQL(
+      r.started_at < ?1
+      AND r.run < (SELECT max(n.run) FROM check_result n WHERE n.check_name = r.check_name)
+      AND NOT (r.status = 0 AND r.run = (SELECT max(p.run) FROM check_result p
+                                         WHERE p.check_name = r.check_name AND p.status = 0)))SQL";
+}  // namespace
+
+PruneResult SqliteStore::prunable(Micros cutoff) {
+  sqlite::ReadTransaction snapshot(*db_);
+  PruneResult result;
+  Statement jobs(db_->handle(), "SELECT count(*), coalesce(sum(events), 0) FROM job WHERE " + std::string(prunable_jobs));
+  jobs.bind(1, cutoff - epoch_);
+  if (jobs.step()) {
+    result.jobs = jobs.integer(0);
+    result.events = jobs.integer(1);
+  }
+  Statement checks(db_->handle(), "SELECT count(*) FROM check_result AS r WHERE " + std::string(prunable_check_results));
+  checks.bind(1, cutoff - epoch_);
+  result.check_results = checks.first_integer().value_or(0);
+  return result;
+}
+
+SpaceReport SqliteStore::reclaim_space() {
+  if (options_.read_only) throw StoreError(StoreError::Kind::read_only, "the store was opened read-only");
+  namespace fs = std::filesystem;
+  // What the file system holds: the database and its write-ahead log.
+  auto bytes_on_disk = [this]() {
+    std::int64_t total = 0;
+    for (const char* suffix : {"", "-wal"}) {
+      std::error_code ignored;
+      const auto size = fs::file_size(path_ + suffix, ignored);
+      if (!ignored) total += static_cast<std::int64_t>(size);
+    }
+    return total;
+  };
+  SpaceReport report;
+  report.bytes_before = report.bytes_after = bytes_on_disk();
+  const std::int64_t page_size = db_->query_integer("PRAGMA page_size");
+  const std::int64_t free_pages = db_->query_integer("PRAGMA freelist_count");
+  if (free_pages == 0) {
+    report.note = "no free pages in the file: nothing to give back";
+    return report;
+  }
+  try {
+    if (db_->query_integer("PRAGMA auto_vacuum") == 2) {
+      // Incremental: free pages go back in steps of 1,000 (4 MB), each a short write
+      // transaction, so recording workers wait for a step, never for the whole file.
+      for (std::int64_t left = free_pages; left > 0;) {
+        db_->execute("PRAGMA incremental_vacuum(1000)");
+        const std::int64_t now_free = db_->query_integer("PRAGMA freelist_count");
+        if (now_free >= left) break;  // nothing more it can give back
+        left = now_free;
+      }
+      report.note = "gave the free pages back in steps (incremental vacuum)";
+    } else {
+      // A store made before incremental vacuum: one VACUUM rewrites the file without the free
+      // pages and switches it over, so later prunes give space back in small steps.
+      db_->execute("PRAGMA auto_vacuum = INCREMENTAL");
+      db_->execute("VACUUM");
+      report.note = "rewrote the file without its free pages (VACUUM; later prunes give space back in steps)";
+    }
+    // The log holds copies of the pages just written: fold it in and shorten it.
+    db_->execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  } catch (const StoreError& error) {
+    if (!error.transient()) throw;
+    report.note = fmt_free_note(free_pages * page_size);
+  }
+  report.bytes_after = bytes_on_disk();
+  return report;
 }
 
 PruneResult SqliteStore::prune(Micros cutoff) {
@@ -700,12 +910,8 @@ PruneResult SqliteStore::prune(Micros cutoff) {
       sqlite::WriteTransaction transaction(*db_);
       db_->execute("CREATE TEMP TABLE IF NOT EXISTS prune_batch (id INTEGER PRIMARY KEY)");
       db_->execute("DELETE FROM prune_batch");
-      // first_at <= last_at, so the first_at index narrows the candidates.
-      Statement pick(db_->handle(), R"SQL(
-        INSERT INTO prune_batch (id)
-        SELECT id FROM job
-        WHERE first_at < ?1 AND first_at + last_at < ?1 AND state NOT IN (1, 2)
-        LIMIT ?2)SQL");
+      Statement pick(db_->handle(), "INSERT INTO prune_batch (id) SELECT id FROM job WHERE " +
+                                        std::string(prunable_jobs) + " LIMIT ?2");
       pick.bind(1, stored_cutoff).bind(2, chunk).run();
       auto picked = db_->changes();
       if (picked == 0) break;
@@ -735,12 +941,7 @@ PruneResult SqliteStore::prune(Micros cutoff) {
 }
 
 std::int64_t SqliteStore::prune_check_history(Micros stored_cutoff) {
-  Statement results(db_->handle(), R"SQL(
-    DELETE FROM check_result AS r
-    WHERE r.started_at < ?1
-      AND r.run < (SELECT max(n.run) FROM check_result n WHERE n.check_name = r.check_name)
-      AND NOT (r.status = 0 AND r.run = (SELECT max(p.run) FROM check_result p
-                                         WHERE p.check_name = r.check_name AND p.status = 0)))SQL");
+  Statement results(db_->handle(), "DELETE FROM check_result AS r WHERE " + std::string(prunable_check_results));
   results.bind(1, stored_cutoff).run();
   const auto deleted = db_->changes();
   db_->execute(R"SQL(

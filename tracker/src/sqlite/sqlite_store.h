@@ -31,9 +31,14 @@ class SqliteStore final : public Store {
   std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) override;
   std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) override;
   std::int64_t last_row() override;
-  std::vector<JobStats> stats(std::optional<Micros> since) override;
+  std::vector<std::string> job_ids_with_prefix(const std::string& prefix, std::size_t limit) override;
+  std::vector<std::string> job_ids_near(const std::string& job_id, std::size_t limit) override;
+  std::vector<JobStats> stats(const StatsFilter& filter) override;
+  ImpactReport impact(const ImpactFilter& filter) override;
   std::vector<AnomalyRecord> anomalies(const std::string& job_id, std::size_t limit) override;
   PruneResult prune(Micros cutoff) override;
+  PruneResult prunable(Micros cutoff) override;
+  SpaceReport reclaim_space() override;
   void register_schedule(const Schedule& schedule) override;
   std::vector<Schedule> schedules() override;
   std::vector<ActiveJobs> active_jobs() override;

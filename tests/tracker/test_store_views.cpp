@@ -1,0 +1,245 @@
+// The store queries behind the on-call views (show by prefix, every anomaly of a job, stats by
+// queue and window, prune --dry-run and the space given back, impact), on SQLite and
+// (registered again by jobtrail_postgres_tests) on a real PostgreSQL server.
+
+#include <catch2/catch.hpp>
+
+#include "jobtrail/store.h"
+#include "test_store.h"
+
+using namespace jobtrail;
+
+namespace {
+
+constexpr Micros t0 = 1'790'000'000'000'000;
+constexpr Micros second = 1'000'000;
+
+Event event(std::string job_id, State state, Micros at, std::string job = "ChargeJob", std::string queue = "billing") {
+  Event e;
+  e.job_id = std::move(job_id);
+  e.state = state;
+  e.at = at;
+  e.job = std::move(job);
+  e.queue = std::move(queue);
+  e.attempt = 1;
+  return e;
+}
+
+struct StoreFixture {
+  testing::TestStore test_store;
+  std::unique_ptr<Store> store = test_store.open();
+};
+
+using Ids = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE_METHOD(StoreFixture, "a job's anomalies include those another job flagged against it", "[tracker][store]") {
+  // charge-a succeeds twice; charge-b then succeeds under charge-a's key. charge-a carries both
+  // flags, and the second one is recorded on charge-b, naming charge-a.
+  auto first = event("charge-a", State::succeeded, t0);
+  first.idempotency_key = "invoice-7";
+  auto again = event("charge-a", State::succeeded, t0 + second);
+  again.idempotency_key = "invoice-7";
+  auto other = event("charge-b", State::succeeded, t0 + 2 * second);
+  other.idempotency_key = "invoice-7";
+  store->append({first, again});
+  store->append({other});
+
+  const auto of_a = store->anomalies("charge-a", 10);
+  REQUIRE(of_a.size() == 2);
+  CHECK(of_a[0].kind == AnomalyKind::duplicate_idempotency_key);
+  CHECK(of_a[0].job_id == "charge-b");
+  CHECK(of_a[0].other_job_id == "charge-a");
+  CHECK(of_a[0].detail == "invoice-7");
+  CHECK(of_a[1].kind == AnomalyKind::duplicate_success);
+  CHECK(of_a[1].job_id == "charge-a");
+  const auto of_b = store->anomalies("charge-b", 10);
+  REQUIRE(of_b.size() == 1);
+  CHECK(of_b[0].other_job_id == "charge-a");
+  // A job without a key is never matched with other keyless jobs.
+  store->append({event("plain-1", State::succeeded, t0), event("plain-1", State::succeeded, t0 + second),
+                 event("plain-2", State::succeeded, t0)});
+  CHECK(store->anomalies("plain-2", 10).empty());
+  CHECK(store->anomalies("plain-1", 10).size() == 1);
+  CHECK(store->anomalies("charge-a", 1).size() == 1);
+}
+
+TEST_CASE_METHOD(StoreFixture, "job IDs are found by prefix and by their neighbours", "[tracker][store]") {
+  // Text IDs and hex IDs (stored compactly on SQLite) side by side, and IDs with LIKE's own
+  // characters, which must match only themselves.
+  std::vector<Event> events;
+  for (const char* id : {"welcome-email-41", "welcome-email-42", "welcome-sms-1", "ab12cd34", "ab12ff00", "abc",
+                         "a%b", "a_b", "axb", "0f"}) {
+    events.push_back(event(id, State::enqueued, t0));
+  }
+  store->append(events);
+  CHECK(store->job_ids_with_prefix("welcome-email", 10) == Ids{"welcome-email-41", "welcome-email-42"});
+  CHECK(store->job_ids_with_prefix("welcome-", 2) == Ids{"welcome-email-41", "welcome-email-42"});
+  CHECK(store->job_ids_with_prefix("ab12", 10) == Ids{"ab12cd34", "ab12ff00"});
+  CHECK(store->job_ids_with_prefix("ab12c", 10) == Ids{"ab12cd34"});
+  CHECK(store->job_ids_with_prefix("ab12f", 10) == Ids{"ab12ff00"});
+  CHECK(store->job_ids_with_prefix("ab", 10) == Ids{"ab12cd34", "ab12ff00", "abc"});
+  CHECK(store->job_ids_with_prefix("a%", 10) == Ids{"a%b"});
+  CHECK(store->job_ids_with_prefix("a_", 10) == Ids{"a_b"});
+  CHECK(store->job_ids_with_prefix("0", 10) == Ids{"0f"});
+  CHECK(store->job_ids_with_prefix("f", 10).empty());
+  CHECK(store->job_ids_with_prefix("welcome-email-42", 10) == Ids{"welcome-email-42"});
+  CHECK(store->job_ids_with_prefix("", 10).empty());
+
+  const auto near = store->job_ids_near("welcome-email-43", 1);
+  CHECK(near == Ids{"welcome-email-42", "welcome-sms-1"});
+}
+
+TEST_CASE_METHOD(StoreFixture, "stats group by queue, and take a class and a window", "[tracker][store]") {
+  store->append({event("c-1", State::succeeded, t0, "ChargeJob", "billing"),
+                 event("c-2", State::failed, t0 + 10 * second, "ChargeJob", "billing"),
+                 event("c-3", State::succeeded, t0 + 20 * second, "ChargeJob", "urgent"),
+                 event("e-1", State::succeeded, t0 + 5 * second, "EmailJob", "mailers"),
+                 event("e-2", State::enqueued, t0 + 30 * second, "EmailJob", "urgent")});
+  StatsFilter by_queue;
+  by_queue.by = StatsGroup::queue;
+  const auto queues = store->stats(by_queue);
+  REQUIRE(queues.size() == 3);
+  CHECK(queues[0].queue == "billing");
+  CHECK(queues[0].job.empty());
+  CHECK(queues[0].total == 2);
+  CHECK(queues[0].failed == 1);
+  CHECK(queues[1].queue == "mailers");
+  CHECK(queues[2].queue == "urgent");
+  CHECK(queues[2].total == 2);
+
+  StatsFilter window;
+  window.since = t0 + 5 * second;
+  window.until = t0 + 20 * second;  // exclusive
+  const auto in_window = store->stats(window);
+  REQUIRE(in_window.size() == 2);
+  CHECK(in_window[0].job == "ChargeJob");
+  CHECK(in_window[0].total == 1);
+  CHECK(in_window[1].job == "EmailJob");
+  CHECK(in_window[1].total == 1);
+
+  StatsFilter one_class;
+  one_class.job = "EmailJob";
+  one_class.by = StatsGroup::queue;
+  const auto email = store->stats(one_class);
+  REQUIRE(email.size() == 2);
+  CHECK(email[0].queue == "mailers");
+  CHECK(email[1].queue == "urgent");
+  StatsFilter unknown;
+  unknown.job = "NoSuchJob";
+  CHECK(store->stats(unknown).empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "prunable counts what prune then deletes", "[tracker][store]") {
+  std::vector<Event> events;
+  for (int i = 0; i < 30; ++i) {
+    const auto id = "old-" + std::to_string(i);
+    events.push_back(event(id, State::enqueued, t0 + i));
+    events.push_back(event(id, State::succeeded, t0 + second + i));
+  }
+  events.push_back(event("old-running", State::started, t0));
+  events.push_back(event("new-1", State::succeeded, t0 + 100 * second));
+  store->append(events);
+  const Micros cutoff = t0 + 50 * second;
+  const PruneResult would = store->prunable(cutoff);
+  CHECK(would.jobs == 30);
+  CHECK(would.events == 60);
+  // Counting deletes nothing.
+  CHECK(store->prunable(cutoff).jobs == 30);
+  const PruneResult did = store->prune(cutoff);
+  CHECK(did.jobs == would.jobs);
+  CHECK(did.events == would.events);
+  CHECK(did.check_results == would.check_results);
+  CHECK(store->prunable(cutoff).jobs == 0);
+}
+
+TEST_CASE_METHOD(StoreFixture, "space freed by a prune is measured and given back", "[tracker][store]") {
+  // Enough rows with long messages to fill many pages.
+  std::vector<Event> events;
+  const std::string message(2000, 'x');
+  for (int i = 0; i < 2000; ++i) {
+    auto failed = event("bulky-" + std::to_string(i), State::dead, t0 + i);
+    failed.error = {"Timeout", message + std::to_string(i), ""};
+    events.push_back(failed);
+  }
+  store->append(events);
+  REQUIRE(store->prune(t0 + 100 * second).jobs == 2000);
+  const SpaceReport report = store->reclaim_space();
+  INFO(report.note);
+  CHECK(report.bytes_before > 0);
+  CHECK_FALSE(report.note.empty());
+  if (!test_store.postgres()) {
+    // SQLite gives the free pages back to the file system: the file shrinks by most of 4 MB.
+    CHECK(report.bytes_after < report.bytes_before - 2'000'000);
+    // A second time there is nothing left to give.
+    const SpaceReport again = store->reclaim_space();
+    CHECK(again.bytes_after == again.bytes_before);
+    // Later prunes go in steps: the store now vacuums incrementally.
+    store->append(events);
+    REQUIRE(store->prune(t0 + 100 * second).jobs == 2000);
+    const SpaceReport stepped = store->reclaim_space();
+    CHECK(stepped.note.find("steps") != std::string::npos);
+    CHECK(stepped.bytes_after < stepped.bytes_before);
+  } else {
+    CHECK(report.bytes_after <= report.bytes_before);
+  }
+  OpenOptions read_only;
+  read_only.read_only = true;
+  CHECK_THROWS_AS(test_store.open(read_only)->reclaim_space(), StoreError);
+}
+
+TEST_CASE_METHOD(StoreFixture, "impact lists the entities the matching jobs touched", "[tracker][store]") {
+  auto tagged = [](std::string id, State state, Micros at, std::string job, std::vector<std::string> entities) {
+    auto e = event(std::move(id), state, at, std::move(job));
+    e.entities = std::move(entities);
+    return e;
+  };
+  store->append({tagged("pay-1", State::dead, t0, "PaymentJob", {"customer:acme", "invoice:7"}),
+                 tagged("pay-2", State::failed, t0 + second, "PaymentJob", {"customer:acme", "invoice:8"}),
+                 tagged("pay-3", State::succeeded, t0 + 2 * second, "PaymentJob", {"customer:globex"}),
+                 tagged("pay-4", State::dead, t0 + 3 * second, "PaymentJob", {}),
+                 tagged("mail-1", State::dead, t0 + second, "EmailJob", {"customer:acme", "user:9"}),
+                 tagged("pay-old", State::dead, t0 - 3600 * second, "PaymentJob", {"customer:initech"})});
+  ImpactFilter filter;
+  filter.job = "PaymentJob";
+  filter.states = {State::failed, State::dead};
+  filter.since = t0;
+  const ImpactReport report = store->impact(filter);
+  CHECK(report.matching_jobs == 3);  // pay-1, pay-2, pay-4
+  CHECK(report.tagged_jobs == 2);
+  CHECK(report.entity_count == 3);
+  REQUIRE(report.by_type.size() == 2);
+  CHECK(report.by_type[0] == std::pair<std::string, std::int64_t>{"customer", 1});
+  CHECK(report.by_type[1] == std::pair<std::string, std::int64_t>{"invoice", 2});
+  REQUIRE(report.entities.size() == 3);
+  CHECK(report.entities[0].entity == "customer:acme");
+  CHECK(report.entities[0].jobs == 2);
+  CHECK(report.entities[0].job_ids == Ids{"pay-2", "pay-1"});
+  CHECK(report.entities[0].first_at == t0);
+  CHECK(report.entities[0].last_at == t0 + second);
+  CHECK(report.entities[1].entity == "invoice:7");
+  CHECK(report.entities[2].entity == "invoice:8");
+
+  filter.limit = 1;
+  filter.jobs_per_entity = 1;
+  const ImpactReport short_report = store->impact(filter);
+  CHECK(short_report.entity_count == 3);
+  REQUIRE(short_report.entities.size() == 1);
+  CHECK(short_report.entities[0].job_ids == Ids{"pay-2"});
+
+  ImpactFilter succeeded;
+  succeeded.states = {State::succeeded};
+  const ImpactReport ok = store->impact(succeeded);
+  REQUIRE(ok.entities.size() == 1);
+  CHECK(ok.entities[0].entity == "customer:globex");
+
+  ImpactFilter window;
+  window.until = t0;
+  const ImpactReport old = store->impact(window);
+  REQUIRE(old.entities.size() == 1);
+  CHECK(old.entities[0].entity == "customer:initech");
+  ImpactFilter nothing;
+  nothing.job = "NoSuchJob";
+  CHECK(store->impact(nothing).matching_jobs == 0);
+}

@@ -1,0 +1,68 @@
+#include "entity_impact.h"
+
+#include <algorithm>
+
+namespace jobtrail::detail {
+
+namespace {
+// Newest first, then by ID so that equal times list the same way on every store.
+bool newer(const auto& a, const auto& b) {
+  return a.first_at != b.first_at ? a.first_at > b.first_at : a.job_id < b.job_id;
+}
+}  // namespace
+
+void ImpactBuilder::add(const std::string& entity, std::int64_t job_row, const std::string& job_id, Micros first_at) {
+  auto job = jobs_.try_emplace(job_row, false).first;
+  if (entity.empty()) return;
+  job->second = true;
+  auto [it, new_entity] = entities_.try_emplace(entity);
+  Entity& hit = it->second;
+  if (new_entity) {
+    hit.first_at = hit.last_at = first_at;
+  } else {
+    hit.first_at = std::min(hit.first_at, first_at);
+    hit.last_at = std::max(hit.last_at, first_at);
+  }
+  hit.jobs += 1;
+  hit.newest.push_back({first_at, job_row, job_id});
+  // Bounded memory however many jobs an entity has: trim to the newest whenever it doubles.
+  if (hit.newest.size() >= 2 * keep_) {
+    std::nth_element(hit.newest.begin(), hit.newest.begin() + static_cast<std::ptrdiff_t>(keep_), hit.newest.end(),
+                     [](const Hit& a, const Hit& b) { return newer(a, b); });
+    hit.newest.resize(keep_);
+  }
+}
+
+ImpactReport ImpactBuilder::finish(const ImpactFilter& filter) {
+  ImpactReport report;
+  report.matching_jobs = static_cast<std::int64_t>(jobs_.size());
+  report.tagged_jobs = std::count_if(jobs_.begin(), jobs_.end(), [](const auto& job) { return job.second; });
+  report.entity_count = static_cast<std::int64_t>(entities_.size());
+  std::map<std::string, std::int64_t> by_type;
+  std::vector<const std::pair<const std::string, Entity>*> order;
+  order.reserve(entities_.size());
+  for (const auto& entry : entities_) {
+    by_type[entry.first.substr(0, entry.first.find(':'))] += 1;
+    order.push_back(&entry);
+  }
+  report.by_type.assign(by_type.begin(), by_type.end());
+  // Most jobs first; equal counts by name (the map's order, kept by stable_sort).
+  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->second.jobs > b->second.jobs; });
+  if (order.size() > filter.limit) order.resize(filter.limit);
+  for (const auto* entry : order) {
+    EntityImpact impact;
+    impact.entity = entry->first;
+    impact.jobs = entry->second.jobs;
+    impact.first_at = entry->second.first_at;
+    impact.last_at = entry->second.last_at;
+    std::vector<Hit> newest = entry->second.newest;
+    std::sort(newest.begin(), newest.end(), [](const Hit& a, const Hit& b) { return newer(a, b); });
+    for (std::size_t i = 0; i < newest.size() && i < filter.jobs_per_entity; ++i) impact.job_ids.push_back(newest[i].job_id);
+    report.entities.push_back(std::move(impact));
+  }
+  entities_.clear();
+  jobs_.clear();
+  return report;
+}
+
+}  // namespace jobtrail::detail
