@@ -37,7 +37,8 @@ wait_for 60 celery_ready || fail "the Celery workers did not get ready"
   fail "the Celery publish failed"
 
 state_of() {
-  "$jobtrail" show "$1" --db "$db" --format json 2>/dev/null | "$python" -c 'import json, sys; print(json.load(sys.stdin)["state"])' 2>/dev/null
+  "$jobtrail" ls --db "$db" --format json 2>/dev/null |
+    "$python" -c 'import json, sys; print(*[j["state"] for j in map(json.loads, sys.stdin) if j["job_id"] == sys.argv[1]])' "$1"
 }
 wait_for 30 test "$(state_of rq-stopped)" = started || fail "rq-stopped never started: $("$jobtrail" ls --db "$db")"
 "$python" -c 'import sys, redis, rq.command; rq.command.send_stop_job_command(redis.Redis.from_url(sys.argv[1]), "rq-stopped")' \
