@@ -29,7 +29,7 @@
 
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
-#include "postgres/pg_connection.h"
+#include "jobtrail/drivers/pg_connection.h"
 #include "postgres/pg_store.h"
 #include "workload.h"
 

@@ -26,7 +26,7 @@
 #include "jobtrail/ingest_client.h"
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 #include "token_file.h"
 
 extern char** environ;

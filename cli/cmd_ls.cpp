@@ -10,34 +10,30 @@
 #include "cli_error.h"
 #include "commands.h"
 #include "global_options.h"
-#include "job_view.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/list_filter.h"
 #include "jobtrail/store.h"
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 namespace {
 
+/// --limit's bound: a listing a terminal or a pipe can still take.
+constexpr std::size_t longest_listing = 1000000;
+
 JobFilter filter_from(const LsOptions& options, Micros now) {
   JobFilter filter;
-  if (!options.state.empty()) {
-    const std::optional<State> state = parse_job_state(options.state);
-    if (!state) {
-      throw CliError(exit_bad_input,
-                     fmt::format("unknown job state '{}' for --state (valid: {})", options.state, job_state_names()));
+  const std::pair<std::string_view, const std::string&> terms[] = {
+      {"state", options.state}, {"job", options.job},       {"queue", options.queue},
+      {"entity", options.entity}, {"since", options.since}, {"until", options.until}};
+  for (const auto& [name, value] : terms) {
+    if (value.empty()) continue;
+    const std::string option = fmt::format("--{}", name);
+    if (std::string problem = set_filter_term(filter, name, value, now, option, longest_listing); !problem.empty()) {
+      throw CliError(exit_bad_input, problem);
     }
-    filter.state = state;
   }
-  if (!options.entity.empty() && !is_valid_entity(options.entity)) {
-    throw CliError(exit_bad_input,
-                   fmt::format("bad --entity '{}': expected type:id like user:42 (type of a-z, 0-9, _ . -)",
-                               options.entity));
-  }
-  filter.job = options.job;
-  filter.queue = options.queue;
-  filter.entity = options.entity;
-  if (!options.since.empty()) filter.since = parse_time_argument("--since", options.since, now);
-  if (!options.until.empty()) filter.until = parse_time_argument("--until", options.until, now);
   filter.anomalies_only = options.anomalies_only;
   filter.limit = options.limit;
   return filter;
@@ -61,7 +57,7 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
                "Only jobs flagged with an impossible sequence (duplicate success, duplicate\n"
                "idempotency key).");
   ls->add_option("--limit", options.limit, "At most this many jobs, the newest (default 50).")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->check(CLI::Range(std::size_t{1}, longest_listing))
       ->option_text("N");
   ls->footer(subcommand_footer(
       "Table: FIRST SEEN is the job's first event; WAIT is enqueue to start, RUN start to\n"

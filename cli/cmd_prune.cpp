@@ -10,8 +10,8 @@
 #include "commands.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 

@@ -13,10 +13,10 @@
 #include "cli_error.h"
 #include "commands.h"
 #include "global_options.h"
-#include "job_view.h"
+#include "jobtrail/view/job_view.h"
 #include "jobtrail/store.h"
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 namespace {

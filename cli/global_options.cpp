@@ -7,7 +7,7 @@
 
 #include "cli_error.h"
 #include "jobtrail/store.h"
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
 

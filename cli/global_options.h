@@ -17,7 +17,13 @@ namespace jobtrail {
 class Store;
 }
 
+namespace jobtrail::view {}
+
 namespace jobtrail::cli {
+
+// The commands speak the view layer's vocabulary (format_duration, Table, job_json, ...) as
+// their own; every subcommand includes this header.
+using namespace jobtrail::view;
 
 enum class OutputFormat { table, json };
 

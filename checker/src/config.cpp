@@ -11,9 +11,9 @@
 #include <set>
 #include <sstream>
 
-#include "duration.h"
+#include "jobtrail/view/time_format.h"
 #include "jobtrail/checker.h"
-#include "postgres/pg_connection.h"
+#include "jobtrail/drivers/pg_connection.h"
 #include "sql_check.h"
 
 namespace jobtrail::check {
@@ -70,11 +70,11 @@ class Reader {
   }
 
   /// A positive duration of at most `longest` (`longest_text` says it in the message).
-  Micros duration(const YAML::Node& node, const std::string& key, Micros longest = longest_duration,
+  Micros duration(const YAML::Node& node, const std::string& key, Micros longest = view::longest_duration,
                   const char* longest_text = "366000d (1000 years)") const {
     const auto value = text(node, key);
     bool too_long = false;
-    auto parsed = parse_duration(value, &too_long);
+    auto parsed = view::parse_duration(value, &too_long);
     if (too_long || (parsed && *parsed > longest)) {
       fail(node, "\"" + key + "\" must be at most " + longest_text + " (got \"" + value + "\")");
     }

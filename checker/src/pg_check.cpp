@@ -9,8 +9,8 @@
 #include <chrono>
 #include <memory>
 
-#include "duration.h"
-#include "postgres/pg_connection.h"
+#include "jobtrail/view/time_format.h"
+#include "jobtrail/drivers/pg_connection.h"
 #include "sql_check.h"
 
 namespace jobtrail::check {
@@ -124,7 +124,7 @@ class PostgresCheck {
 
  private:
   CheckFailure timed_out(const std::string& while_doing) const {
-    return CheckFailure("timed out after " + format_duration(timeout_) +
+    return CheckFailure("timed out after " + view::format_duration(timeout_) +
                         " (its timeout, enforced as the statement_timeout of the PostgreSQL transaction) " +
                         while_doing + "; " + std::to_string(rows_read) + " rows read by then");
   }

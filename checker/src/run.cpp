@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "duration.h"
+#include "jobtrail/view/time_format.h"
 #include "jobtrail/checker.h"
 #include "sql_check.h"
 
@@ -113,8 +113,8 @@ std::vector<std::optional<std::string>> job_row(const JobRecord& job, Micros sin
           optional_text(job.job),
           std::string(to_string(job.state)),
           std::to_string(job.attempts),
-          format_rfc3339(since),
-          format_duration(now - since),
+          view::format_rfc3339_seconds(since),
+          view::format_duration(now - since),
           optional_text(error)};
 }
 
@@ -123,7 +123,7 @@ QueryRows builtin_rows(const CheckDefinition& check, Store& store, Micros now, s
   rows.columns = job_row_columns;
   JobFindings findings;
   // checks.yaml bounds the window; a Config built in code is clamped the same way.
-  const Micros window_start = now - std::clamp<Micros>(check.window, 0, longest_duration);
+  const Micros window_start = now - std::clamp<Micros>(check.window, 0, view::longest_duration);
   switch (*check.builtin) {
     case Builtin::stuck_jobs: findings = store.stuck_jobs(check.deadlines, now, keep); break;
     case Builtin::lost_jobs: findings = store.lost_jobs(check.deadlines, now, keep); break;
@@ -138,9 +138,9 @@ QueryRows builtin_rows(const CheckDefinition& check, Store& store, Micros now, s
         if (now <= due) continue;
         rows.count += 1;
         if (rows.rows.size() < keep) {
-          rows.rows.push_back({schedule.job, format_duration(schedule.every),
-                               schedule.last_run_at ? std::optional(format_rfc3339(*schedule.last_run_at)) : std::nullopt,
-                               format_rfc3339(due), format_duration(now - due)});
+          rows.rows.push_back({schedule.job, view::format_duration(schedule.every),
+                               schedule.last_run_at ? std::optional(view::format_rfc3339_seconds(*schedule.last_run_at)) : std::nullopt,
+                               view::format_rfc3339_seconds(due), view::format_duration(now - due)});
         }
       }
       return rows;

@@ -11,7 +11,8 @@
 #include <strings.h>
 #include <thread>
 
-#include "duration.h"
+#include "jobtrail/drivers/sqlite_db.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::check {
 
@@ -19,14 +20,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct CloseConnection {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-struct FinalizeStatement {
-  void operator()(sqlite3_stmt* statement) const noexcept { sqlite3_finalize(statement); }
-};
-using ConnectionHandle = std::unique_ptr<sqlite3, CloseConnection>;
-using StatementHandle = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+using sqlite::ConnectionHandle;
+using sqlite::StatementHandle;
 
 /// A file: URI for `path`, so ATTACH can ask for mode=ro. Every byte outside the unreserved
 /// set is escaped, so a path with '?', '#' or '%' names the same file.
@@ -167,21 +162,11 @@ Clock::time_point check_deadline(Micros timeout) {
 }
 
 void make_check_connection_safe(sqlite3* db) {
-  // Each pair: the option and the value it must have. DEFENSIVE refuses writable_schema and
-  // other ways of corrupting a file; TRUSTED_SCHEMA off keeps functions with side effects
-  // out of views and triggers the application database defines.
-  const std::pair<int, int> settings[] = {
-      {SQLITE_DBCONFIG_DEFENSIVE, 1},
-      {SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0},
-      {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0},
-      {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0},
-  };
-  for (const auto& [option, value] : settings) {
-    int now = -1;
-    if (sqlite3_db_config(db, option, value, &now) != SQLITE_OK || now != value) {
-      throw CheckFailure("cannot make the SQLite connection of the check safe (sqlite3_db_config " +
-                         std::to_string(option) + "): " + sqlite3_errmsg(db));
-    }
+  // The store's own settings: DEFENSIVE refuses writable_schema and other ways of corrupting
+  // a file; TRUSTED_SCHEMA off keeps functions with side effects out of views and triggers
+  // the application database defines.
+  if (std::string problem = sqlite::make_defensive(db); !problem.empty()) {
+    throw CheckFailure("cannot make the SQLite connection of the check safe: " + problem);
   }
   // Limits bound what one value may hold, so one function call cannot build gigabytes:
   // nested replace(hex(zeroblob(5e7))) ran 31 s inside a single step before (measured).
@@ -200,7 +185,7 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
   Guard guard;
   guard.deadline = check_deadline(timeout);
   const auto timed_out = [&](const std::string& while_doing) {
-    return CheckFailure("timed out after " + format_duration(timeout) + " (its timeout) " + while_doing);
+    return CheckFailure("timed out after " + view::format_duration(timeout) + " (its timeout) " + while_doing);
   };
   sqlite3* raw = nullptr;
   // URI filenames let ATTACH ask for mode=ro; the main database is read-only by flag.
@@ -274,7 +259,7 @@ QueryRows run_sql_check(const std::string& database_path, const std::string& sto
   if (columns == 0) throw CheckFailure("the query returns no columns; a check returns the rows that must not exist");
   for (int c = 0; c < columns; ++c) result.columns.emplace_back(sqlite3_column_name(statement.get(), c));
   const auto rows_timed_out = [&] {
-    return CheckFailure("timed out after " + format_duration(timeout) + " (its timeout); " +
+    return CheckFailure("timed out after " + view::format_duration(timeout) + " (its timeout); " +
                         std::to_string(result.count) + " rows read by then");
   };
   for (;;) {

@@ -12,9 +12,10 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include "job_view.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/list_filter.h"
 #include "jobtrail/ingest.h"
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::server {
 namespace {
@@ -125,39 +126,11 @@ std::vector<prometheus::MetricFamily> active_job_families(std::vector<ActiveJobs
 
 /// The same filter as `jobtrail ls`, from query parameters. Returns a reason on bad input.
 std::string filter_from(const QueryParams& params, Micros now, JobFilter& filter) {
+  // A bound of its own: one request must not make the server build an unbounded answer.
+  constexpr std::size_t longest_page = 10000;
   for (const auto& [key, value] : params) {
-    if (key == "state") {
-      const std::optional<State> state = cli::parse_job_state(value);
-      if (!state) {
-        return fmt::format("unknown job state '{}' (valid: {})", value, cli::job_state_names());
-      }
-      filter.state = state;
-    } else if (key == "job") {
-      filter.job = value;
-    } else if (key == "queue") {
-      filter.queue = value;
-    } else if (key == "entity") {
-      if (!is_valid_entity(value)) return fmt::format("bad entity '{}': expected type:id like user:42", value);
-      filter.entity = value;
-    } else if (key == "since" || key == "until") {
-      const std::optional<Micros> at = cli::parse_time(value, now);
-      if (!at) return fmt::format("bad {} '{}': expected {}", key, value, cli::time_syntax_help);
-      (key == "since" ? filter.since : filter.until) = at;
-    } else if (key == "anomalies") {
-      if (value != "true" && value != "1" && value != "false" && value != "0") {
-        return fmt::format("bad anomalies '{}': expected true, false, 1 or 0", value);
-      }
-      filter.anomalies_only = value == "true" || value == "1";
-    } else if (key == "limit") {
-      std::size_t limit = 0;
-      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (error != std::errc() || end != value.data() + value.size() || limit < 1 || limit > 10000) {
-        return fmt::format("bad limit '{}': expected 1 to 10000", value);
-      }
-      filter.limit = limit;
-    } else {
-      return fmt::format("unknown parameter '{}' (known: state, job, queue, entity, since, until, anomalies, limit)",
-                         key);
+    if (std::string problem = view::set_filter_term(filter, key, value, now, key, longest_page); !problem.empty()) {
+      return problem;
     }
   }
   return {};
@@ -298,15 +271,15 @@ Response Api::job(const std::string& job_id) {
   const std::optional<JobRecord> job = store->find_job(job_id);
   if (!job) return error_response(404, fmt::format("no job with ID '{}'", job_id));
   const Micros now = now_micros();
-  ordered_json result = cli::job_json(*job, now);
+  ordered_json result = view::job_json(*job, now);
   result["entities"] = job->entities;
   ordered_json events = ordered_json::array();
   for (const EventRecord& event : store->events_of(job_id)) {
-    events.push_back({{"at", cli::format_rfc3339(event.at)},
+    events.push_back({{"at", view::format_rfc3339(event.at)},
                       {"state", std::string(to_string(event.state))},
                       {"attempt", event.attempt > 0 ? ordered_json(event.attempt) : ordered_json(nullptr)},
-                      {"worker", cli::json_text(event.worker)},
-                      {"error", cli::json_error(event.error)}});
+                      {"worker", view::json_text(event.worker)},
+                      {"error", view::json_error(event.error)}});
   }
   result["events"] = std::move(events);
   return json_response(200, result);
@@ -318,7 +291,7 @@ Response Api::trace(const std::string& correlation_id) {
   if (jobs.empty()) return error_response(404, fmt::format("no jobs with correlation ID '{}'", correlation_id));
   const Micros now = now_micros();
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : jobs) list.push_back(cli::job_json(job, now));
+  for (const JobRecord& job : jobs) list.push_back(view::job_json(job, now));
   return json_response(200, {{"correlation_id", correlation_id}, {"jobs", std::move(list)}});
 }
 
@@ -328,7 +301,7 @@ Response Api::jobs(const QueryParams& params) {
   if (std::string problem = filter_from(params, now, filter); !problem.empty()) return error_response(400, problem);
   Lease store(*this);
   ordered_json list = ordered_json::array();
-  for (const JobRecord& job : store->list_jobs(filter)) list.push_back(cli::job_json(job, now));
+  for (const JobRecord& job : store->list_jobs(filter)) list.push_back(view::job_json(job, now));
   return json_response(200, {{"jobs", std::move(list)}});
 }
 
@@ -341,7 +314,7 @@ Response Api::put_schedule(const std::string& job, std::string_view body) {
   schedule.job = job;
   for (const auto& [key, value] : parsed.items()) {
     if (key != "every" && key != "grace") return error_response(400, fmt::format("unknown field '{}'", key));
-    const std::optional<Micros> length = value.is_string() ? cli::parse_duration(value.get<std::string>()) : std::nullopt;
+    const std::optional<Micros> length = value.is_string() ? view::parse_duration(value.get<std::string>()) : std::nullopt;
     if (!length || *length <= 0) return error_response(400, fmt::format("{} must be a duration such as \"24h\"", key));
     (key == "every" ? schedule.every : schedule.grace) = *length;
   }

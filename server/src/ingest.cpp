@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "jobtrail/context.h"
-#include "event_time.h"
-#include "time_format.h"
+#include "jobtrail/view/event_time.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail {
 namespace {
@@ -57,7 +57,7 @@ std::string read_at(const json& value, Micros now, Micros& at) {
   if (value.is_number_integer()) {
     if (!fits_int64(value)) return fmt::format("at {} is out of range for microseconds since the Unix epoch", value.dump());
     const auto micros = value.get<std::int64_t>();
-    if (std::string problem = cli::implausible_event_time(micros, now); !problem.empty()) {
+    if (std::string problem = view::implausible_event_time(micros, now); !problem.empty()) {
       return fmt::format("at {} {}", micros, problem);
     }
     at = micros;
@@ -66,9 +66,9 @@ std::string read_at(const json& value, Micros now, Micros& at) {
   if (value.is_string()) {
     const std::string text = value.get<std::string>();
     // Only absolute times: "24h" (a duration ago) makes no sense coming from a worker.
-    const std::optional<Micros> parsed = text.find('T') != std::string::npos ? cli::parse_time(text, 0) : std::nullopt;
+    const std::optional<Micros> parsed = text.find('T') != std::string::npos ? view::parse_time(text, 0) : std::nullopt;
     if (!parsed) return fmt::format("at '{}' is not an RFC 3339 time such as 2026-11-22T10:00:00.123456Z", text);
-    if (std::string problem = cli::implausible_event_time(*parsed, now); !problem.empty()) {
+    if (std::string problem = view::implausible_event_time(*parsed, now); !problem.empty()) {
       return fmt::format("at '{}' {}", text, problem);
     }
     at = *parsed;

@@ -3,7 +3,7 @@
 #include <limits>
 
 #include "checker_fixture.h"
-#include "duration.h"
+#include "jobtrail/view/time_format.h"
 #include "sql_check.h"
 
 using namespace jobtrail;
@@ -195,17 +195,20 @@ TEST_CASE("durations the grammar cannot represent are config errors, never overf
         "/etc/jobtrail/checks.yaml:3: \"window\" must be at most 366000d (1000 years) (got \"99999999d99999999d\")");
   CHECK(config_error("builtin:\n  stuck_jobs:\n    deadline: 999999999d\n") ==
         "/etc/jobtrail/checks.yaml:3: \"deadline\" must be at most 366000d (1000 years) (got \"999999999d\")");
-  // Ten digits or more stay refused as not a duration at all.
-  CHECK(config_error("builtin:\n  dead_jobs:\n    window: 9999999999s\n") ==
+  // Up to 18 digits are read as a number, so a long one is called too long, not a non-duration.
+  CHECK(config_error("builtin:\n  dead_jobs:\n    window: 9999999999999s\n") ==
+        "/etc/jobtrail/checks.yaml:3: \"window\" must be at most 366000d (1000 years) (got \"9999999999999s\")");
+  // Past that the text is no number the grammar reads at all.
+  CHECK(config_error("builtin:\n  dead_jobs:\n    window: 9999999999999999999s\n") ==
         "/etc/jobtrail/checks.yaml:3: \"window\" must be a positive duration such as 30s, 15m, 2h or 7d "
-        "(got \"9999999999s\")");
+        "(got \"9999999999999999999s\")");
   // The longest window is accepted, one millisecond more is not.
-  CHECK(check::parse_duration("366000d") == check::longest_duration);
-  CHECK(check::parse_duration("365999d23h59m59s1000ms") == check::longest_duration);
+  CHECK(view::parse_duration("366000d") == view::longest_duration);
+  CHECK(view::parse_duration("365999d23h59m59s1000ms") == view::longest_duration);
   bool too_long = false;
-  CHECK_FALSE(check::parse_duration("366000d1ms", &too_long));
+  CHECK_FALSE(view::parse_duration("366000d1ms", &too_long));
   CHECK(too_long);
-  CHECK_FALSE(check::parse_duration("1x", &too_long));
+  CHECK_FALSE(view::parse_duration("1x", &too_long));
   CHECK_FALSE(too_long);
   CHECK_NOTHROW(check::parse_config("builtin:\n  dead_jobs:\n    window: 366000d\n", "checks.yaml"));
 }

@@ -4,13 +4,13 @@
 #include <vector>
 
 #include "jobtrail/store.h"
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli_testing {
 namespace {
 
 Micros at(const std::string& iso_time) {
-  const auto parsed = cli::parse_time(iso_time, 0);
+  const auto parsed = view::parse_time(iso_time, 0);
   if (!parsed) throw std::invalid_argument("bad fixture time " + iso_time);
   return *parsed;
 }

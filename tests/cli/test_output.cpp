@@ -5,9 +5,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "output.h"
+#include "jobtrail/view/output.h"
 
-using namespace jobtrail::cli;
+using namespace jobtrail::view;
 
 TEST_CASE("printable escapes C1 controls and bytes that are not UTF-8, and keeps whole characters", "[cli][hostile]") {
   CHECK(printable("\x9b" "31m") == "\\x9b31m");            // a raw CSI byte

@@ -3,11 +3,11 @@
 #include <catch2/catch.hpp>
 #include <limits>
 
-#include "output.h"
-#include "time_format.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
 
 using namespace jobtrail;
-using namespace jobtrail::cli;
+using namespace jobtrail::view;
 
 namespace {
 constexpr Micros ms = 1000;

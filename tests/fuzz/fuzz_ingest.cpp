@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string_view>
 
-#include "event_time.h"
+#include "jobtrail/view/event_time.h"
 #include "jobtrail/ingest.h"
 
 namespace {
@@ -36,7 +36,7 @@ void check(const jobtrail::DecodedEvents& decoded, const jobtrail::DecodeOptions
   }
   for (const Event& event : decoded.events) {
     if (std::string problem = validation_error(event); !problem.empty()) fail("accepted but invalid:", problem);
-    if (event.at != 0 && !cli::implausible_event_time(event.at, fuzz_now).empty()) fail("accepted an implausible at");
+    if (event.at != 0 && !view::implausible_event_time(event.at, fuzz_now).empty()) fail("accepted an implausible at");
     const std::string json = event_to_json(event);
     Event again;
     if (std::string problem = decode_event(json, again, fuzz_now); !problem.empty()) {

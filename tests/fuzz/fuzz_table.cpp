@@ -14,11 +14,11 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include "output.h"
+#include "jobtrail/view/output.h"
 
 namespace {
 
-using jobtrail::cli::Align;
+using jobtrail::view::Align;
 
 [[noreturn]] void fail(const char* what, const std::string& output) {
   std::fprintf(stderr, "invariant broken: %s in:\n", what);
@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     headers.push_back(input.ConsumeRandomLengthString(16));
     alignment.push_back(input.ConsumeBool() ? Align::right : Align::left);
   }
-  jobtrail::cli::Table table(headers, alignment);
+  jobtrail::view::Table table(headers, alignment);
   struct Row {
     std::vector<std::string> cells;
     bool detail = false;
@@ -102,7 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!row.detail) shown.push_back(row.cells);
   }
   for (auto& row : shown) {
-    for (std::string& cell : row) cell = jobtrail::cli::printable(cell);
+    for (std::string& cell : row) cell = jobtrail::view::printable(cell);
   }
   std::vector<std::size_t> widths;
   for (const auto& row : shown) {

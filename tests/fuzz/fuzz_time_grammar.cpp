@@ -1,5 +1,5 @@
-// The duration and time grammar of the CLI (cli/time_format) and of the checker
-// (checker/src/duration) with any bytes. A duration that parses prints and reparses to the
+// The one duration and time grammar (view/time_format: every command, the HTTP API and
+// checks.yaml) with any bytes. A duration that parses prints and reparses to the
 // same value (in an exact spelling; the compact display spelling reparses to at most it);
 // a time that parses prints as RFC 3339 and reparses to the same instant.
 
@@ -10,8 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "duration.h"
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
 namespace {
 
@@ -26,8 +25,8 @@ constexpr Micros fuzz_now = 1'796'212'800'000'000;
   std::abort();
 }
 
-/// `span` (>= 0) spelt in every unit down to `smallest` (a grammar's finest: "us" for the
-/// CLI's, "ms" for the checker's), largest first, e.g. "1d2h0m3s4ms5us".
+/// `span` (>= 0) spelt in every unit down to `smallest` ("us", the grammar's finest), largest
+/// first, e.g. "1d2h0m3s4ms5us".
 std::string exact_spelling(Micros span, std::string_view smallest) {
   struct Unit {
     const char* name;
@@ -57,7 +56,7 @@ void check_duration(const char* grammar, std::string_view smallest, std::string_
   if (!again || *again != *span) fail(grammar, text, exact + " does not reparse to " + std::to_string(*span));
   const std::string shown = format(*span);
   const std::optional<Micros> shown_again = parse(shown);
-  // The display spelling truncates ("1h30m"), never rounds up; "µs" is the CLI's alone.
+  // The display spelling truncates ("1h30m"), never rounds up.
   if (shown_again && *shown_again > *span) fail(grammar, text, shown + " reparses to more");
 }
 
@@ -65,21 +64,22 @@ void check_duration(const char* grammar, std::string_view smallest, std::string_
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  check_duration("cli duration", "us", text, jobtrail::cli::parse_duration, jobtrail::cli::format_duration);
-  // The checker's parser also says whether a refusal was for length; the harness needs the value.
-  const auto checker_parse = [](std::string_view spelled) { return jobtrail::check::parse_duration(spelled); };
-  check_duration("checker duration", "ms", text, checker_parse, jobtrail::check::format_duration);
+  // The parser also says whether a refusal was for length; the harness needs the value.
+  const auto parse = [](std::string_view spelled) { return jobtrail::view::parse_duration(spelled); };
+  check_duration("duration", "us", text, parse, jobtrail::view::format_duration);
+  bool too_long = false;
+  if (jobtrail::view::parse_duration(text, &too_long) && too_long) fail("duration", text, "accepted and too long");
 
-  if (const std::optional<Micros> at = jobtrail::cli::parse_time(text, fuzz_now)) {
+  if (const std::optional<Micros> at = jobtrail::view::parse_time(text, fuzz_now)) {
     // Years 0000 to 9999 have an RFC 3339 spelling; nothing else should parse to begin with.
     if (*at < -62'167'219'200'000'000 || *at > 253'402'300'799'999'999) {
-      fail("cli time", text, "outside the years 0 to 9999: " + std::to_string(*at));
+      fail("time", text, "outside the years 0 to 9999: " + std::to_string(*at));
     }
-    const std::string shown = jobtrail::cli::format_rfc3339(*at);
-    const std::optional<Micros> again = jobtrail::cli::parse_time(shown, fuzz_now);
-    if (!again || *again != *at) fail("cli time", text, shown + " does not reparse to " + std::to_string(*at));
-    (void)jobtrail::cli::format_timestamp(*at);
-    (void)jobtrail::check::format_rfc3339(*at);
+    const std::string shown = jobtrail::view::format_rfc3339(*at);
+    const std::optional<Micros> again = jobtrail::view::parse_time(shown, fuzz_now);
+    if (!again || *again != *at) fail("time", text, shown + " does not reparse to " + std::to_string(*at));
+    (void)jobtrail::view::format_timestamp(*at);
+    (void)jobtrail::view::format_rfc3339_seconds(*at);
   }
   return 0;
 }

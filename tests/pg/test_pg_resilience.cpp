@@ -15,7 +15,7 @@
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
 #include "pg_test_database.h"
-#include "postgres/pg_connection.h"
+#include "jobtrail/drivers/pg_connection.h"
 
 using namespace jobtrail;
 using namespace std::chrono_literals;

@@ -9,7 +9,7 @@
 
 #include "jobtrail/event.h"
 #include "jobtrail/store.h"
-#include "sqlite/sqlite_db.h"
+#include "jobtrail/drivers/sqlite_db.h"
 #include "temp_dir.h"
 
 using namespace jobtrail;

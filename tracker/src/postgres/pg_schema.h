@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "postgres/pg_connection.h"
+#include "jobtrail/drivers/pg_connection.h"
 
 namespace jobtrail::pg {
 

@@ -8,7 +8,7 @@
 
 #include "batch_planner.h"
 #include "jobtrail/store.h"
-#include "postgres/pg_connection.h"
+#include "jobtrail/drivers/pg_connection.h"
 
 namespace jobtrail {
 

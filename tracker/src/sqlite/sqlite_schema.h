@@ -2,7 +2,7 @@
 // The SQLite schema and its versioned migrations.
 
 #include "jobtrail/event.h"
-#include "sqlite/sqlite_db.h"
+#include "jobtrail/drivers/sqlite_db.h"
 
 namespace jobtrail::sqlite {
 

@@ -9,7 +9,7 @@
 
 #include "batch_planner.h"
 #include "jobtrail/store.h"
-#include "sqlite/sqlite_db.h"
+#include "jobtrail/drivers/sqlite_db.h"
 
 namespace jobtrail {
 

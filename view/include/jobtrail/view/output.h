@@ -9,7 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 /// Columns in a table print left- or right-aligned (numbers and durations read best right).
 enum class Align { left, right };
@@ -50,4 +50,4 @@ std::string printable(std::string_view text);
 /// instead of aborting the whole listing.
 void print_json_line(std::ostream& out, const nlohmann::ordered_json& value);
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

@@ -1,10 +1,12 @@
 #pragma once
-// A thin RAII layer over the SQLite C API for the store: connections, prepared statements,
-// transactions, and SQLite's result codes turned into StoreError.
+// A thin RAII layer over the SQLite C API for the store and the checker: connections,
+// prepared statements, transactions, SQLite's result codes turned into StoreError, and the
+// defensive settings every connection gets.
 
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +14,22 @@
 #include "jobtrail/store.h"
 
 namespace jobtrail::sqlite {
+
+/// Applies the defensive settings (SQLITE_DBCONFIG_DEFENSIVE on; the FTS3 tokenizer's pointer
+/// form, trusted_schema and load_extension off) to `db` and reads each back: "" when all hold,
+/// else what failed (a SQLite older than 3.31 knows no TRUSTED_SCHEMA).
+std::string make_defensive(sqlite3* db);
+
+/// Owners of raw handles, for code that drives the C API itself (the checker's guarded
+/// connections, with their authorizer, progress handler and interrupts).
+struct CloseConnection {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct FinalizeStatement {
+  void operator()(sqlite3_stmt* statement) const noexcept { sqlite3_finalize(statement); }
+};
+using ConnectionHandle = std::unique_ptr<sqlite3, CloseConnection>;
+using StatementHandle = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
 
 /// Throws the StoreError that fits `code`, with `what` and SQLite's message.
 [[noreturn]] void throw_error(sqlite3* db, int code, std::string_view what);

@@ -1,13 +1,13 @@
-#include "event_time.h"
+#include "jobtrail/view/event_time.h"
 
 #include <limits>
 #include <optional>
 
 #include <fmt/format.h>
 
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 namespace {
 
 /// Only instants between the years 1 and 9999 have an RFC 3339 spelling.
@@ -55,4 +55,4 @@ std::string implausible_event_time(Micros at, Micros now) {
                      guess.value_or("a clock that is wrong, or the wrong unit (send microseconds)"));
 }
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

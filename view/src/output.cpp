@@ -1,4 +1,4 @@
-#include "output.h"
+#include "jobtrail/view/output.h"
 
 #include <algorithm>
 #include <ostream>
@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 namespace {
 
 bool is_utf8_continuation(char byte) { return (static_cast<unsigned char>(byte) & 0xC0) == 0x80; }
@@ -149,4 +149,4 @@ void print_json_line(std::ostream& out, const nlohmann::ordered_json& value) {
   out << value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

@@ -10,7 +10,7 @@
 
 #include "jobtrail/store.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 /// A span of a job's life. `ongoing` spans (a job still waiting or running) are measured
 /// up to "now" and printed with a trailing "+": the final value will be larger.
@@ -49,4 +49,4 @@ nlohmann::ordered_json json_error(const ErrorInfo& error);
 /// spans that have ended, so JSON never depends on --now.
 nlohmann::ordered_json job_json(const JobRecord& job, Micros now);
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

@@ -7,7 +7,7 @@
 
 #include "jobtrail/event.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 /// 2000-01-01T00:00:00Z: no job still worth looking at ran earlier; an earlier time is a
 /// clock that was never set or a number in the wrong unit (seconds and milliseconds land in 1970).
@@ -25,4 +25,4 @@ inline constexpr Micros max_event_time_ahead = 24LL * 3600 * 1'000'000;
 /// Never throws for any input.
 std::string implausible_event_time(Micros at, Micros now);
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

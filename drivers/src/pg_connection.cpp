@@ -1,4 +1,4 @@
-#include "postgres/pg_connection.h"
+#include "jobtrail/drivers/pg_connection.h"
 
 #include <charconv>
 #include <cstring>

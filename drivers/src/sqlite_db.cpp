@@ -1,4 +1,4 @@
-#include "sqlite/sqlite_db.h"
+#include "jobtrail/drivers/sqlite_db.h"
 
 #include <string>
 #include <utility>
@@ -129,8 +129,9 @@ std::string_view Statement::sql() const noexcept {
 
 namespace {
 
-// What every connection of the store turns on or off before its first statement, whatever
-// the SQLite build's defaults; a store file or SQL that reaches the connection may be hostile.
+// What every connection, the store's and each check's, turns on or off before its first
+// statement, whatever the SQLite build's defaults; a database file or SQL that reaches the
+// connection may be hostile.
 struct DefensiveSetting {
   int option;
   int value;
@@ -146,10 +147,13 @@ constexpr DefensiveSetting defensive_settings[] = {
     // Views, triggers, defaults and indexes stored in the file may use only innocuous
     // functions and virtual tables (no load_extension(), no pragma_database_list, ...).
     {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, "TRUSTED_SCHEMA"},
+    // load_extension() would run any shared library's code; off by default, kept off here
+    // whatever a future build or another user of the process turns on.
+    {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, "ENABLE_LOAD_EXTENSION"},
 };
 
-/// Applies defensive_settings to `db` and reads each back; an empty string when all hold,
-/// else what failed (a SQLite older than 3.31 knows no TRUSTED_SCHEMA).
+}  // namespace
+
 std::string make_defensive(sqlite3* db) {
   for (const DefensiveSetting& setting : defensive_settings) {
     int now = -1;
@@ -161,8 +165,6 @@ std::string make_defensive(sqlite3* db) {
   }
   return {};
 }
-
-}  // namespace
 
 Connection::Connection(const std::string& path, int flags, int busy_timeout_ms) {
   int code = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -1,12 +1,12 @@
-#include "job_view.h"
+#include "jobtrail/view/job_view.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 
 std::string job_state_names() {
   std::vector<std::string_view> names;
@@ -100,4 +100,4 @@ nlohmann::ordered_json job_json(const JobRecord& job, Micros now) {
   return result;
 }
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view

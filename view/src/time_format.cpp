@@ -1,4 +1,4 @@
-#include "time_format.h"
+#include "jobtrail/view/time_format.h"
 
 #include <chrono>
 #include <cstdint>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace jobtrail::cli {
+namespace jobtrail::view {
 namespace {
 
 constexpr Micros micros_per_ms = 1000;
@@ -14,9 +14,6 @@ constexpr Micros micros_per_second = 1000 * micros_per_ms;
 constexpr Micros micros_per_minute = 60 * micros_per_second;
 constexpr Micros micros_per_hour = 60 * micros_per_minute;
 constexpr Micros micros_per_day = 24 * micros_per_hour;
-
-// Anything beyond this is a typo, and staying far below INT64_MAX keeps the arithmetic safe.
-constexpr Micros longest_duration = 1000LL * 366 * micros_per_day;
 
 struct CivilTime {
   std::chrono::year_month_day date;
@@ -71,12 +68,12 @@ class Scanner {
     return true;
   }
 
-  /// One or more digits, at most 12 (so the value fits comfortably).
+  /// One or more digits, at most 18 (so the value fits an int64 whatever they are).
   bool read_number(std::int64_t& value, int& digits) {
     value = 0;
     digits = 0;
     while (is_digit()) {
-      if (++digits > 12) return false;
+      if (++digits > 18) return false;
       value = value * 10 + (text_[position_++] - '0');
     }
     return digits > 0;
@@ -183,7 +180,20 @@ std::string format_timestamp(Micros at) { return format_with_fraction(at, ' ', f
 
 std::string format_rfc3339(Micros at) { return format_with_fraction(at, 'T', true); }
 
-std::optional<Micros> parse_duration(std::string_view text) {
+std::string format_rfc3339_seconds(Micros at) {
+  const CivilTime civil = to_civil(at);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(civil.date.year()),
+                     static_cast<unsigned>(civil.date.month()), static_cast<unsigned>(civil.date.day()),
+                     civil.time_of_day.hours().count(), civil.time_of_day.minutes().count(),
+                     civil.time_of_day.seconds().count());
+}
+
+std::optional<Micros> parse_duration(std::string_view text, bool* too_long) {
+  if (too_long) *too_long = false;
+  const auto refuse_as_too_long = [&]() -> std::optional<Micros> {
+    if (too_long) *too_long = true;
+    return std::nullopt;
+  };
   Scanner scanner(text);
   if (scanner.at_end()) return std::nullopt;
   Micros total = 0;
@@ -195,9 +205,11 @@ std::optional<Micros> parse_duration(std::string_view text) {
     if (fraction_digits > 6) return std::nullopt;
     const std::optional<Micros> unit = unit_length(scanner);
     if (!unit) return std::nullopt;
-    if (whole > longest_duration / *unit) return std::nullopt;
+    // Checked before multiplying and adding: "202261888d" or "99999999d99999999d" would
+    // overflow (undefined behaviour); each term and the total stay within the bound.
+    if (whole > longest_duration / *unit) return refuse_as_too_long();
     total += whole * *unit + fraction * *unit / power_of_ten(fraction_digits);
-    if (total > longest_duration) return std::nullopt;
+    if (total > longest_duration) return refuse_as_too_long();
   }
   return total;
 }
@@ -212,4 +224,4 @@ std::optional<Micros> parse_time(std::string_view text, Micros now) {
   return parse_iso_time(text);
 }
 
-}  // namespace jobtrail::cli
+}  // namespace jobtrail::view
