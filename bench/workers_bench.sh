@@ -25,7 +25,7 @@ for kind in rq celery; do
 done
 if [ -f "$here/workers/sidekiq_bench.rb" ]; then
   need ruby
-  ruby "$here/workers/sidekiq_bench.rb" | tail -n 1 | tee -a "$results" || fail "the sidekiq bench failed"
+  JOBTRAIL_BENCH_SERVE_PID=$serve_pid ruby "$here/workers/sidekiq_bench.rb" | tail -n 1 | tee -a "$results" || fail "the sidekiq bench failed"
 else
   echo "workers_bench: bench/workers/sidekiq_bench.rb is not there: Sidekiq skipped"
 fi

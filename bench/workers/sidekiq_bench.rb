@@ -10,9 +10,13 @@
 #   2. throughput: the same JOBTRAIL_BENCH_JOBS trivial jobs, enqueued beforehand, drained by one
 #      `sidekiq -c JOBTRAIL_BENCH_CONCURRENCY` worker, plain and then tracked (the worker loads
 #      the client only when tracked); jobs/s from the first job's start to the last job's end,
-#      timed inside the worker; JOBTRAIL_BENCH_ROUNDS alternating runs of each, medians.
+#      timed inside the worker, and the worker process's CPU time over that span (all its
+#      threads: less swayed by the machine's load than the wall clock, it says what the client
+#      costs a job) and, during the tracked runs, serve's (it shares the machine's cores);
+#      JOBTRAIL_BENCH_ROUNDS alternating runs of each, medians.
 # Prints ONE JSON line on stdout:
 #   {"worker":"sidekiq","jobs":N,"plain_jobs_per_s":x,"tracked_jobs_per_s":y,
+#    "plain_cpu_us_per_job":c,"tracked_cpu_us_per_job":d,"serve_cpu_us_per_job":s,
 #    "enqueue_added_us_p50":a,"enqueue_added_us_p99":b}
 # and progress on stderr. The aims (issue 10): tracked/plain >= 0.9, <= 50 µs added at p50.
 #
@@ -47,8 +51,9 @@ module SidekiqBench
     def perform(_index); end
   end
 
-  # In the worker, outermost: the time from the first job's start to the last job's end, written
-  # to redis once JOBTRAIL_BENCH_JOBS jobs ran. Thread-safe (a mutex around the count).
+  # In the worker, outermost: the time from the first job's start to the last job's end, and
+  # the process's CPU time over it, written to redis as "SECONDS CPU_SECONDS" once
+  # JOBTRAIL_BENCH_JOBS jobs ran. Thread-safe (a mutex around the count).
   class DrainClock
     @mutex = Mutex.new
     @done = 0
@@ -59,12 +64,19 @@ module SidekiqBench
         @mutex.synchronize do
           @first ||= now
           @done += 1
-          @done == Integer(ENV.fetch("JOBTRAIL_BENCH_JOBS")) ? now - @first : nil
+          @done == Integer(ENV.fetch("JOBTRAIL_BENCH_JOBS")) ? [now - @first, cpu - @first_cpu] : nil
         end
       end
 
       def started(now)
-        @mutex.synchronize { @first ||= now }
+        @mutex.synchronize do
+          @first_cpu ||= cpu
+          @first ||= now
+        end
+      end
+
+      def cpu
+        Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
       end
     end
 
@@ -72,8 +84,8 @@ module SidekiqBench
       DrainClock.started(Process.clock_gettime(Process::CLOCK_MONOTONIC))
       yield
     ensure
-      elapsed = DrainClock.finished(Process.clock_gettime(Process::CLOCK_MONOTONIC))
-      Sidekiq.redis { |redis| redis.set("bench:elapsed", elapsed.to_s) } if elapsed
+      elapsed, cpu = DrainClock.finished(Process.clock_gettime(Process::CLOCK_MONOTONIC))
+      Sidekiq.redis { |redis| redis.set("bench:elapsed", "#{elapsed} #{cpu}") } if elapsed
     end
   end
 
@@ -135,6 +147,7 @@ elsif $PROGRAM_NAME == __FILE__
     out = File.join(work, "serve.out")
     children << spawn(binary, "serve", "--db", File.join(work, "bench.db"), "--listen", "127.0.0.1:0",
                       out: out, err: File.join(work, "serve.log"))
+    ENV["JOBTRAIL_BENCH_SERVE_PID"] = children.last.to_s
     wait_until.call(10, "jobtrail serve did not start") { File.read(out).include?("listening on") }
     ENV["JOBTRAIL_URL"] = File.read(out)[%r{listening on (http://\S+)}, 1]
   end
@@ -182,6 +195,16 @@ elsif $PROGRAM_NAME == __FILE__
                   SidekiqBench.percentile(plain, 0.99), SidekiqBench.percentile(tracked, 0.99), enqueue_stats))
 
   # 2. Draining the same jobs with a real worker, plain then tracked.
+  # serve's CPU time (s), when we know its pid (ours, or bench/workers_bench.sh's): it runs on
+  # the same cores as the worker, and what it spends ingesting is not the worker's to spend.
+  require "etc"
+  serve_pid = ENV["JOBTRAIL_BENCH_SERVE_PID"]
+  serve_cpu = lambda do
+    fields = File.read("/proc/#{serve_pid}/stat").split(") ").last.split
+    (Integer(fields[11]) + Integer(fields[12])) / Float(Etc.sysconf(Etc::SC_CLK_TCK))
+  rescue StandardError
+    nil
+  end
   drain = lambda do |tracked_run|
     clear.call
     tracked_chain.call(tracked_run)
@@ -191,33 +214,48 @@ elsif $PROGRAM_NAME == __FILE__
       end
     end
     tracked_chain.call(false)
+    # The enqueues' own events go out now, not while the worker drains: serve ingesting them
+    # beside a tracked drain (and not beside a plain one) would be a cost of the enqueue.
+    JobTrail.client.flush(30)
     stats_key = "bench:client_stats"
     env = { "JOBTRAIL_BENCH_ROLE" => "worker", "JOBTRAIL_BENCH_TRACKED" => tracked_run ? "1" : "0",
             "JOBTRAIL_BENCH_JOBS" => jobs.to_s, "JOBTRAIL_BENCH_STATS_KEY" => stats_key }
     log = File.join(work, "sidekiq_#{tracked_run ? 'tracked' : 'plain'}.log")
+    serve_before = serve_cpu.call
     pid = spawn(env, sidekiq, "-r", File.expand_path(__FILE__), "-q", SidekiqBench::QUEUE, "-c", concurrency.to_s,
                 "-t", "5", chdir: work, out: log, err: log)
     children << pid
-    elapsed = nil
+    span = nil
     wait_until.call(300, "the worker did not drain #{jobs} jobs (see #{log})") do
-      elapsed = Sidekiq.redis { |redis| redis.get("bench:elapsed") }
+      span = Sidekiq.redis { |redis| redis.get("bench:elapsed") }
     end
+    elapsed, cpu = span.split.map { |value| Float(value) }
     Process.kill("TERM", pid)
     Process.wait(pid)
     children.delete(pid)
-    rate = jobs / Float(elapsed)
+    sleep 0.1 if tracked_run # the worker sent its last events at exit; serve commits within ~20 ms
+    serve_us = serve_before && (after = serve_cpu.call) ? (after - serve_before) * 1e6 / jobs : nil
+    rate = jobs / elapsed
     client = tracked_run ? Sidekiq.redis { |redis| redis.get(stats_key) } : nil
-    say.call(format("%s: %d jobs in %.3f s, %.0f jobs/s%s", tracked_run ? "tracked" : "plain", jobs, Float(elapsed),
-                    rate, client ? "; worker's client #{client}" : ""))
-    rate
+    say.call(format("%s: %d jobs in %.3f s, %.0f jobs/s, worker CPU %.1f µs a job%s%s", tracked_run ? "tracked" : "plain",
+                    jobs, elapsed, rate, cpu * 1e6 / jobs, serve_us && tracked_run ? format(", serve CPU %.1f µs a job", serve_us) : "",
+                    client ? "; worker's client #{client}" : ""))
+    [rate, cpu * 1e6 / jobs, serve_us]
   end
   # Alternating runs, medians: the machine's load drifts between runs.
-  rates = { false => [], true => [] }
-  rounds.times { [false, true].each { |tracked_run| rates[tracked_run] << drain.call(tracked_run) } }
-  plain_rate = rates[false].sort[rounds / 2]
-  tracked_rate = rates[true].sort[rounds / 2]
-  say.call(format("tracked / plain = %.2f (aim >= 0.9); enqueue added p50 %.1f µs (aim <= 50)", tracked_rate / plain_rate, p50))
+  runs = { false => [], true => [] }
+  rounds.times { [false, true].each { |tracked_run| runs[tracked_run] << drain.call(tracked_run) } }
+  median = ->(values) { values.sort[rounds / 2] }
+  plain_rate, tracked_rate = [false, true].map { |tracked_run| median.call(runs[tracked_run].map(&:first)) }
+  plain_cpu, tracked_cpu = [false, true].map { |tracked_run| median.call(runs[tracked_run].map { |run| run[1] }) }
+  serve_us = runs[true].map(&:last).compact
+  serve_us = serve_us.size == rounds ? median.call(serve_us) : nil
+  say.call(format("tracked / plain = %.2f (aim >= 0.9); worker CPU a job plain %.1f µs, tracked %.1f µs (+%.1f)%s; " \
+                  "enqueue added p50 %.1f µs (aim <= 50)", tracked_rate / plain_rate, plain_cpu, tracked_cpu,
+                  tracked_cpu - plain_cpu, serve_us ? format(", serve %.1f µs a job", serve_us) : "", p50))
   puts JSON.generate(worker: "sidekiq", jobs: jobs, plain_jobs_per_s: plain_rate.round(1),
-                     tracked_jobs_per_s: tracked_rate.round(1), enqueue_added_us_p50: p50.round(1),
+                     tracked_jobs_per_s: tracked_rate.round(1), plain_cpu_us_per_job: plain_cpu.round(1),
+                     tracked_cpu_us_per_job: tracked_cpu.round(1), serve_cpu_us_per_job: serve_us&.round(1),
+                     enqueue_added_us_p50: p50.round(1),
                      enqueue_added_us_p99: p99.round(1))
 end

@@ -17,56 +17,10 @@ set -euo pipefail
 
 jobtrail=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
-for tool in redis-server redis-cli sidekiq ruby sqlite3; do
-  command -v "$tool" >/dev/null || { echo "e2e_sidekiq: $tool is missing (scripts/install-deps.sh --test)"; exit 1; }
-done
+. "$here/e2e_workers_lib.sh"
+need redis-server redis-cli sidekiq ruby sqlite3
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  [ -n "${E2E_KEEP:-}" ] && echo "e2e_sidekiq: kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "e2e_sidekiq: FAIL: $*"
-  for log in "$work"/*.log; do echo "--- $log"; tail -n 30 "$log"; done
-  exit 1
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds.
-wait_for() {
-  local tries=$(( $1 * 5 )); shift
-  for _ in $(seq "$tries"); do "$@" && return 0; sleep 0.2; done
-  return 1
-}
-
-free_port() { ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]'; }
-
-redis_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save "" --appendonly no \
-  --protected-mode yes >"$work/redis.log" 2>&1 &
-pids+=($!)
-redis_up() { redis-cli -p "$redis_port" ping >/dev/null 2>&1; }
-wait_for 20 redis_up || fail "redis-server did not start"
-export REDIS_URL="redis://127.0.0.1:$redis_port/0"
-
-db="$work/jobs.db"
-# start_serve [LISTEN]: a port the kernel picks, or the old one for a restart.
-start_serve() {
-  : >"$work/serve.out"
-  "$jobtrail" serve --db "$db" --listen "${1:-127.0.0.1:0}" >"$work/serve.out" 2>>"$work/serve.log" &
-  serve_pid=$!
-  pids+=($serve_pid)
-  wait_for 20 grep -q "listening on" "$work/serve.out" || fail "jobtrail serve did not start"
-  JOBTRAIL_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/serve.out")
-  export JOBTRAIL_URL
-}
+start_redis
 start_serve
 
 export JOBTRAIL_HEARTBEAT_INTERVAL=0.5 JOBTRAIL_EXIT_TIMEOUT=30

@@ -1,6 +1,6 @@
 # Sourced by the worker end-to-end tests and bench/workers_bench.sh: start Debian's
 # redis-server and `jobtrail serve` on loopback ports the kernel picks, in a temp dir of our
-# own, and stop everything we started on exit.
+# own, and stop everything we started on exit (E2E_KEEP=1 keeps the temp dir to look at).
 #   needs: $jobtrail (the binary); sets: $work, $python, $REDIS_URL, $JOBTRAIL_URL, $db, $serve_pid
 
 python=/usr/bin/python3  # Debian's rq, redis and celery modules belong to this interpreter
@@ -12,7 +12,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  rm -rf "$work"
+  if [ -n "${E2E_KEEP:-}" ]; then echo "${0##*/}: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 

@@ -37,6 +37,78 @@ class LimitsTest < Minitest::Test
   end
 end
 
+# The two ways an event becomes JSON (JobTrail::Encoder): pieces for a job's ordinary events,
+# JSON.generate for anything else. They must say the same.
+class EncoderTest < Minitest::Test
+  AT = 1_795_341_600_000_000
+
+  def setup
+    @encoder = JobTrail::Encoder.new("host:42")
+  end
+
+  def job(**fields)
+    JobTrail::Job.new(fields.fetch(:job_id, "0123456789abcdef01234567"), fields.fetch(:attempt, 1),
+                      fields.fetch(:job, "InvoiceJob"), fields.fetch(:queue, "default"),
+                      fields.fetch(:correlation_id, "4bf92f3577b34da6a3ce929d0e0e4736"), fields[:parent_job_id])
+  end
+
+  def parsed(*event)
+    JSON.parse(@encoder.line(*event))
+  end
+
+  def test_an_ordinary_event_is_written_from_pieces_and_says_what_json_generate_says
+    event = [job(parent_job_id: "fedcba9876543210fedcba98"), "started", AT, ["user:7", "invoice:2026-11"],
+             { class: "IOError", message: "gateway \"timed\" out\n\tat line 1" }]
+    assert @encoder.send(:plain_line, *event, nil), "an ordinary event took the general way"
+    assert_equal JSON.parse(@encoder.general_line(*event)), parsed(*event)
+    line = parsed(*event)
+    assert_equal({ "job_id" => "0123456789abcdef01234567", "state" => "started", "at" => AT, "worker" => "host:42",
+                   "attempt" => 1, "job" => "InvoiceJob", "queue" => "default",
+                   "correlation_id" => "4bf92f3577b34da6a3ce929d0e0e4736", "parent_job_id" => "fedcba9876543210fedcba98",
+                   "entities" => ["user:7", "invoice:2026-11"],
+                   "error" => { "class" => "IOError", "message" => "gateway \"timed\" out\n\tat line 1" } }, line)
+  end
+
+  def test_the_second_event_of_a_job_reuses_its_fields_and_stays_right
+    running = job
+    first = parsed(running, "started", AT)
+    assert_equal JSON.parse(@encoder.general_line(running, "started", AT)), first
+    second = parsed(running, "succeeded", AT + 1)
+    assert_equal first.merge("state" => "succeeded", "at" => AT + 1), second
+  end
+
+  def test_nil_fields_are_left_out
+    line = parsed(job(attempt: nil, queue: nil, correlation_id: nil), "enqueued", AT)
+    refute line.key?("attempt")
+    refute line.key?("queue")
+    refute line.key?("correlation_id")
+    refute line.key?("parent_job_id")
+    assert_equal "InvoiceJob", line["job"]
+  end
+
+  # Each of these needs escaping, scrubbing or a field the pieces do not know: the general way,
+  # with the same result as JSON.generate of the scrubbed event.
+  def test_strings_that_need_escaping_or_scrubbing_take_the_general_way
+    odd = [[job(job_id: "quote\"d"), "started", AT], [job(job: "Café::Job"), "started", AT],
+           [job(queue: "tab\tqueue"), "started", AT], [job(correlation_id: "bad \xFF".b), "started", AT],
+           [job, "failed", AT, nil, { message: "bad \xFF byte".b }], [job, "started", AT, nil, nil, { note: "x" }],
+           [job(job_id: 42), "started", AT]]
+    odd.each do |event|
+      expected = JSON.parse(JSON.generate(JobTrail.scrub(@encoder.event_of(*event))))
+      assert_equal expected, parsed(*event), "#{event.inspect} encoded differently"
+    end
+    assert_equal "quote\"d", parsed(*odd[0])["job_id"]
+    assert_equal "Café::Job", parsed(*odd[1])["job"]
+    assert_equal "bad \uFFFD", parsed(*odd[3])["correlation_id"]
+    assert_equal "x", parsed(*odd[5])["note"]
+    assert_equal "42", parsed(*odd[6])["job_id"]
+  end
+
+  def test_a_value_json_cannot_hold_raises
+    assert_raises(JSON::GeneratorError) { @encoder.line(job(attempt: Float::NAN), "started", AT) }
+  end
+end
+
 class ServerTest < Minitest::Test
   def setup
     @dir = Dir.mktmpdir
@@ -80,10 +152,6 @@ class ServerTest < Minitest::Test
 
   def test_every_event_is_sent_with_the_time_it_was_recorded
     client = JobTrail::Client.new(url: @url, token: nil)
-    bodies = client.send(:encode, [["r3", "enqueued", 1_795_341_600_000_000, {}], ["r3", "started", 1_795_341_600_000_001, { attempt: 1, queue: nil }]])
-    events = bodies.flatten.map { |line| JSON.parse(line) }
-    assert_equal [1_795_341_600_000_000, 1_795_341_600_000_001], events.map { |event| event["at"] }
-    refute events[1].key?("queue"), "nil fields are left out"
     # Stamped when recorded: the stored time lies between the moments around record.
     before = Time.now.utc
     assert client.record("r3", "enqueued", durable: true)

@@ -75,3 +75,24 @@ def hangs():
 @app.task
 def noop(n):
     return n
+
+
+@app.task(soft_time_limit=1)
+def soft_limited():
+    time.sleep(10)  # SoftTimeLimitExceeded is raised in here after 1 s
+
+
+@app.task(time_limit=1)
+def hard_limited():
+    time.sleep(10)  # the child is killed after 1 s
+
+
+def lifecycle_request(correlation_id):
+    """The lifecycles e2e_workers_lifecycle.sh checks: a task on the solo pool's queue, a task
+    no worker knows, a soft and a hard time limit (prefork)."""
+    with jobtrail_celery.correlation(correlation_id):
+        noop.apply_async((1,), task_id="celery-solo", queue="solo")
+        app.send_task("celery_tasks.no_such_task", task_id="celery-unknown", queue="solo")
+        soft_limited.apply_async(task_id="celery-soft", queue="limits")
+        hard_limited.apply_async(task_id="celery-hard", queue="limits")
+    jobtrail_celery.lifecycle.client.flush(5)

@@ -73,3 +73,20 @@ def web_request(connection, correlation_id):
         queue.enqueue_in(timedelta(seconds=60), remind, 43, job_id="rq-cancelled")
     jobtrail_rq.TrackedJob.fetch("rq-cancelled", connection=connection).cancel()  # an operator changes their mind
     jobtrail_rq.default_client().flush(5)
+
+
+def sleeps(seconds):
+    time.sleep(seconds)
+
+
+def lifecycle_request(connection, correlation_id):
+    """The lifecycles e2e_workers_lifecycle.sh checks: enqueue_many, a depends_on chain, and a
+    job long enough to be stopped with send_stop_job_command."""
+    queue = TrackedQueue("default", connection=connection)
+    with jobtrail_rq.correlation(correlation_id):
+        queue.enqueue_many([TrackedQueue.prepare_data(noop, (1,), job_id="rq-many-1"),
+                            TrackedQueue.prepare_data(noop, (2,), job_id="rq-many-2")])
+        first = queue.enqueue(sleeps, 1, job_id="rq-dep-first")
+        queue.enqueue(noop, 3, job_id="rq-dep-then", depends_on=first)
+        queue.enqueue(sleeps, 60, job_id="rq-stopped", job_timeout=120)
+    jobtrail_rq.default_client().flush(5)

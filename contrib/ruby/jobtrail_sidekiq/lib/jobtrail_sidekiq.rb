@@ -10,6 +10,7 @@
 require "securerandom"
 require "socket"
 require_relative "jobtrail/client"
+require_relative "jobtrail/event"
 require_relative "jobtrail/heartbeats"
 
 module JobTrail
@@ -20,6 +21,9 @@ module JobTrail
   # serve's rule (docs/events.md): "type:id", the type in a-z 0-9 _ . -, at most 200 bytes.
   ENTITY = /\A[a-z0-9_.-]+:.+\z/m.freeze
   MAX_ENTITIES = 64
+  # The fiber-local Job whose correlation ID and ID the jobs enqueued here carry: the running
+  # job, or what `with_correlation` set.
+  CONTEXT = :jobtrail_context
 
   class << self
     attr_writer :client, :heartbeats, :logger
@@ -51,9 +55,10 @@ module JobTrail
     # `entity:` check's bad rows link to it. Returns false outside a job or for a malformed tag
     # (which serve would refuse), never raises.
     def tag(*entities)
-      tags = Thread.current[:jobtrail_entities]
-      return false unless tags
+      job = running_job
+      return false unless job
 
+      tags = (job.entities ||= [])
       valid = entities.flatten.map(&:to_s).select { |entity| valid_entity?(entity) }
       valid.each { |entity| tags << entity unless tags.size >= MAX_ENTITIES || tags.include?(entity) }
       valid.size == entities.flatten.size
@@ -67,33 +72,34 @@ module JobTrail
 
     # The correlation ID jobs enqueued on this thread will carry, or nil.
     def current_correlation_id
-      Thread.current[:jobtrail_correlation_id]
+      Thread.current[CONTEXT]&.correlation_id
     end
 
     def current_job_id
-      Thread.current[:jobtrail_job_id]
+      Thread.current[CONTEXT]&.job_id
+    end
+
+    # The job this thread runs (a Job), or nil.
+    def running_job
+      Thread.current.thread_variable_get(Heartbeats::RUNNING)
     end
 
     # Jobs enqueued inside the block carry `correlation_id` (or a W3C traceparent's trace ID).
     def with_correlation(correlation_id = nil, traceparent: nil)
       correlation_id ||= traceparent.to_s.strip[TRACEPARENT, 1] if traceparent
-      with_context(correlation_id || new_correlation_id, current_job_id) { yield current_correlation_id }
+      with_context(Job.new(current_job_id, nil, nil, nil, correlation_id || new_correlation_id)) do
+        yield current_correlation_id
+      end
     end
 
-    # `entities`: the running job's tags (an Array that `tag` appends to), or nil outside a job.
-    def with_context(correlation_id, job_id, entities = nil)
+    # Jobs enqueued inside the block carry `job`'s correlation ID, and its ID as their parent.
+    def with_context(job)
       thread = Thread.current
-      previous_correlation = thread[:jobtrail_correlation_id]
-      previous_job = thread[:jobtrail_job_id]
-      previous_entities = thread[:jobtrail_entities]
-      thread[:jobtrail_correlation_id] = correlation_id
-      thread[:jobtrail_job_id] = job_id
-      thread[:jobtrail_entities] = entities
+      previous = thread[CONTEXT]
+      thread[CONTEXT] = job
       yield
     ensure
-      thread[:jobtrail_correlation_id] = previous_correlation
-      thread[:jobtrail_job_id] = previous_job
-      thread[:jobtrail_entities] = previous_entities
+      thread[CONTEXT] = previous
     end
 
     # `value` with every string in it made valid UTF-8 (bad bytes become U+FFFD).
@@ -140,14 +146,17 @@ module JobTrail
     SHUTDOWN_MESSAGE = "killed at shutdown: the job outlived Sidekiq's shutdown timeout (-t); " \
                        "Sidekiq pushed it back to its queue, to run again"
 
-    def self.fields(job, queue)
-      { job: (job["wrapped"] || job["class"]).to_s, queue: queue.to_s,
-        correlation_id: job[PAYLOAD_CORRELATION], parent_job_id: job[PAYLOAD_PARENT] }
+    # The Job a payload describes (`entities` a copy: `JobTrail.tag` appends to it).
+    def self.job_of(payload, queue, attempt = attempt(payload))
+      entities = payload[PAYLOAD_ENTITIES]
+      Job.new(payload["jid"], attempt, (payload["wrapped"] || payload["class"]).to_s, queue.to_s,
+              payload[PAYLOAD_CORRELATION], payload[PAYLOAD_PARENT],
+              entities.is_a?(Array) && !entities.empty? ? entities.dup : nil)
     end
 
     # The attempt a payload is on: Sidekiq sets retry_count to 0 after the first failure.
-    def self.attempt(job)
-      job["retry_count"].nil? ? 1 : job["retry_count"].to_i + 2
+    def self.attempt(payload)
+      payload["retry_count"].nil? ? 1 : payload["retry_count"].to_i + 2
     end
 
     # The entities a job class declares for its arguments: `def self.jobtrail_entities(*args)`
@@ -160,11 +169,6 @@ module JobTrail
                                                   .first(MAX_ENTITIES)
     rescue StandardError, ScriptError
       []
-    end
-
-    # A copy of the tags for an event, or nil (no field) when there are none.
-    def self.present(entities)
-      entities.nil? || entities.empty? ? nil : entities.dup
     end
 
     def self.shutdown?(error)
@@ -195,10 +199,7 @@ module JobTrail
           job[PAYLOAD_ENTITIES] = entities unless entities.empty?
         end
         result = yield
-        if result && (first_push || job.key?("retry_count"))
-          JobTrail.client.record(job["jid"], "enqueued", attempt: Sidekiq.attempt(job), entities: job[PAYLOAD_ENTITIES],
-                                                         **Sidekiq.fields(job, queue))
-        end
+        JobTrail.client.record_job(Sidekiq.job_of(job, queue), "enqueued") if result && (first_push || job.key?("retry_count"))
         result
       end
     end
@@ -206,35 +207,41 @@ module JobTrail
     # Sidekiq server middleware: started, heartbeats while the job runs, then succeeded, or
     # failed (dead comes from Sidekiq's death handlers, once Sidekiq gives up). Jobs the job
     # enqueues inherit its correlation ID with it as their parent.
+    #
+    # What a job pays, in steps: one Job (the fields all its events share, encoded once);
+    # `started` and the end, each a line of JSON appended to the buffer; the job in its
+    # thread's variable for the heartbeats; the fiber-local context for the jobs it enqueues.
+    # No lock but the buffer's, no Hash.
     class ServerMiddleware
-      def call(_worker, job, queue)
-        attempt = Sidekiq.attempt(job)
-        fields = Sidekiq.fields(job, queue)
-        durable = job["jobtrail_durable"] == true
-        entities = Array(job[PAYLOAD_ENTITIES]).dup # `JobTrail.tag` appends here
-        jid = job["jid"]
-        JobTrail.client.record(jid, "started", attempt: attempt, entities: Sidekiq.present(entities), **fields)
-        JobTrail.heartbeats.start(Heartbeats::Running.new(jid, attempt, fields, entities))
-        JobTrail.with_context(job[PAYLOAD_CORRELATION] || JobTrail.new_correlation_id, jid, entities) { yield }
-        JobTrail.client.record(jid, "succeeded", durable: durable, attempt: attempt, entities: Sidekiq.present(entities),
-                                                 **fields)
+      def call(_worker, payload, queue)
+        job = Sidekiq.job_of(payload, queue)
+        job.correlation_id ||= JobTrail.new_correlation_id # enqueued by an untracked client
+        durable = payload["jobtrail_durable"] == true
+        client = JobTrail.client
+        heartbeats = JobTrail.heartbeats
+        client.record_job(job, "started")
+        outer = heartbeats.running(job)
+        beating = true
+        JobTrail.with_context(job) { yield }
+        client.record_job(job, "succeeded", nil, durable)
       rescue Exception => e # rubocop:disable Lint/RescueException -- recorded, then re-raised
-        error = Sidekiq.shutdown?(e) ? JobTrail.error_of(e, message: SHUTDOWN_MESSAGE) : JobTrail.error_of(e)
-        JobTrail.client.record(jid, "failed", durable: durable, attempt: attempt, error: error,
-                                              entities: Sidekiq.present(entities), **(fields || {}))
+        if job
+          error = Sidekiq.shutdown?(e) ? JobTrail.error_of(e, message: SHUTDOWN_MESSAGE) : JobTrail.error_of(e)
+          JobTrail.client.record_job(job, "failed", error, durable)
+        end
         raise
       ensure
-        JobTrail.heartbeats.stop(jid)
+        heartbeats.stopped(outer) if beating
       end
     end
 
     # Sidekiq calls its death handlers once it gives up on a job: retries exhausted (after the
     # class's sidekiq_retries_exhausted block) or `retry: false`.
-    DEATH_HANDLER = lambda do |job, exception|
-      attempt = job["retry_count"].nil? ? 1 : job["retry_count"].to_i + 1
+    DEATH_HANDLER = lambda do |payload, exception|
+      attempt = payload["retry_count"].nil? ? 1 : payload["retry_count"].to_i + 1
       error = exception ? JobTrail.error_of(exception) : nil
-      JobTrail.client.record(job["jid"], "dead", durable: job["jobtrail_durable"] == true, attempt: attempt, error: error,
-                                                 entities: job[PAYLOAD_ENTITIES], **fields(job, job["queue"]))
+      JobTrail.client.record_job(job_of(payload, payload["queue"], attempt), "dead", error,
+                                 payload["jobtrail_durable"] == true)
     end
 
     # Adds both middlewares, the death handler and the flush at shutdown; call once at boot (an

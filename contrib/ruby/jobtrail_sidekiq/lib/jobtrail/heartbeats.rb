@@ -10,12 +10,16 @@ module JobTrail
   # thread, not the job's, so a job busy in C code or sleeping still beats; what stops the beats
   # is the process stopping (killed, frozen, OOM) — exactly when the job is lost.
   #
-  # Thread-safe. Fork-safe: a forked child starts with no jobs and a ticker of its own.
+  # What a job pays: `running` puts it in its own thread's variable and `stopped` clears it (no
+  # lock, no shared table); the ticker finds the running jobs by looking at every thread once an
+  # interval. A thread variable, not a fiber-local: a job inside a Fiber (an Enumerator) still
+  # beats.
+  #
+  # Thread-safe. Fork-safe: a forked child has only the forking thread and starts a ticker of
+  # its own on its next job.
   class Heartbeats
     DEFAULT_INTERVAL_S = 30.0
-
-    # A running job, its attempt and the fields each heartbeat carries.
-    Running = Struct.new(:job_id, :attempt, :fields, :entities)
+    RUNNING = :jobtrail_running_job
 
     def self.interval_from_env
       value = Float(ENV.fetch("JOBTRAIL_HEARTBEAT_INTERVAL", DEFAULT_INTERVAL_S))
@@ -28,37 +32,39 @@ module JobTrail
 
     def initialize(interval: nil)
       @interval = interval || self.class.interval_from_env
-      reset
+      @mutex = Mutex.new
+      @thread = nil
     end
 
-    # Starts beating for `running` (a Running) until `stop`.
-    def start(running)
-      reset if @pid != Process.pid
-      @mutex.synchronize do
-        @jobs[running.job_id] = running
-        @thread ||= Thread.new { tick }.tap { |thread| thread.name = "jobtrail-heartbeat" }
-      end
+    # Beats for `job` (a JobTrail::Job) until `stopped` is called on the same thread; returns
+    # the job this thread ran before (a job run inline inside another), for `stopped`.
+    def running(job)
+      start_ticker unless @thread&.alive?
+      thread = Thread.current
+      outer = thread.thread_variable_get(RUNNING)
+      thread.thread_variable_set(RUNNING, job)
+      outer
     end
 
-    def stop(job_id)
-      @mutex.synchronize { @jobs.delete(job_id) }
+    def stopped(outer = nil)
+      Thread.current.thread_variable_set(RUNNING, outer)
     end
 
     private
 
-    def reset
-      @pid = Process.pid
-      @mutex = Mutex.new
-      @jobs = {}
-      @thread = nil
+    def start_ticker
+      @mutex.synchronize do
+        @thread = Thread.new { tick }.tap { |thread| thread.name = "jobtrail-heartbeat" } unless @thread&.alive?
+      end
     end
 
     def tick
       loop do
         sleep(@interval)
-        @mutex.synchronize { @jobs.values }.each do |job|
-          JobTrail.client.record(job.job_id, "heartbeat", attempt: job.attempt,
-                                                           entities: job.entities.empty? ? nil : job.entities.dup, **job.fields)
+        client = JobTrail.client
+        Thread.list.each do |thread|
+          job = thread.thread_variable_get(RUNNING)
+          client.record_job(job, "heartbeat") if job
         end
       end
     rescue Exception # rubocop:disable Lint/RescueException -- a heartbeat must never take the process down

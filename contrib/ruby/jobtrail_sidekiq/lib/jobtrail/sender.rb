@@ -55,10 +55,9 @@ module JobTrail
       @http = nil
     end
 
-    # Sends `lines` (encoded events); returns [SENT | RETRY | REJECTED, message for the log or
-    # nil, how many events serve rejected one by one].
-    def post(lines, durable:)
-      body = lines.join
+    # Sends `body` (`count` encoded events); returns [SENT | RETRY | REJECTED, message for the
+    # log or nil, how many events serve rejected one by one].
+    def post(body, count, durable:)
       request = Net::HTTP::Post.new(durable ? "#{@path}?wait=commit" : @path,
                                     "Content-Type" => "application/x-ndjson")
       request["Authorization"] = "Bearer #{@token}" unless @token.empty?
@@ -70,7 +69,7 @@ module JobTrail
       text = response.body.to_s[0, 300]
       return [RETRY, "jobtrail serve answered #{status}: #{text}", 0] if status >= 500 || status == 429
 
-      [REJECTED, "jobtrail serve refused events: #{status} #{text}", rejected_count(response.body, lines.size)]
+      [REJECTED, "jobtrail serve refused events: #{status} #{text}", rejected_count(response.body, count)]
     rescue StandardError => e # no answer: keep the batch and retry
       close
       [RETRY, "cannot reach jobtrail serve at #{@where}: #{e.class}: #{e.message}", 0]
