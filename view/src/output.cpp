@@ -74,7 +74,13 @@ void Table::add_row(std::vector<std::string> cells) {
 }
 
 void Table::add_detail_line(std::string line) {
-  for (std::string& shown : printable_lines(line)) rows_.push_back({{std::move(shown)}, true});
+  // One row is one line: a newline in it is escaped (callers split text with printable_lines).
+  // Backtraces are often tab-indented; "\t" escapes would be harder to read than spaces.
+  std::string expanded;
+  for (const char byte : line) expanded += byte == '\t' ? std::string(4, ' ') : std::string(1, byte);
+  std::string shown = printable(expanded);
+  shown.erase(shown.find_last_not_of(' ') + 1);
+  rows_.push_back({{std::move(shown)}, true});
 }
 
 void Table::print(std::ostream& out) const {
