@@ -13,12 +13,14 @@ enum ExitCode : int {
   exit_not_found = 1,          ///< an unknown job ID or correlation ID
   exit_bad_input = 2,          ///< bad usage, a bad duration, an unknown state, an invalid event
   exit_store_unavailable = 3,  ///< the store could not be opened or read
+  exit_write_failed = 5,       ///< the output could not be written (a full disk); 4 is serve's
 };
 
 /// The footer every --help ends with.
 inline constexpr const char* exit_codes_help =
     "Exit codes: 0 ok, 1 job or correlation ID not found, 2 bad usage or input,\n"
-    "3 the store could not be opened or read. Errors are one line on stderr.";
+    "3 the store could not be opened or read, 5 the output could not be written.\n"
+    "Errors are one line on stderr, every byte a terminal would act on escaped.";
 
 /// A subcommand's --help footer: `details` about its output, then where the global options
 /// are explained (CLI11 lists only the subcommand's own), then the exit codes.

@@ -116,10 +116,10 @@ int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostre
     return exit_ok;
   }
   if (result.stored == 0 && result.duplicates > 0) {
-    out << fmt::format("already recorded: {} of job {} at {}\n", to_string(event.state), event.job_id,
+    out << fmt::format("already recorded: {} of job {} at {}\n", to_string(event.state), printable(event.job_id),
                        format_timestamp(event.at));
   } else {
-    out << fmt::format("recorded {} of job {} at {}\n", to_string(event.state), event.job_id,
+    out << fmt::format("recorded {} of job {} at {}\n", to_string(event.state), printable(event.job_id),
                        format_timestamp(event.at));
   }
   if (cut.any()) {
@@ -127,7 +127,7 @@ int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostre
                        fmt::join(cut.fields(), ", "), truncation_marker);
   }
   if (result.anomalies > 0) {
-    out << fmt::format("flagged: this event makes an impossible sequence; see jobtrail show {}\n", event.job_id);
+    out << fmt::format("flagged: this event makes an impossible sequence; see jobtrail show {}\n", printable(event.job_id));
   }
   return exit_ok;
 }

@@ -26,6 +26,7 @@
 #include "jobtrail/ingest_client.h"
 #include "jobtrail/store.h"
 #include "jobtrail/tracker.h"
+#include "jobtrail/view/output.h"
 #include "jobtrail/view/time_format.h"
 #include "token_file.h"
 
@@ -153,9 +154,7 @@ class Reporter {
   void note(const std::string& problem) {
     if (problem.empty() || warned_) return;
     warned_ = true;
-    std::string line = problem;
-    std::replace(line.begin(), line.end(), '\n', ' ');
-    std::cerr << "jobtrail exec: warning: not tracking this run: " << line << '\n';
+    std::cerr << "jobtrail exec: warning: not tracking this run: " << printable(problem) << '\n';
   }
 
   bool warned_ = false;
@@ -434,7 +433,8 @@ int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostre
   if (child.exec_errno != 0) {
     outcome.state = State::dead;
     outcome.error = {"exec", fmt::format("cannot run '{}': {}", options.command.front(), std::strerror(child.exec_errno)), ""};
-    std::cerr << fmt::format("jobtrail exec: cannot run '{}': {}\n", options.command.front(), std::strerror(child.exec_errno));
+    std::cerr << fmt::format("jobtrail exec: cannot run '{}': {}\n", printable(options.command.front()),
+                             std::strerror(child.exec_errno));
   } else if (child.exit_code == 0) {
     outcome.state = State::succeeded;
   } else {

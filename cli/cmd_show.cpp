@@ -55,6 +55,13 @@ std::string describe(const ErrorInfo& error) {
   return fmt::format("{}: {}", error.error_class, error.message);
 }
 
+/// The first line of a message, for a table cell; the rest go below the row (add_lines).
+std::string_view first_line(std::string_view text) { return text.substr(0, text.find('\n')); }
+std::string_view after_first_line(std::string_view text) {
+  const std::size_t end = text.find('\n');
+  return end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+}
+
 void add_lines(Table& table, std::string_view text, std::string_view indent) {
   std::size_t begin = 0;
   while (begin < text.size()) {
@@ -105,7 +112,12 @@ void print_table(const ShowData& data, const ShowOptions& options, Micros now, s
   for (std::size_t i = 0; i < anomaly_lines.size(); ++i) {
     summary.add_row({i == 0 ? "anomalies" : "", anomaly_lines[i]});
   }
-  if (!job.last_error.empty()) summary.add_row({"last error", describe(job.last_error)});
+  if (!job.last_error.empty()) {
+    // A multi-line message prints as lines below its row, not as one line with "\n" in it.
+    const std::string error = describe(job.last_error);
+    summary.add_row({"last error", std::string(first_line(error))});
+    add_lines(summary, after_first_line(error), "    ");
+  }
   summary.print(out);
 
   out << fmt::format("\n{} event{}:\n", events.size(), events.size() == 1 ? "" : "s");
@@ -117,7 +129,8 @@ void print_table(const ShowData& data, const ShowOptions& options, Micros now, s
     timeline.add_row({format_timestamp(event.at), "+" + format_duration(event.at - first),
                       std::string(to_string(event.state)),
                       event.attempt > 0 ? std::to_string(event.attempt) : "-", or_dash(event.worker),
-                      describe(event.error)});
+                      std::string(first_line(describe(event.error)))});
+    add_lines(timeline, after_first_line(describe(event.error)), "    ");
     if (event.error.backtrace.empty()) continue;
     if (options.backtrace) {
       add_lines(timeline, event.error.backtrace, "    ");

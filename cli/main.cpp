@@ -1,6 +1,7 @@
 // `jobtrail`: forensics over the job history for the engineer on call.
 
-#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
+#include "jobtrail/view/output.h"
 
 namespace {
 
@@ -21,7 +23,10 @@ using namespace jobtrail::cli;
 bool json_errors = false;
 
 /// Every error reaches the user as exactly one line, whatever the message contained: with
-/// --format json the object {"error": MESSAGE, "exit_code": N}, else "jobtrail: MESSAGE".
+/// --format json the object {"error": MESSAGE, "exit_code": N}, else "jobtrail: MESSAGE",
+/// escaped: a message quotes what the user gave (an ID, a path, a value), and a newline or an
+/// escape sequence in it must neither break the line nor act on the terminal (the drivers
+/// already join a server's multi-line message with "; ").
 int print_error(std::string_view message, int exit_code) {
   if (json_errors) {
     const nlohmann::ordered_json error = {{"error", message}, {"exit_code", exit_code}};
@@ -29,9 +34,7 @@ int print_error(std::string_view message, int exit_code) {
     std::cerr << error.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     return exit_code;
   }
-  std::string line(message);
-  std::replace(line.begin(), line.end(), '\n', ' ');
-  std::cerr << "jobtrail: " << line << '\n';
+  std::cerr << "jobtrail: " << jobtrail::view::printable(message) << '\n';
   return exit_code;
 }
 
@@ -41,6 +44,20 @@ bool asked_for_json(CLI::App& app, const GlobalOptions& global) {
   if (global.format == OutputFormat::json) return true;
   const CLI::Option* format = app.get_option_no_throw("--format");
   return format != nullptr && !format->results().empty() && format->results().back() == "json";
+}
+
+/// Runs one subcommand and then makes sure its output reached stdout: a full disk or a closed
+/// file must not look like success to a script (`jobtrail ls > /dev/full` used to exit 0).
+template <typename Run>
+int run_and_flush(Run run, int failure_code = exit_write_failed) {
+  const int code = run();
+  errno = 0;
+  std::cout.flush();
+  if (std::cout) return code;
+  const int error = errno;
+  return print_error(error != 0 ? fmt::format("cannot write the output: {}", std::strerror(error))
+                                : std::string("cannot write the output"),
+                     failure_code);
 }
 
 int exit_code_for(const jobtrail::StoreError& error) {
@@ -105,15 +122,16 @@ int main(int argc, char** argv) {
   json_errors = global.format == OutputFormat::json;
 
   try {
-    if (show->parsed()) return run_show(global, show_options, std::cout);
-    if (trace->parsed()) return run_trace(global, trace_options, std::cout);
-    if (ls->parsed()) return run_ls(global, ls_options, std::cout);
-    if (stats->parsed()) return run_stats(global, stats_options, std::cout);
-    if (emit->parsed()) return run_emit(global, emit_options, std::cout);
-    if (prune->parsed()) return run_prune(global, prune_options, std::cout);
-    if (check->parsed()) return run_check(global, check_options, std::cout);
-    if (serve->parsed()) return run_serve(global, serve_options, std::cout);
-    if (exec->parsed()) return run_exec(global, exec_options, std::cout);
+    if (show->parsed()) return run_and_flush([&] { return run_show(global, show_options, std::cout); });
+    if (trace->parsed()) return run_and_flush([&] { return run_trace(global, trace_options, std::cout); });
+    if (ls->parsed()) return run_and_flush([&] { return run_ls(global, ls_options, std::cout); });
+    if (stats->parsed()) return run_and_flush([&] { return run_stats(global, stats_options, std::cout); });
+    if (emit->parsed()) return run_and_flush([&] { return run_emit(global, emit_options, std::cout); });
+    if (prune->parsed()) return run_and_flush([&] { return run_prune(global, prune_options, std::cout); });
+    if (check->parsed()) return run_and_flush([&] { return run_check(global, check_options, std::cout); },
+                                               exit_store_unavailable);  // check's "could not run"
+    if (serve->parsed()) return run_and_flush([&] { return run_serve(global, serve_options, std::cout); });
+    if (exec->parsed()) return run_and_flush([&] { return run_exec(global, exec_options, std::cout); });
     return print_error(
         "a subcommand is required: show, trace, ls, stats, emit, prune, check, serve or exec (see 'jobtrail --help')",
         exit_bad_input);

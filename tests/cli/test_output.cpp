@@ -27,3 +27,23 @@ TEST_CASE("a table's headers are escaped like its cells", "[cli][hostile]") {
   table.print(out);
   CHECK(out.str() == "key\\x1b]0;title\\x07  v\na                    b\n");
 }
+
+TEST_CASE("display width counts the columns a terminal draws", "[cli][terminal]") {
+  CHECK(display_width("plain") == 5);
+  CHECK(display_width("├─ 850µs") == 8);          // box drawing and µ: one column each
+  CHECK(display_width("請求書") == 6);             // CJK: two columns each (they counted 3)
+  CHECK(display_width("メール") == 6);             // katakana
+  CHECK(display_width("한국") == 4);               // Hangul syllables
+  CHECK(display_width("🎉") == 2);                 // emoji with emoji presentation
+  CHECK(display_width("ＡＢ") == 4);               // fullwidth forms
+  CHECK(display_width("cafe\xcc\x81") == 4);       // e + combining acute: the mark takes none
+  CHECK(display_width("a\xe2\x80\x8d" "b") == 2);  // a zero-width joiner takes none
+  CHECK(display_width("\xf0\xa0\x80\x80") == 2);   // U+20000, CJK extension B
+  CHECK(display_width("\xff") == 1);               // a stray byte: one column
+}
+
+TEST_CASE("a multi-line text becomes escaped lines", "[cli][terminal]") {
+  CHECK(printable_lines("one") == std::vector<std::string>{"one"});
+  CHECK(printable_lines("") == std::vector<std::string>{""});
+  CHECK(printable_lines("one\r\n\ttwo \x1b[2J\n") == std::vector<std::string>{"one", "    two \\x1b[2J"});
+}

@@ -2,7 +2,8 @@
 // What it prints must be safe for a terminal: valid UTF-8 with no control character but the
 // line ends, so no cell can move the cursor, set a title or eat a neighbour's bytes; and its
 // columns are aligned: each cell starts where its column starts, two spaces apart, with no
-// padding after the last (widths in code points, the renderer's documented measure).
+// padding after the last (widths in display columns, the renderer's documented measure: CJK
+// and emoji two, combining marks none).
 
 #include <cstdint>
 #include <cstdio>
@@ -49,10 +50,18 @@ bool decode_utf8(std::string_view text, std::vector<char32_t>& code_points) {
   return true;
 }
 
+/// The renderer's measure (display columns, from Unicode's tables), held to what any measure
+/// must satisfy: ASCII is one column a byte, and no code point takes more than two.
 std::size_t width(std::string_view text) {
+  const std::size_t columns = jobtrail::view::display_width(text);
   std::vector<char32_t> code_points;
-  if (!decode_utf8(text, code_points)) return text.size();
-  return code_points.size();
+  if (!decode_utf8(text, code_points)) fail("a shown cell that is not UTF-8", std::string(text));
+  bool ascii = true;
+  for (const char32_t c : code_points) ascii = ascii && c < 0x80;
+  if ((ascii && columns != code_points.size()) || columns > 2 * code_points.size()) {
+    fail("a display width no terminal has", std::string(text));
+  }
+  return columns;
 }
 
 }  // namespace

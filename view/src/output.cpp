@@ -1,6 +1,7 @@
 #include "jobtrail/view/output.h"
 
 #include <algorithm>
+#include <iterator>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -30,6 +31,26 @@ std::size_t utf8_sequence_length(std::string_view text) {
   return length;
 }
 
+struct CodePointRange {
+  char32_t first;
+  char32_t last;
+};
+#include "width_table.inc"
+
+bool in_ranges(char32_t code, const CodePointRange* begin, const CodePointRange* end) {
+  const CodePointRange* range =
+      std::upper_bound(begin, end, code, [](char32_t value, const CodePointRange& r) { return value < r.first; });
+  return range != begin && code <= (range - 1)->last;
+}
+
+/// Columns one code point takes: 0 for combining marks and format characters, 2 for East Asian
+/// wide and fullwidth ones (CJK, Hangul, emoji), else 1 (width_table.inc, from Unicode).
+std::size_t code_point_width(char32_t code) {
+  if (in_ranges(code, std::begin(zero_width_ranges), std::end(zero_width_ranges))) return 0;
+  if (in_ranges(code, std::begin(double_width_ranges), std::end(double_width_ranges))) return 2;
+  return 1;
+}
+
 void print_padded(std::ostream& out, const std::string& cell, std::size_t width, Align align) {
   const std::string padding(width - std::min(width, display_width(cell)), ' ');
   if (align == Align::right) {
@@ -53,6 +74,7 @@ void Table::add_row(std::vector<std::string> cells) {
 }
 
 void Table::add_detail_line(std::string line) {
+  // One row is one line: a newline in it is escaped (callers split text with printable_lines).
   // Backtraces are often tab-indented; "\t" escapes would be harder to read than spaces.
   std::string expanded;
   for (const char byte : line) expanded += byte == '\t' ? std::string(4, ' ') : std::string(1, byte);
@@ -105,8 +127,26 @@ void Table::print(std::ostream& out) const {
 }
 
 std::size_t display_width(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(),
-                                                [](char byte) { return !is_utf8_continuation(byte); }));
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      ++width;
+      ++i;
+      continue;
+    }
+    const std::size_t length = utf8_sequence_length(text.substr(i));
+    if (length == 0) {  // a stray byte: printable() shows it as one \xNN; count it as a column
+      ++width;
+      ++i;
+      continue;
+    }
+    char32_t code = lead & (0xFF >> (length + 1));
+    for (std::size_t k = 1; k < length; ++k) code = (code << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    width += code_point_width(code);
+    i += length;
+  }
+  return width;
 }
 
 std::string printable(std::string_view text) {
@@ -143,6 +183,25 @@ std::string printable(std::string_view text) {
     i += length;
   }
   return result;
+}
+
+std::vector<std::string> printable_lines(std::string_view text) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  do {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(begin, end - begin);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Backtraces are often tab-indented; "\t" escapes would be harder to read than spaces.
+    std::string expanded;
+    for (const char byte : line) expanded += byte == '\t' ? std::string(4, ' ') : std::string(1, byte);
+    std::string shown = printable(expanded);
+    shown.erase(shown.find_last_not_of(' ') + 1);
+    lines.push_back(std::move(shown));
+    begin = end + 1;
+  } while (begin < text.size());
+  return lines;
 }
 
 void print_json_line(std::ostream& out, const nlohmann::ordered_json& value) {

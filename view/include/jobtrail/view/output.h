@@ -15,8 +15,9 @@ namespace jobtrail::view {
 enum class Align { left, right };
 
 /// A table of text cells printed with aligned columns, two spaces apart, no trailing
-/// blanks. Cells are sanitized (see printable), so a newline in an error message cannot
-/// break a row and an escape sequence cannot reach the terminal. Not thread-safe.
+/// blanks, measured in display columns (see display_width). Cells are sanitized (see
+/// printable), so a newline in an error message cannot break a row and an escape sequence
+/// cannot reach the terminal. Not thread-safe.
 class Table {
  public:
   /// `headers` may be empty for a table without a header row (key/value blocks).
@@ -39,12 +40,19 @@ class Table {
   std::vector<Row> rows_;
 };
 
-/// Columns a string takes on a terminal: its UTF-8 code points (everything jobtrail
-/// prints itself is one column wide: µ, tree lines, ASCII).
+/// Columns a string takes on a terminal: 2 for each East Asian wide or fullwidth code point
+/// (CJK, Hangul, emoji), 0 for combining marks and format characters (a zero-width joiner),
+/// 1 for the rest, including each byte that is not UTF-8. An emoji sequence joined by ZWJ
+/// counts each of its emoji (terminals differ in drawing it as one).
 std::size_t display_width(std::string_view text);
 
 /// `text` with control characters shown as escapes ("\n", "\t", "\x1b"), for one line.
 std::string printable(std::string_view text);
+
+/// `text` (a multi-line message, a backtrace) as the lines a terminal should show: split at
+/// newlines (a "\r" before one dropped), tabs expanded to four spaces, each line escaped as
+/// by printable and without trailing blanks; no line for a final newline. At least one line.
+std::vector<std::string> printable_lines(std::string_view text);
 
 /// Writes `value` as one line of JSON. Invalid UTF-8 from a worker becomes U+FFFD
 /// instead of aborting the whole listing.
