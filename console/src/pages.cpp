@@ -290,7 +290,7 @@ Page overview_page(Store& store, const Params& params, Micros now, SeriesCache& 
   data.set("has_anomalies", !flagged.empty());
 
   JobFilter dead_filter;
-  dead_filter.state = State::dead;
+  dead_filter.states = {State::dead};
   dead_filter.limit = 10;
   const std::vector<JobRecord> dead = store.list_jobs(dead_filter);
   data.set("has_dead", !dead.empty());
@@ -463,7 +463,7 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
     if (state == State::heartbeat) continue;
     Data option;
     option.set("name", std::string(to_string(state)));
-    option.set("selected", filter.state == state);
+    option.set("selected", std::find(filter.states.begin(), filter.states.end(), state) != filter.states.end());
     states.push_back(option);
   }
   data.set("states", states);
