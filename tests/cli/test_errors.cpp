@@ -35,7 +35,12 @@ TEST_CASE("an unknown job or correlation ID exits 1", "[cli]") {
   check_failure(show, 1);
   CHECK(show.err == "jobtrail: no job with ID 'no-such-job' (jobtrail ls lists the recorded ones)\n");
   check_failure(run_cli({"--db", store.path(), "trace", "no-such-request"}), 1);
-  check_failure(run_cli({"--db", store.path(), "--format", "json", "show", "no-such-job"}), 1);
+  // With --format json the one line is the JSON error object (README, "Exit codes").
+  const CliResult json_show = run_cli({"--db", store.path(), "--format", "json", "show", "no-such-job"});
+  CHECK(json_show.exit_code == 1);
+  CHECK(json_show.out.empty());
+  CHECK(json_show.err ==
+        "{\"error\":\"no job with ID 'no-such-job' (jobtrail ls lists the recorded ones)\",\"exit_code\":1}\n");
 }
 
 TEST_CASE("read commands on a missing store exit 3 and create nothing", "[cli]") {

@@ -146,6 +146,8 @@ TEST_CASE("an output that cannot be written is an error, not a silent success", 
     INFO(err);
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 5);
-    CHECK(err == "jobtrail: cannot write the output: No space left on device\n");
+    CHECK(err == (std::string(format) == "json"
+                      ? "{\"error\":\"cannot write the output: No space left on device\",\"exit_code\":5}\n"
+                      : "jobtrail: cannot write the output: No space left on device\n"));
   }
 }

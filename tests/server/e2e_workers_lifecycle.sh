@@ -40,7 +40,9 @@ state_of() {
   "$jobtrail" ls --db "$db" --format json 2>/dev/null |
     "$python" -c 'import json, sys; print(*[j["state"] for j in map(json.loads, sys.stdin) if j["job_id"] == sys.argv[1]])' "$1"
 }
-wait_for 30 test "$(state_of rq-stopped)" = started || fail "rq-stopped never started: $("$jobtrail" ls --db "$db")"
+# A function, so that wait_for reads the state again on every try (an argument would be read once).
+rq_stopped_started() { test "$(state_of rq-stopped)" = started; }
+wait_for 30 rq_stopped_started || fail "rq-stopped never started: $("$jobtrail" ls --db "$db")"
 "$python" -c 'import sys, redis, rq.command; rq.command.send_stop_job_command(redis.Redis.from_url(sys.argv[1]), "rq-stopped")' \
   "$REDIS_URL" || fail "send_stop_job_command failed"
 
