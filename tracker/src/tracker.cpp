@@ -35,13 +35,6 @@ void check_options(const TrackerOptions& options) {
   if (!is_utf8_text(options.worker)) {
     throw std::invalid_argument("jobtrail: worker name is not UTF-8 text (or holds a NUL byte)");
   }
-  // Free text was cut to its limits before (truncate_free_text()); keys are checked here.
-  if (event.job.size() > Limits::max_name_length || event.queue.size() > Limits::max_name_length ||
-      event.entities.size() > Limits::max_entities) {
-    return false;
-  }
-  return std::all_of(event.entities.begin(), event.entities.end(),
-                     [](const std::string& entity) { return is_valid_entity(entity); });
 }
 
 }  // namespace
