@@ -1,5 +1,7 @@
 #include "store_rules.h"
 
+#include <algorithm>
+
 #include "batch_planner.h"
 
 namespace jobtrail::detail {
@@ -66,6 +68,15 @@ JobFindings FindingsBuilder::finish(const std::function<std::optional<JobRecord>
     findings.reasons.push_back(std::move(reasons_[i]));
   }
   return findings;
+}
+
+std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
+  std::vector<std::optional<State>> states;
+  for (const State state : filter.states) {
+    if (std::find(states.begin(), states.end(), std::optional<State>(state)) == states.end()) states.push_back(state);
+  }
+  if (states.empty()) states.push_back(std::nullopt);
+  return states;
 }
 
 }  // namespace jobtrail::detail

@@ -26,6 +26,10 @@ constexpr std::string_view check_result_columns =
 /// Throws StoreError invalid_event unless `schedule` can be registered.
 void check_schedule(const Schedule& schedule);
 
+/// The states a list walks, each its own index range: the filter's states once each, or one
+/// "any state" entry when it names none.
+std::vector<std::optional<State>> states_to_scan(const JobFilter& filter);
+
 /// Folds the rows of an active-jobs query, one per (job class, queue, state) and ordered by
 /// class and queue, into one ActiveJobs per pair. Not thread-safe.
 class ActiveJobsBuilder {

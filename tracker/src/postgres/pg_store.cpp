@@ -639,16 +639,6 @@ std::string filter_sql(const JobFilter& filter, const FilterParams& names, std::
   return sql;
 }
 
-/// The states of a filter once each, or one "any state" entry when it names none.
-std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
-  std::vector<std::optional<State>> states;
-  for (const State state : filter.states) {
-    if (std::find(states.begin(), states.end(), std::optional<State>(state)) == states.end()) states.push_back(state);
-  }
-  if (states.empty()) states.push_back(std::nullopt);
-  return states;
-}
-
 }  // namespace
 
 std::vector<JobRecord> PostgresStore::list_jobs(const JobFilter& filter) {
@@ -658,7 +648,7 @@ std::vector<JobRecord> PostgresStore::list_jobs(const JobFilter& filter) {
   const std::string order = " ORDER BY j.first_at DESC, j.id DESC LIMIT $" + std::to_string(params.size());
   // One index range per state, each in list order and cut at the limit, merged here.
   std::string branches;
-  for (const auto& state : states_to_scan(filter)) {
+  for (const auto& state : detail::states_to_scan(filter)) {
     if (!branches.empty()) branches += " UNION ALL ";
     branches += "(SELECT j.id" + filter_sql(filter, names, state, true) + order + ")";
   }
@@ -693,7 +683,7 @@ std::int64_t PostgresStore::count_jobs(const JobFilter& filter, std::int64_t at_
   const std::string limit = " LIMIT $" + std::to_string(params.size());
   // Each state counted up to at_most: the sum may pass it, which the caller only compares.
   std::string branches;
-  for (const auto& state : states_to_scan(filter)) {
+  for (const auto& state : detail::states_to_scan(filter)) {
     if (!branches.empty()) branches += " + ";
     branches += "(SELECT count(*) FROM (SELECT 1" + filter_sql(filter, names, state, true) + limit + ") c)";
   }

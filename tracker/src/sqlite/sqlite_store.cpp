@@ -567,22 +567,8 @@ void SqliteStore::bind_filter(Statement& q, const JobFilter& filter) const {
   }
 }
 
-namespace {
-
-/// The states of a filter once each, or one "any state" entry when it names none.
-std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
-  std::vector<std::optional<State>> states;
-  for (const State state : filter.states) {
-    if (std::find(states.begin(), states.end(), std::optional<State>(state)) == states.end()) states.push_back(state);
-  }
-  if (states.empty()) states.push_back(std::nullopt);
-  return states;
-}
-
-}  // namespace
-
 std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
-  const auto states = states_to_scan(filter);
+  const auto states = detail::states_to_scan(filter);
   std::string sql = "SELECT " + std::string(job_columns);
   constexpr std::string_view order = " ORDER BY j.first_at DESC, j.id DESC LIMIT ?7";
   if (states.size() == 1) {
@@ -609,7 +595,7 @@ std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
 
 std::int64_t SqliteStore::count_jobs(const JobFilter& filter, std::int64_t at_most) {
   std::int64_t total = 0;
-  for (const auto& state : states_to_scan(filter)) {
+  for (const auto& state : detail::states_to_scan(filter)) {
     Statement q(db_->handle(), "SELECT count(*) FROM (SELECT 1" + filter_sql(filter, state, true) + " LIMIT ?7)");
     bind_filter(q, filter);
     q.bind(7, at_most - total);
