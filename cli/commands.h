@@ -83,6 +83,8 @@ int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostre
 
 struct PruneOptions {
   std::string older_than;
+  bool dry_run = false;  ///< count what would go, delete nothing
+  bool reclaim = false;  ///< give the space of what went back to the file system
 };
 CLI::App* setup_prune(CLI::App& app, PruneOptions& options);
 int run_prune(const GlobalOptions& global, const PruneOptions& options, std::ostream& out);

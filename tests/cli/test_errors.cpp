@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_runner.h"
 #include "prepared_store.h"
 
@@ -254,6 +256,39 @@ TEST_CASE("prune deletes old finished jobs and keeps running ones", "[cli]") {
   // Still running (or waiting) however old: a stuck job is exactly what someone is looking for.
   CHECK(run_cli({"--db", store.path(), "show", "nightly-report-2017-08-31"}).exit_code == 0);
   CHECK(run_cli({"--db", store.path(), "show", "audit-log-42"}).exit_code == 0);
+}
+
+TEST_CASE("prune --dry-run counts by the same rule and deletes nothing; --reclaim gives the space back", "[cli]") {
+  const PreparedStore store;
+  const std::vector<std::string> late{"--db", store.path(), "--now", "2017-12-01T00:00:00Z"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), late.begin(), late.end());
+    return run_cli(args);
+  };
+  const CliResult dry = with({"--format", "json", "prune", "--older-than", "30d", "--dry-run"});
+  CHECK(dry.exit_code == 0);
+  const auto dry_document = nlohmann::json::parse(dry.out);
+  CHECK(dry_document["dry_run"] == true);
+  CHECK(dry_document["jobs"].get<int>() > 0);
+  // Nothing went: the job a real prune deletes is still there.
+  CHECK(run_cli({"--db", store.path(), "show", "welcome-email-42"}).exit_code == 0);
+
+  const CliResult dry_table = with({"prune", "--older-than", "30d", "--dry-run"});
+  CHECK(dry_table.out.rfind("would delete " + std::to_string(dry_document["jobs"].get<int>()) + " jobs", 0) == 0);
+
+  const CliResult pruned = with({"--format", "json", "prune", "--older-than", "30d", "--reclaim"});
+  CHECK(pruned.exit_code == 0);
+  const auto document = nlohmann::json::parse(pruned.out);
+  // The dry run counted exactly what the prune then deleted.
+  CHECK(document["jobs"] == dry_document["jobs"]);
+  CHECK(document["events"] == dry_document["events"]);
+  CHECK(document["dry_run"] == false);
+  CHECK(document["bytes_after"].get<std::int64_t>() <= document["bytes_before"].get<std::int64_t>());
+  CHECK(document["bytes_after"].get<std::int64_t>() > 0);
+  check_failure(run_cli({"--db", store.path(), "show", "welcome-email-42"}), 1);
+
+  // The two flags contradict each other: a usage error.
+  check_failure(with({"prune", "--older-than", "30d", "--dry-run", "--reclaim"}), 2);
 }
 
 TEST_CASE("--help and --version succeed and document the exit codes", "[cli]") {
