@@ -20,6 +20,7 @@
 
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
+#include "running_server.h"
 #include "temp_dir.h"
 
 using namespace jobtrail;
@@ -29,32 +30,7 @@ namespace {
 
 using jobtrail::testing::TempDir;
 
-struct RunningServer {
-  TempDir dir;
-  std::string store_url = dir.file("jobs.db");
-  std::unique_ptr<Server> server;
-  std::thread thread;
-  int port = 0;
-
-  explicit RunningServer(ServerOptions options = {}) {
-    options.store_url = store_url;
-    options.port = 0;
-    server = std::make_unique<Server>(options);
-    port = server->bind();  // also raises this process's open-files limit
-    thread = std::thread([this] { server->run(); });
-    REQUIRE(server->wait_until_ready(std::chrono::seconds(5)));
-  }
-  ~RunningServer() {
-    server->stop();
-    thread.join();
-  }
-  httplib::Client client() const {
-    httplib::Client result("127.0.0.1", port);
-    result.set_keep_alive(true);
-    result.set_read_timeout(10, 0);
-    return result;
-  }
-};
+using jobtrail::testing::RunningServer;
 
 /// A socket closed at the end of its scope.
 class Socket {
@@ -139,7 +115,7 @@ TEST_CASE("1000 open connections are held while another client posts and reads /
           "[server][connections]") {
   RunningServer running;
   // Warm up the server's own memory (store, pools) before counting what connections cost.
-  auto client = running.client();
+  auto client = running.client(/*keep_alive=*/true);
   REQUIRE(client.Get("/healthz")->status == 200);
   const std::size_t resident_before = resident_bytes();
 
@@ -206,7 +182,7 @@ TEST_CASE("slow and stalled clients are timed out and hold up no one", "[server]
   Socket silent(running.port);
 
   // Meanwhile everyone else is served at once.
-  auto client = running.client();
+  auto client = running.client(/*keep_alive=*/true);
   for (int i = 0; i < 10; ++i) {
     const auto started = Clock::now();
     const auto health = client.Get("/healthz");
@@ -273,7 +249,7 @@ TEST_CASE("connections beyond the limit are refused with 503 and closed and a fr
   std::string text;
   for (int attempt = 0; attempt < 100 && text.empty(); ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const auto metrics = running.client().Get("/metrics");
+    const auto metrics = running.client(/*keep_alive=*/true).Get("/metrics");
     if (metrics && metrics->status == 200) text = metrics->body;
   }
   REQUIRE(!text.empty());

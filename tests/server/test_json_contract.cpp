@@ -17,6 +17,7 @@
 
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
+#include "running_server.h"
 #include "temp_dir.h"
 
 extern char** environ;
@@ -26,6 +27,7 @@ using nlohmann::json;
 
 namespace {
 
+using jobtrail::testing::RunningServer;
 using jobtrail::testing::TempDir;
 
 constexpr Micros t0 = 1'790'000'000'000'000;
@@ -145,26 +147,11 @@ json without_growing_spans(json document) {
 }
 
 struct Contract {
-  TempDir dir;
-  std::string store_url = dir.file("jobs.db");
-  std::unique_ptr<Server> server;
-  std::thread thread;
-  int port = 0;
-
-  Contract() {
-    fill(store_url);
-    ServerOptions options;
-    options.store_url = store_url;
-    options.port = 0;
-    server = std::make_unique<Server>(options);
-    port = server->bind();
-    thread = std::thread([this] { server->run(); });
-    REQUIRE(server->wait_until_ready(std::chrono::seconds(5)));
-  }
-  ~Contract() {
-    server->stop();
-    thread.join();
-  }
+  // A store filled before the server opens it, so both readers see the same jobs.
+  RunningServer running{ServerOptions{}, [](const std::string& url) { fill(url); }};
+  const TempDir& dir = running.dir;
+  const std::string& store_url = running.store_url;
+  const int port = running.port;
 
   json http(const std::string& path) {
     httplib::Client client("127.0.0.1", port);

@@ -15,6 +15,7 @@
 
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
+#include "running_server.h"
 #include "temp_dir.h"
 
 using namespace jobtrail;
@@ -24,37 +25,7 @@ namespace {
 
 using jobtrail::testing::TempDir;
 
-/// A server on a free loopback port, serving on its own thread until the fixture ends.
-struct RunningServer {
-  TempDir dir;
-  std::string store_url = dir.file("jobs.db");
-  std::unique_ptr<Server> server;
-  std::thread thread;
-  int port = 0;
-
-  explicit RunningServer(ServerOptions options = {}) {
-    options.store_url = store_url;
-    options.port = 0;
-    server = std::make_unique<Server>(options);
-    port = server->bind();
-    thread = std::thread([this] { server->run(); });
-    REQUIRE(server->wait_until_ready(std::chrono::seconds(5)));
-  }
-  ~RunningServer() {
-    server->stop();
-    thread.join();
-  }
-  httplib::Client client() const {
-    httplib::Client result("127.0.0.1", port);
-    result.set_read_timeout(10, 0);
-    return result;
-  }
-  std::unique_ptr<Store> store() const {
-    OpenOptions read_only;
-    read_only.read_only = true;
-    return open_store(store_url, read_only);
-  }
-};
+using jobtrail::testing::RunningServer;
 
 httplib::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
