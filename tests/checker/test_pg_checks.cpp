@@ -95,8 +95,8 @@ TEST_CASE("PostgreSQL: failing rows are counted and sampled, and compared with t
 
   // The same rows on the next run: the same fingerprints, still failing; one fixed: resolved.
   pg_exec(f.app.url(), "UPDATE users SET validated = true WHERE id = 4");
-  auto second = f.run(config, test_now + hour);
-  const auto& again = CheckerFixture::result(second, "unvalidated_users");
+  auto second_run = f.run(config, test_now + hour);
+  const auto& again = CheckerFixture::result(second_run, "unvalidated_users");
   CHECK(again.status == CheckStatus::warn);  // 2 rows: > 0 but not > 2
   CHECK(again.violations == 2);
   CHECK(again.new_violations == 0);

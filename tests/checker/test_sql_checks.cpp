@@ -188,8 +188,8 @@ checks:
   // User 1 is fixed; user 2 still fails (its non-key column changed); user 3 is new.
   exec_sql(f.app_path, "UPDATE users SET validated = 1 WHERE id = 1; UPDATE users SET seen_at = 'b' WHERE id = 2;"
                        "INSERT INTO users VALUES (3, 0, 'b');");
-  auto second = f.run(config, test_now + hour);
-  const auto& two = CheckerFixture::result(second, "unvalidated");
+  auto second_run = f.run(config, test_now + hour);
+  const auto& two = CheckerFixture::result(second_run, "unvalidated");
   CHECK(two.compared);
   CHECK(two.violations == 2);
   CHECK(two.new_violations == 1);
@@ -278,9 +278,9 @@ TEST_CASE("without a key, a row keeps its fingerprint when the query's columns a
            " FROM users WHERE validated = 0 ORDER BY id\n";
   };
   auto first = f.run(f.config(check_with("id, email")), test_now);
-  auto second = f.run(f.config(check_with("email, id")), test_now + hour);
+  auto second_run = f.run(f.config(check_with("email, id")), test_now + hour);
   const auto& before = CheckerFixture::result(first, "unvalidated");
-  const auto& after = CheckerFixture::result(second, "unvalidated");
+  const auto& after = CheckerFixture::result(second_run, "unvalidated");
   REQUIRE(before.samples.size() == 2);
   REQUIRE(after.samples.size() == 2);
   CHECK(after.samples[0].fingerprint == before.samples[0].fingerprint);
