@@ -23,6 +23,9 @@ JOBTRAIL = sys.argv.pop(1) if len(sys.argv) > 1 else "jobtrail"
 
 # Generous: serve idles at ~10 MiB; the largest case holds a 10 MB body and its parse.
 RSS_LIMIT_MIB = 512
+# Under AddressSanitizer the RSS is its shadow memory and its quarantine of freed blocks (256 MB
+# by default), not serve's: the limit is checked in the plain builds (CMake sets this variable).
+RSS_IS_SERVES = "address" not in os.environ.get("JOBTRAIL_SANITIZE", "")
 # 2026-11-22T10:00:00Z plus a little: a plausible `at`, so events are stored exactly once.
 AT = 1795341600000000
 
@@ -122,7 +125,8 @@ class HostileHttpTest(unittest.TestCase):
         print("\nRSS of jobtrail serve after each case (MiB):", file=sys.stderr)
         for name, mib in cls.rss:
             print(f"  {mib:8.1f}  {name}", file=sys.stderr)
-        print(f"  peak {max(mib for _, mib in cls.rss):.1f} MiB, limit {RSS_LIMIT_MIB}", file=sys.stderr)
+        limit = RSS_LIMIT_MIB if RSS_IS_SERVES else "not checked under AddressSanitizer"
+        print(f"  peak {max(mib for _, mib in cls.rss):.1f} MiB, limit {limit}", file=sys.stderr)
         cls.serve.close()
 
     def tearDown(self):
@@ -132,7 +136,8 @@ class HostileHttpTest(unittest.TestCase):
         self.assertEqual(health.status, 200, health)
         mib = self.serve.rss_mib()
         self.rss.append((self._testMethodName, mib))
-        self.assertLess(mib, RSS_LIMIT_MIB)
+        if RSS_IS_SERVES:
+            self.assertLess(mib, RSS_LIMIT_MIB)
 
     def assert_client_error(self, answer):
         self.assertIsNotNone(answer.status, f"no HTTP answer: {answer!r}")

@@ -107,6 +107,20 @@ std::size_t resident_bytes() {
   return 0;
 }
 
+// Under AddressSanitizer resident memory measures its shadow and its quarantine of freed blocks
+// (256 MB by default), not the server: the bound is checked in the plain builds only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool resident_memory_is_the_servers = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool resident_memory_is_the_servers = false;
+#else
+constexpr bool resident_memory_is_the_servers = true;
+#endif
+#else
+constexpr bool resident_memory_is_the_servers = true;
+#endif
+
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 }  // namespace
@@ -157,7 +171,11 @@ TEST_CASE("1000 open connections are held while another client posts and reads /
   // client side in this process: a few MB. A buffer kept per idle connection would pass 64 MB.
   const std::size_t grown = resident_bytes() - std::min(resident_bytes(), resident_before);
   INFO("resident memory grew by " << grown / 1024 << " KiB");
-  CHECK(grown < 32u * 1024 * 1024);
+  if (resident_memory_is_the_servers) {
+    CHECK(grown < 32u * 1024 * 1024);
+  } else {
+    WARN("resident memory not bounded under AddressSanitizer (it grew by " << grown / 1024 << " KiB)");
+  }
 }
 
 TEST_CASE("slow and stalled clients are timed out and hold up no one", "[server][connections]") {
