@@ -4,7 +4,9 @@
 #               tests run except the PostgreSQL, end-to-end and slow ones (already run above)
 #   asan        Clang 14, ASan + UBSan, -Werror: the whole test suite, stopping at the first report
 #   tsan        Clang 14, TSan: the tracker's and the server's tests
-# Usage: scripts/ci-extra-builds.sh [STAGE...]   (default: all three, in that order)
+#   matrix      not run by CI: builds (without running) the rest of the matrix of build types and
+#               compilers, Clang Debug, Clang Release and GCC RelWithDebInfo, all with -Werror
+# Usage: scripts/ci-extra-builds.sh [STAGE...]   (default: release asan tsan, in that order)
 # Prints how long each stage took. Uses ccache when it is installed; works without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,12 +51,25 @@ stage_tsan() {
   build-tsan/tests/server/server_tests
 }
 
+# The three the stages above leave out: with GCC Debug (the README's build), GCC Release and
+# Clang RelWithDebInfo (asan, tsan), every build type is built by both compilers.
+stage_matrix() {
+  local compiler type dir
+  for combination in clang++-14:Debug clang++-14:Release g++:RelWithDebInfo; do
+    compiler=${combination%%:*}
+    type=${combination##*:}
+    dir=build-matrix-${compiler%%+*}-${type,,}
+    configure "$dir" -DCMAKE_CXX_COMPILER="$compiler" -DCMAKE_BUILD_TYPE="$type" -DJOBTRAIL_WERROR=ON -DJOBTRAIL_BUILD_BENCH=ON
+    cmake --build "$dir" -j"$jobs"
+  done
+}
+
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(release asan tsan)
 for stage in "${stages[@]}"; do
   case "$stage" in
-    release | asan | tsan) ;;
-    *) echo "usage: $0 [release|asan|tsan]..." >&2; exit 2 ;;
+    release | asan | tsan | matrix) ;;
+    *) echo "usage: $0 [release|asan|tsan|matrix]..." >&2; exit 2 ;;
   esac
 done
 timings=()
