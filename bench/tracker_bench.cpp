@@ -5,7 +5,8 @@
 //      text-keyed table, SQLite's default settings) and the raw limit (one prepared INSERT per
 //      event into the same plain table, batched transactions, WAL), the latter also with the
 //      text indexes the plain table needs to answer the same look-ups;
-//   3. show / trace / ls --entity / cursored ls pages / ls --follow's poll at a small and a large store.
+//   3. show / trace / ls --entity / cursored ls pages / ls --follow's poll / impact at a small and a
+//      large store.
 // Usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--batch N] [--dir DIR] [--keep]
 //                      [--lookups-only]
 
@@ -19,6 +20,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "jobtrail/store.h"
@@ -208,7 +210,14 @@ struct LookupTimes {
   double page_us = 0;         ///< list_page at a cursor: 50 jobs and the bounded count
   double state_page_us = 0;   ///< the same with --state failed,dead
   double follow_poll_us = 0;  ///< follow_jobs past the newest row + jobs_by_row of 100 watched jobs
+  double impact_us = 0;        ///< impact of a window holding about 100 jobs
+  double class_impact_us = 0;  ///< the same windows, one job class
+  double state_impact_us = 0;  ///< impact --state failed,dead over the whole store
 };
+
+// Jobs in each window `impact` is timed over: the same number at both sizes, so the figures
+// compare an index range of equal length in a small and a large index.
+constexpr std::size_t impact_window_jobs = 100;
 
 // Fills a store with `count` events and times the CLI's three look-ups, median of many.
 LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::size_t batch) {
@@ -292,6 +301,37 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
   times.follow_poll_us = time_each(n, [&](std::size_t) {
     if (!store->follow_jobs(JobFilter{}, newest).empty()) std::abort();
     if (store->jobs_by_row(watched).size() != watched.size()) std::abort();
+  });
+  // Windows ending at a random job and reaching back over the next impact_window_jobs jobs in
+  // list order (found with list_jobs, outside the timing): a window of time would hold five
+  // times more jobs at 10M, whose workload packs 500k events into each hour, than at 100k.
+  std::vector<std::pair<Micros, Micros>> windows;
+  for (std::size_t i = 0; i < n; ++i) {
+    JobFilter older;
+    older.after = positions[i];
+    older.limit = impact_window_jobs;
+    const std::vector<JobRecord> jobs = store->list_jobs(older);
+    windows.emplace_back(jobs.empty() ? positions[i].first_event_at : jobs.back().first_event_at,
+                         positions[i].first_event_at + 1);
+  }
+  times.impact_us = time_each(n, [&](std::size_t i) {
+    ImpactFilter filter;
+    std::tie(filter.since, filter.until) = windows[i];
+    if (store->impact(filter).entity_count == 0) std::abort();
+  });
+  times.class_impact_us = time_each(n, [&](std::size_t i) {
+    ImpactFilter filter;
+    filter.job = "WelcomeEmailJob";
+    std::tie(filter.since, filter.until) = windows[i];
+    if (store->impact(filter).matching_jobs > static_cast<std::int64_t>(2 * impact_window_jobs)) std::abort();
+  });
+  // Every job of the workload ends succeeded: the range of job_by_state is empty, and the
+  // figure says the look-up stays in it instead of reading the window's jobs (all of them).
+  times.state_impact_us = time_each(n, [&](std::size_t) {
+    ImpactFilter filter;
+    filter.states = {State::failed, State::dead};
+    filter.since = t0;
+    store->impact(filter);
   });
   return times;
 }
@@ -388,6 +428,12 @@ int main(int argc, char** argv) {
               large.state_page_us / small.state_page_us);
   std::printf("  ls --follow poll (100 watched)  %16.1f %17.1f   %5.2fx\n", small.follow_poll_us, large.follow_poll_us,
               large.follow_poll_us / small.follow_poll_us);
+  std::printf("  impact (100-job window)         %16.1f %17.1f   %5.2fx\n", small.impact_us, large.impact_us,
+              large.impact_us / small.impact_us);
+  std::printf("  impact --job CLASS (same)       %16.1f %17.1f   %5.2fx\n", small.class_impact_us,
+              large.class_impact_us, large.class_impact_us / small.class_impact_us);
+  std::printf("  impact --state failed,dead (all)%16.1f %17.1f   %5.2fx\n", small.state_impact_us,
+              large.state_impact_us, large.state_impact_us / small.state_impact_us);
   if (!settings.keep) {
     for (const char* name : {"tracker.db", "tracker-4.db", "direct.db", "naive.db", "raw.db", "raw-indexed.db", "small.db", "large.db"}) fresh(dir / name);
   }

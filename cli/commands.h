@@ -62,6 +62,18 @@ struct StatsOptions {
 CLI::App* setup_stats(CLI::App& app, StatsOptions& options);
 int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ostream& out);
 
+struct ImpactOptions {
+  std::string job;
+  std::string state;               ///< --state: comma-separated, read as ls reads it
+  std::string type;                ///< --type: only entities of this type
+  std::string since;               ///< empty: view::default_impact_since before now
+  std::string until;
+  std::size_t limit = 50;          ///< entities shown
+  std::size_t jobs_per_entity = 5;
+};
+CLI::App* setup_impact(CLI::App& app, ImpactOptions& options);
+int run_impact(const GlobalOptions& global, const ImpactOptions& options, std::ostream& out);
+
 struct EmitOptions {
   std::string job_id;
   std::string job;

@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   CheckOptions check_options;
   ServeOptions serve_options;
   ExecOptions exec_options;
+  ImpactOptions impact_options;
   const CLI::App* show = setup_show(app, show_options);
   const CLI::App* trace = setup_trace(app, trace_options);
   const CLI::App* ls = setup_ls(app, ls_options);
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
   const CLI::App* check = setup_check(app, check_options);
   const CLI::App* serve = setup_serve(app, serve_options);
   const CLI::App* exec = setup_exec(app, exec_options);
+  const CLI::App* impact = setup_impact(app, impact_options);
 
   try {
     app.parse(argc, argv);
@@ -132,8 +134,9 @@ int main(int argc, char** argv) {
                                                exit_store_unavailable);  // check's "could not run"
     if (serve->parsed()) return run_and_flush([&] { return run_serve(global, serve_options, std::cout); });
     if (exec->parsed()) return run_and_flush([&] { return run_exec(global, exec_options, std::cout); });
+    if (impact->parsed()) return run_and_flush([&] { return run_impact(global, impact_options, std::cout); });
     return print_error(
-        "a subcommand is required: show, trace, ls, stats, emit, prune, check, serve or exec (see 'jobtrail --help')",
+        "a subcommand is required: show, trace, ls, stats, impact, emit, prune, check, serve or exec (see 'jobtrail --help')",
         exit_bad_input);
   } catch (const CliError& error) {
     return print_error(error.what(), error.exit_code());

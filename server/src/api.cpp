@@ -323,6 +323,23 @@ Response Api::stats(const QueryParams& params) {
   return json_response(200, {{"stats", std::move(list)}});
 }
 
+Response Api::impact(const QueryParams& params) {
+  // The bound of /v1/jobs' pages: one request must not make the server build an unbounded answer.
+  constexpr std::size_t most_entities = 10000;
+  const Micros now = now_micros();
+  ImpactFilter filter = view::impact_filter(now);
+  for (const auto& [key, value] : params) {
+    if (std::string problem = view::set_impact_term(filter, key, value, now, key, most_entities); !problem.empty()) {
+      return error_response(400, problem);
+    }
+  }
+  if (std::string problem = view::impact_window_problem(filter, "since", "until"); !problem.empty()) {
+    return error_response(400, problem);
+  }
+  Lease store(*this);
+  return json_response(200, view::impact_document(filter, store->impact(filter)));
+}
+
 Response Api::put_schedule(const std::string& job, std::string_view body) {
   const auto parsed = nlohmann::json::parse(body, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) {

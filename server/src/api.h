@@ -52,6 +52,8 @@ class Api {
   Response trace(const std::string& correlation_id);
   Response jobs(const QueryParams& params);
   Response stats(const QueryParams& params);
+  /// GET /v1/impact: `jobtrail impact`'s document for the same terms (view::set_impact_term).
+  Response impact(const QueryParams& params);
   Response put_schedule(const std::string& job, std::string_view body);
   Response metrics();
   Response health();

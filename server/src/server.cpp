@@ -126,6 +126,7 @@ std::string_view endpoint_of(std::string_view path) {
   if (path.starts_with("/v1/jobs/")) return "job";
   if (path == "/v1/jobs") return "jobs";
   if (path == "/v1/stats") return "stats";
+  if (path == "/v1/impact") return "impact";
   if (path.starts_with("/v1/traces/")) return "trace";
   if (path == "/metrics") return "metrics";
   if (path == "/healthz") return "healthz";
@@ -363,7 +364,7 @@ struct Server::Impl {
     if (read && path.starts_with(jobs) && path.size() > jobs.size()) {
       return guarded_read([&] { return api.job(path.substr(jobs.size())); });
     }
-    if (read && (path == "/v1/jobs" || path == "/v1/stats")) {
+    if (read && (path == "/v1/jobs" || path == "/v1/stats" || path == "/v1/impact")) {
       return guarded_read([&] {
         server::QueryParams params;
         for (const auto& [key, value] : target.params) {
@@ -371,6 +372,7 @@ struct Server::Impl {
             return server::error_response(400, fmt::format("parameter '{}' given twice", key));
           }
         }
+        if (path == "/v1/impact") return api.impact(params);
         return path == "/v1/jobs" ? api.jobs(params) : api.stats(params);
       });
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every command of the CLI against a PostgreSQL store, with JOBTRAIL_DB=postgresql://...:
-# emit, show, trace, ls, stats, exec, serve (ingest, read API, metrics), check (a SQL check on
+# emit, show, trace, ls, stats, impact, exec, serve (ingest, read API, metrics), check (a SQL check on
 # an application table in the same database joined with jobtrail.jobs, and a built-in check),
 # check --history, prune.
 # Usage: check_cli.sh JOBTRAIL_BINARY   (env: JOBTRAIL_TEST_PG, a server where it may create a database)
@@ -56,6 +56,19 @@ expect 'welcome-43 +WelcomeEmailJob +mailers +enqueued' "$out" "ls --state"
 
 out=$("$jobtrail" stats)
 expect 'WelcomeEmailJob +2 ' "$out" "stats: both jobs of the class"
+
+# impact: the entities the jobs touched, from the entity index of the PostgreSQL store (recent
+# jobs: prune below must leave them).
+"$jobtrail" emit --job-id pay-7 --job PaymentJob --state dead --entity customer:7 --entity invoice:70 --at 20m >/dev/null
+"$jobtrail" emit --job-id pay-8 --job PaymentJob --state failed --entity customer:7 --at 10m >/dev/null
+out=$("$jobtrail" impact --job PaymentJob --state failed,dead --since 1h)
+expect '^2 jobs matched, 2 tagged with entities, 2 distinct entities \(customer: 1, invoice: 1\)$' "$out" "impact: the counts"
+expect '^customer:7 +2 +[0-9-]+ [0-9:.]+Z +[0-9-]+ [0-9:.]+Z +pay-8, pay-7$' "$out" "impact: the entity and its jobs"
+out=$("$jobtrail" --format json impact --since 1h --type customer)
+expect '"entity_count": ?1,' "$out" "impact --type in JSON: customer:7 and no other type"
+out=$("$jobtrail" --format json impact --since 2026-11-01 --limit 1)
+expect '"entity_count": ?4,' "$out" "impact in JSON: user:42, user:43, customer:7, invoice:70"
+expect '"shown": ?1,' "$out" "impact --limit in JSON"
 
 # exec: a cron line as a tracked job; its exit code passes through.
 set +e

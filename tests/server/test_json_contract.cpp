@@ -256,6 +256,56 @@ TEST_CASE("GET /v1/stats is stats --format json", "[server][contract]") {
   CHECK(contract.http("/v1/stats")["stats"].size() == 2);
 }
 
+TEST_CASE("GET /v1/impact is impact --format json", "[server][contract]") {
+  Contract contract;
+  const std::string since = "2026-09-21T00:00:00Z";  // before every job: a fixed window for both readers
+  const std::vector<std::pair<std::vector<std::string>, std::string>> reads = {
+      {{"impact", "--since", since}, "/v1/impact?since=" + since},
+      {{"impact", "--since", since, "--state", "failed,dead,succeeded"},
+       "/v1/impact?since=" + since + "&state=failed,dead,succeeded"},
+      {{"impact", "--since", since, "--job", "ChargeJob", "--type", "customer"},
+       "/v1/impact?since=" + since + "&job=ChargeJob&type=customer"},
+      {{"impact", "--since", since, "--until", "2026-09-21T14:13:29Z", "--limit", "1", "--jobs-per-entity", "1"},
+       "/v1/impact?since=" + since + "&until=2026-09-21T14:13:29Z&limit=1&jobs_per_entity=1"},
+  };
+  for (const auto& [args, path] : reads) {
+    INFO(path);
+    const CliAnswer answer = contract.cli(args);
+    CHECK(std::count(answer.out.begin(), answer.out.end(), '\n') == 1);
+    CHECK(contract.http(path) == json::parse(answer.out));
+    CHECK(answer.err.empty());
+  }
+  const json all = contract.http("/v1/impact?since=" + since);
+  CHECK(all["matching_jobs"] == 6);
+  CHECK(all["tagged_jobs"] == 2);
+  REQUIRE(all["entities"].size() == 2);
+  CHECK(all["entities"][0]["entity"] == "customer:acme");
+  CHECK(all["entities"][0]["job_ids"] == json::array({"pay-1", "invoice-1"}));
+  const json partial = contract.http("/v1/impact?since=" + since + "&limit=1&jobs_per_entity=1");
+  CHECK(partial["entity_count"] == 2);
+  CHECK(partial["shown"] == 1);
+  CHECK(partial["entities"][0]["more_job_ids"] == 1);
+  // No since: the same default window as the command line (24h before now).
+  const json recent = contract.http("/v1/impact");
+  CHECK(recent["filter"]["since"].is_string());
+  CHECK(recent["filter"]["until"].is_null());
+
+  httplib::Client client("127.0.0.1", contract.port);
+  for (const char* bad : {"/v1/impact?state=running", "/v1/impact?type=Customer", "/v1/impact?limit=0",
+                          "/v1/impact?jobs_per_entity=101", "/v1/impact?since=1h&until=2h", "/v1/impact?entity=user:1"}) {
+    INFO(bad);
+    const auto result = client.Get(bad);
+    REQUIRE(result);
+    CHECK(result->status == 400);
+    CHECK(json::parse(result->body)["error"].is_string());
+  }
+  const auto bad_state = client.Get("/v1/impact?state=failed,running");
+  REQUIRE(bad_state);
+  CHECK(json::parse(bad_state->body)["error"] ==
+        "unknown job state 'running' in state 'failed,running' (valid: enqueued, started, succeeded, failed, dead, "
+        "cancelled; several comma-separated)");
+}
+
 TEST_CASE("GET /v1/jobs refuses a bad cursor or state list with a reason", "[server][contract]") {
   Contract contract;
   httplib::Client client("127.0.0.1", contract.port);

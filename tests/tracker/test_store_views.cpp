@@ -243,3 +243,42 @@ TEST_CASE_METHOD(StoreFixture, "impact lists the entities the matching jobs touc
   nothing.job = "NoSuchJob";
   CHECK(store->impact(nothing).matching_jobs == 0);
 }
+
+TEST_CASE_METHOD(StoreFixture, "impact keeps to one entity type when asked", "[tracker][store]") {
+  auto tagged = [](std::string id, State state, Micros at, std::vector<std::string> entities) {
+    auto e = event(std::move(id), state, at, "PaymentJob");
+    e.entities = std::move(entities);
+    return e;
+  };
+  // "customer.vip" and "customerx" start like "customer" but are other types.
+  store->append({tagged("pay-1", State::dead, t0, {"customer:acme", "invoice:7"}),
+                 tagged("pay-2", State::failed, t0 + second, {"invoice:8"}),
+                 tagged("pay-3", State::dead, t0 + 2 * second, {"customer.vip:globex", "customerx:1"}),
+                 tagged("pay-4", State::dead, t0 + 3 * second, {})});
+  ImpactFilter filter;
+  filter.since = t0;
+  filter.entity_type = "customer";
+  const ImpactReport customers = store->impact(filter);
+  CHECK(customers.matching_jobs == 4);  // every job matched; one touched a customer
+  CHECK(customers.tagged_jobs == 1);
+  CHECK(customers.entity_count == 1);
+  REQUIRE(customers.by_type.size() == 1);
+  CHECK(customers.by_type[0] == std::pair<std::string, std::int64_t>{"customer", 1});
+  REQUIRE(customers.entities.size() == 1);
+  CHECK(customers.entities[0].entity == "customer:acme");
+  CHECK(customers.entities[0].job_ids == Ids{"pay-1"});
+
+  filter.entity_type = "invoice";
+  const ImpactReport invoices = store->impact(filter);
+  CHECK(invoices.tagged_jobs == 2);
+  REQUIRE(invoices.entities.size() == 2);
+  CHECK(invoices.entities[0].entity == "invoice:7");
+  CHECK(invoices.entities[1].entity == "invoice:8");
+
+  filter.entity_type = "user";
+  const ImpactReport none = store->impact(filter);
+  CHECK(none.matching_jobs == 4);
+  CHECK(none.tagged_jobs == 0);
+  CHECK(none.entities.empty());
+  CHECK(none.by_type.empty());
+}

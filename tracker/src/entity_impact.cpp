@@ -14,6 +14,12 @@ bool newer(const auto& a, const auto& b) {
 void ImpactBuilder::add(const std::string& entity, std::int64_t job_row, const std::string& job_id, Micros first_at) {
   auto job = jobs_.try_emplace(job_row, false).first;
   if (entity.empty()) return;
+  // A tag of another type: the job still matched, it just touched nothing of this type.
+  if (!filter_.entity_type.empty() &&
+      !(entity.size() > filter_.entity_type.size() && entity.starts_with(filter_.entity_type) &&
+        entity[filter_.entity_type.size()] == ':')) {
+    return;
+  }
   job->second = true;
   auto [it, new_entity] = entities_.try_emplace(entity);
   Entity& hit = it->second;
@@ -33,7 +39,8 @@ void ImpactBuilder::add(const std::string& entity, std::int64_t job_row, const s
   }
 }
 
-ImpactReport ImpactBuilder::finish(const ImpactFilter& filter) {
+ImpactReport ImpactBuilder::finish() {
+  const ImpactFilter& filter = filter_;
   ImpactReport report;
   report.matching_jobs = static_cast<std::int64_t>(jobs_.size());
   report.tagged_jobs = std::count_if(jobs_.begin(), jobs_.end(), [](const auto& job) { return job.second; });

@@ -17,11 +17,13 @@ namespace jobtrail::detail {
 /// then yields the ImpactReport. Not thread-safe.
 class ImpactBuilder {
  public:
-  /// `jobs_per_entity`: how many job IDs each entity keeps (the newest).
-  explicit ImpactBuilder(std::size_t jobs_per_entity) : keep_(std::max<std::size_t>(jobs_per_entity, 1)) {}
+  /// Keeps filter.jobs_per_entity job IDs per entity (the newest) and only entities of
+  /// filter.entity_type, when one is given.
+  explicit ImpactBuilder(const ImpactFilter& filter)
+      : filter_(filter), keep_(std::max<std::size_t>(filter.jobs_per_entity, 1)) {}
   /// `entity` empty for a matching job without tags. `job_row` tells jobs apart (any unique key).
   void add(const std::string& entity, std::int64_t job_row, const std::string& job_id, Micros first_at);
-  ImpactReport finish(const ImpactFilter& filter);
+  ImpactReport finish();
 
  private:
   struct Hit {
@@ -35,6 +37,7 @@ class ImpactBuilder {
     std::vector<Hit> newest;  ///< kept short: trimmed to the newest `keep_` whenever it doubles
   };
   std::map<std::string, Entity> entities_;
+  ImpactFilter filter_;
   std::size_t keep_;
   std::unordered_map<std::int64_t, bool> jobs_;  ///< job row -> tagged
 };

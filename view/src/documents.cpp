@@ -103,4 +103,33 @@ nlohmann::ordered_json stats_document(const JobStats& stats, StatsGroup by) {
           {"run_p95_us", duration_json(stats.run_p95)}};
 }
 
+nlohmann::ordered_json impact_document(const ImpactFilter& filter, const ImpactReport& report) {
+  nlohmann::ordered_json states = nlohmann::ordered_json::array();
+  for (const State state : filter.states) states.push_back(std::string(to_string(state)));
+  nlohmann::ordered_json by_type = nlohmann::ordered_json::object();
+  for (const auto& [type, count] : report.by_type) by_type[type] = count;
+  nlohmann::ordered_json entities = nlohmann::ordered_json::array();
+  for (const EntityImpact& entity : report.entities) {
+    entities.push_back({{"entity", entity.entity},
+                        {"type", entity.entity.substr(0, entity.entity.find(':'))},
+                        {"jobs", entity.jobs},
+                        {"first_at", format_rfc3339(entity.first_at)},
+                        {"last_at", format_rfc3339(entity.last_at)},
+                        {"job_ids", entity.job_ids},
+                        {"more_job_ids", entity.jobs - static_cast<std::int64_t>(entity.job_ids.size())}});
+  }
+  return {{"filter",
+           {{"job", json_text(filter.job)},
+            {"states", std::move(states)},
+            {"type", json_text(filter.entity_type)},
+            {"since", json_time(filter.since)},
+            {"until", json_time(filter.until)}}},
+          {"matching_jobs", report.matching_jobs},
+          {"tagged_jobs", report.tagged_jobs},
+          {"entity_count", report.entity_count},
+          {"by_type", std::move(by_type)},
+          {"shown", report.entities.size()},
+          {"entities", std::move(entities)}};
+}
+
 }  // namespace jobtrail::view

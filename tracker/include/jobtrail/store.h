@@ -178,6 +178,9 @@ struct ImpactFilter {
   std::vector<State> states;        ///< only jobs now in one of these states; empty: any
   std::optional<Micros> since;      ///< first event at or after
   std::optional<Micros> until;      ///< first event before
+  /// Only entities of this type ("customer" for customer:42); empty: every type. A matching
+  /// job counts as tagged only when it has a tag of the type.
+  std::string entity_type;
   std::size_t limit = 50;           ///< entities returned, most-hit first
   std::size_t jobs_per_entity = 5;  ///< job IDs named per entity, newest first
 };

@@ -847,11 +847,11 @@ ImpactReport PostgresStore::impact(const ImpactFilter& filter) {
   }
   return guarded([&](pg::Connection& db) {
     auto rows = db.exec(sql, params);
-    detail::ImpactBuilder builder(filter.jobs_per_entity);
+    detail::ImpactBuilder builder(filter);
     for (int r = 0; r < rows.rows(); ++r) {
       builder.add(rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2), rows.integer(r, 3));
     }
-    return builder.finish(filter);
+    return builder.finish();
   });
 }
 

@@ -723,11 +723,11 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
   q.bind(1, filter.since ? *filter.since - epoch_ : std::numeric_limits<std::int64_t>::min());
   q.bind(2, filter.until ? *filter.until - epoch_ : std::numeric_limits<std::int64_t>::max());
   if (!filter.job.empty()) q.bind(3, filter.job);
-  detail::ImpactBuilder builder(filter.jobs_per_entity);
+  detail::ImpactBuilder builder(filter);
   while (q.step()) {
     builder.add(q.is_null(0) ? std::string() : q.text(0), q.integer(1), read_id(q, 2), q.integer(3) + epoch_);
   }
-  return builder.finish(filter);
+  return builder.finish();
 }
 
 namespace {

@@ -3,7 +3,7 @@
 /// The JSON document of every read, built once: `jobtrail show/trace/ls/stats --format json`
 /// print them and the HTTP read API (server/src/api.cpp) answers them, so the two cannot drift
 /// (tests/server/test_json_contract.cpp compares them). ls's job and page documents are
-/// job_json and page_json (job_view.h).
+/// job_json and page_json (job_view.h); `impact` and GET /v1/impact answer impact_document.
 
 #include <optional>
 #include <string>
@@ -55,5 +55,12 @@ std::vector<nlohmann::ordered_json> trace_documents(Store& store, const std::vec
 bool has_finished_jobs(const JobStats& stats);
 /// One job class's line of `stats`.
 nlohmann::ordered_json stats_document(const JobStats& stats, StatsGroup by = StatsGroup::job_class);
+
+/// The answer of `impact` as one object: "filter" (job, states, type, since, until: what was
+/// asked, the default since included), "matching_jobs", "tagged_jobs", "entity_count",
+/// "by_type" ({type: distinct entities}), "shown" (entities listed) and "entities", most jobs
+/// first: each {"entity", "type", "jobs", "first_at", "last_at", "job_ids" (newest first),
+/// "more_job_ids" (how many of its jobs job_ids leaves out)}.
+nlohmann::ordered_json impact_document(const ImpactFilter& filter, const ImpactReport& report);
 
 }  // namespace jobtrail::view

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// The filter of a job list, from the text a person types (`jobtrail ls --since 24h`) or a
-/// client sends (`GET /v1/jobs?since=24h`): one reading, so the two always agree.
+/// The filter of a job list and of `impact`, from the text a person types (`jobtrail ls
+/// --since 24h`) or a client sends (`GET /v1/jobs?since=24h`): one reading, so the two always
+/// agree, and the terms a list and `impact` share (state, job, since, until, limit) read alike.
 
 #include <cstddef>
 #include <string>
@@ -21,5 +22,30 @@ inline constexpr const char* filter_term_names = "state, job, queue, entity, sin
 /// Thread-safe; never throws but for memory.
 std::string set_filter_term(JobFilter& filter, std::string_view name, std::string_view value, Micros now,
                             std::string_view shown_as, std::size_t max_limit);
+
+/// The terms set_impact_term knows, for help texts and messages.
+inline constexpr const char* impact_term_names = "job, state, type, since, until, limit, jobs_per_entity";
+
+/// How far back `impact` looks when no `since` is given (a duration before now). A bound, so
+/// that the question asked without one ("what did the failures touch?") reads a day of the
+/// index, never all of it.
+inline constexpr const char* default_impact_since = "24h";
+
+/// Most job IDs `impact` names per entity: the rest are a `jobtrail ls --entity` away.
+inline constexpr std::size_t most_jobs_per_entity = 100;
+
+/// The filter of `impact` before any term is set: since default_impact_since before `now`.
+ImpactFilter impact_filter(Micros now);
+
+/// Sets the term `name` (one of impact_term_names) of `filter` from `value`, as set_filter_term
+/// does for a list (the same messages for the shared terms); `limit` (entities) must be 1 to
+/// `max_limit`, jobs_per_entity 0 to most_jobs_per_entity. Thread-safe; never throws but for memory.
+std::string set_impact_term(ImpactFilter& filter, std::string_view name, std::string_view value, Micros now,
+                            std::string_view shown_as, std::size_t max_limit);
+
+/// "" when `filter` covers some time, else why not, naming since and until as the caller's user
+/// spells them (a default since is said to be one).
+std::string impact_window_problem(const ImpactFilter& filter, std::string_view since_shown,
+                                  std::string_view until_shown);
 
 }  // namespace jobtrail::view

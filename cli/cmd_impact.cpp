@@ -1,0 +1,197 @@
+// `jobtrail impact`: the blast radius of a set of jobs — which business entities (customers,
+// invoices, users) the jobs of a class, a state or a time window touched, with their jobs.
+
+#include <algorithm>
+#include <iostream>
+#include <tuple>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_error.h"
+#include "commands.h"
+#include "global_options.h"
+#include "jobtrail/store.h"
+#include "jobtrail/view/documents.h"
+#include "jobtrail/view/job_view.h"
+#include "jobtrail/view/list_filter.h"
+#include "jobtrail/view/output.h"
+#include "jobtrail/view/time_format.h"
+
+namespace jobtrail::cli {
+namespace {
+
+/// --limit's bound, as for ls: a listing a terminal or a pipe can still take.
+constexpr std::size_t longest_listing = 1000000;
+
+ImpactFilter filter_from(const ImpactOptions& options, Micros now) {
+  ImpactFilter filter = impact_filter(now);
+  const std::string limit = std::to_string(options.limit);
+  const std::string jobs_per_entity = std::to_string(options.jobs_per_entity);
+  // (term, option, value): the terms are read by the view layer, as GET /v1/impact reads them.
+  const std::tuple<std::string_view, std::string_view, const std::string&> terms[] = {
+      {"job", "--job", options.job},       {"state", "--state", options.state},
+      {"type", "--type", options.type},    {"since", "--since", options.since},
+      {"until", "--until", options.until}, {"limit", "--limit", limit},
+      {"jobs_per_entity", "--jobs-per-entity", jobs_per_entity}};
+  for (const auto& [name, option, value] : terms) {
+    if (value.empty()) continue;
+    if (std::string problem = set_impact_term(filter, name, value, now, option, longest_listing); !problem.empty()) {
+      throw CliError(exit_bad_input, problem);
+    }
+  }
+  if (std::string problem = impact_window_problem(filter, "--since", "--until"); !problem.empty()) {
+    throw CliError(exit_bad_input, problem);
+  }
+  return filter;
+}
+
+std::string plural(std::int64_t count, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", count, count == 1 ? one : many);
+}
+
+/// What was asked, in words (the default since too): "PaymentJob jobs now failed or dead,
+/// first seen since T", "jobs of any class in any state, first seen since T".
+std::string scope_line(const ImpactFilter& filter) {
+  std::string line = filter.job.empty() ? "jobs of any class" : fmt::format("{} jobs", filter.job);
+  if (filter.states.empty()) {
+    line += " in any state";
+  } else {
+    line += " now ";
+    for (std::size_t i = 0; i < filter.states.size(); ++i) {
+      if (i > 0) line += i + 1 == filter.states.size() ? " or " : ", ";
+      line += to_string(filter.states[i]);
+    }
+  }
+  if (filter.since && filter.until) {
+    line += fmt::format(", first seen from {} until {}", format_timestamp(*filter.since), format_timestamp(*filter.until));
+  } else if (filter.since) {
+    line += fmt::format(", first seen since {}", format_timestamp(*filter.since));
+  } else if (filter.until) {
+    line += fmt::format(", first seen before {}", format_timestamp(*filter.until));
+  }
+  return line;
+}
+
+/// "9 jobs matched, 7 tagged with entities, 8 distinct entities (customer: 3, invoice: 5)".
+std::string summary_line(const ImpactFilter& filter, const ImpactReport& report) {
+  std::string line = plural(report.matching_jobs, "job matched", "jobs matched");
+  if (report.matching_jobs == 0) return line;
+  const std::string tags =
+      filter.entity_type.empty() ? "entities" : fmt::format("{} entities", filter.entity_type);
+  if (report.tagged_jobs == 0) return fmt::format("{}, none tagged with {}", line, tags);
+  line += fmt::format(", {} tagged with {}, {}", report.tagged_jobs, tags,
+                      plural(report.entity_count, "distinct entity", "distinct entities"));
+  std::string types;
+  for (const auto& [type, count] : report.by_type) {
+    types += fmt::format("{}{}: {}", types.empty() ? "" : ", ", type, count);
+  }
+  return fmt::format("{} ({})", line, types);
+}
+
+/// The JOB IDS cell: the newest IDs and how many more there are.
+std::string job_ids_cell(const EntityImpact& entity) {
+  std::string cell;
+  for (const std::string& id : entity.job_ids) cell += (cell.empty() ? "" : ", ") + id;
+  const std::int64_t more = entity.jobs - static_cast<std::int64_t>(entity.job_ids.size());
+  if (more > 0) cell += fmt::format("{}… {} more", cell.empty() ? "" : ", ", more);
+  return cell;
+}
+
+/// Whether `text` can stand in a shell command as it is: the hints name a real ID when one
+/// can be pasted safely, else a placeholder.
+bool shell_safe(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("_.:/@%+=,-").find(c) != std::string_view::npos;
+  });
+}
+
+void print_table(const ImpactFilter& filter, const ImpactReport& report, std::ostream& out) {
+  // Every line below may quote a class or an entity type an event brought: escaped like cells.
+  out << printable(scope_line(filter)) << '\n' << printable(summary_line(filter, report)) << '\n';
+  if (report.entities.empty()) {
+    if (report.matching_jobs > 0 && report.tagged_jobs == 0 && filter.entity_type.empty()) {
+      out << "tag jobs with the business objects they work on (emit --entity user:42, Event::entities)\n"
+             "to see what they touched\n";
+    }
+    return;
+  }
+  out << '\n';
+  Table table({"ENTITY", "JOBS", "FIRST", "LAST", "JOB IDS"},
+              {Align::left, Align::right, Align::left, Align::left, Align::left});
+  for (const EntityImpact& entity : report.entities) {
+    table.add_row({entity.entity, std::to_string(entity.jobs), format_timestamp(entity.first_at),
+                   format_timestamp(entity.last_at), job_ids_cell(entity)});
+  }
+  table.print(out);
+  out << '\n';
+  const auto shown = static_cast<std::int64_t>(report.entities.size());
+  if (shown < report.entity_count) {
+    out << fmt::format("showing {} of {} entities; use --limit {} to see them all\n", shown, report.entity_count,
+                       report.entity_count);
+  }
+  // The examples: the first job and the first entity listed that can be pasted as they are.
+  std::string job, entity;
+  for (const EntityImpact& listed : report.entities) {
+    if (entity.empty() && shell_safe(listed.entity)) entity = listed.entity;
+    for (const std::string& id : listed.job_ids) {
+      if (job.empty() && shell_safe(id)) job = id;
+    }
+  }
+  if (job.empty()) job = "JOB_ID";
+  if (entity.empty()) entity = "TYPE:ID";
+  out << fmt::format("a job's timeline: jobtrail show {}; every job of an entity: jobtrail ls --entity {}\n", job,
+                     entity);
+}
+
+}  // namespace
+
+CLI::App* setup_impact(CLI::App& app, ImpactOptions& options) {
+  CLI::App* impact = app.add_subcommand(
+      "impact", "Blast radius: the business entities (customers, invoices, users) matching jobs touched.");
+  impact->add_option("--job", options.job, "Only jobs of this class, e.g. PaymentJob.")->option_text("CLASS");
+  impact->add_option("--state", options.state,
+                     fmt::format("Only jobs now in one of these states, comma-separated\n(failed,dead): {}.",
+                                 job_state_names()))
+      ->option_text("STATE[,STATE...]");
+  impact->add_option("--type", options.type, "Only entities of this type, e.g. customer (for customer:42).")
+      ->option_text("TYPE");
+  impact->add_option("--since", options.since,
+                     fmt::format("Only jobs first seen at or after this time (default {}):\n{}.",
+                                 default_impact_since, time_syntax_help))
+      ->option_text("TIME");
+  impact->add_option("--until", options.until, "Only jobs first seen before this time (same syntax).")
+      ->option_text("TIME");
+  impact->add_option("--limit", options.limit, "At most this many entities, most jobs first (default 50).")
+      ->check(CLI::Range(std::size_t{1}, longest_listing))
+      ->option_text("N");
+  impact->add_option("--jobs-per-entity", options.jobs_per_entity,
+                     fmt::format("Job IDs named per entity, newest first (default 5, 0 to {}).", most_jobs_per_entity))
+      ->check(CLI::Range(std::size_t{0}, most_jobs_per_entity))
+      ->option_text("N");
+  impact->footer(subcommand_footer(
+      "Reads the entity tags of the jobs that match (e.g. --job PaymentJob --state failed,dead\n"
+      "--since 1h): what was asked, then \"N jobs matched, M tagged with entities, K distinct\n"
+      "entities (customer: 3, invoice: 5)\" - every count exact - and per entity its matching\n"
+      "jobs, the first event of the oldest and the newest of them, and their newest IDs. More\n"
+      "entities than --limit: a line says how many were left out. No match exits 0.\n"
+      "JSON: one object, the one GET /v1/impact answers (docs/cli.md).\n"));
+  return impact;
+}
+
+int run_impact(const GlobalOptions& global, const ImpactOptions& options, std::ostream& out) {
+  const Micros now = current_time(global);
+  const ImpactFilter filter = filter_from(options, now);
+  const auto store = open_store_for(global, StoreAccess::read_only);
+  const ImpactReport report = store->impact(filter);
+  if (global.format == OutputFormat::json) {
+    print_json_line(out, impact_document(filter, report));
+  } else {
+    print_table(filter, report, out);
+  }
+  return exit_ok;
+}
+
+}  // namespace jobtrail::cli
