@@ -19,6 +19,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/view/list_filter.h"
@@ -207,7 +208,8 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
   ls->add_option("--state", options.state,
                  fmt::format("Only jobs now in one of these states, comma-separated\n(failed,dead): {}.",
                              job_state_names()))
-      ->option_text("STATE[,STATE...]");
+      ->option_text("STATE[,STATE...]")
+      ->check(completes_one_of(job_state_name_list(), /*comma_list=*/true));
   ls->add_option("--job", options.job, "Only jobs of this class, e.g. WelcomeEmailJob.")->option_text("CLASS");
   ls->add_option("--queue", options.queue, "Only jobs on this queue.")->option_text("QUEUE");
   ls->add_option("--entity", options.entity, "Only jobs tagged with this business object, e.g. user:42.")

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli_error.h"
+#include "generate_docs.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/time_format.h"
 
@@ -16,7 +17,8 @@ void setup_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option("--db", options.db,
                  "The store: sqlite:PATH or a bare PATH (postgresql://... later).\n"
                  "Defaults to $JOBTRAIL_DB.")
-      ->option_text("URL");
+      ->option_text("URL")
+      ->check(completes(ValueKind::file));
   app.add_option_function<std::string>(
          "--format",
          [&options](const std::string& format) {

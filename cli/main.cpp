@@ -10,6 +10,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/output.h"
@@ -84,6 +85,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "jobtrail " JOBTRAIL_VERSION);
   // Global options may follow the subcommand too: `jobtrail show ID --db x` is what people type.
   app.fallthrough();
+  // One subcommand per run: a later word that names one is an argument (`help ls`, `exec ls`).
+  app.require_subcommand(0, 1);
   app.footer(fmt::format("Run 'jobtrail SUBCOMMAND --help' for a subcommand's options and output.\n\n{}",
                          exit_codes_help));
 
@@ -107,6 +110,11 @@ int main(int argc, char** argv) {
   const CLI::App* check = setup_check(app, check_options);
   const CLI::App* serve = setup_serve(app, serve_options);
   const CLI::App* exec = setup_exec(app, exec_options);
+  // Last, after every other subcommand: help and the generator describe what is registered.
+  HelpOptions help_options;
+  const CLI::App* help = setup_help(app, help_options);
+  GenerateOptions generate_options{.what = {}, .version = JOBTRAIL_VERSION, .date = {}};
+  const CLI::App* generate = setup_generate(app, generate_options);
 
   try {
     app.parse(argc, argv);
@@ -132,6 +140,8 @@ int main(int argc, char** argv) {
                                                exit_store_unavailable);  // check's "could not run"
     if (serve->parsed()) return run_and_flush([&] { return run_serve(global, serve_options, std::cout); });
     if (exec->parsed()) return run_and_flush([&] { return run_exec(global, exec_options, std::cout); });
+    if (help->parsed()) return run_and_flush([&] { return run_help(app, help_options, std::cout); });
+    if (generate->parsed()) return run_and_flush([&] { return run_generate(app, generate_options, std::cout); });
     return print_error(
         "a subcommand is required: show, trace, ls, stats, emit, prune, check, serve or exec (see 'jobtrail --help')",
         exit_bad_input);
