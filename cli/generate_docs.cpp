@@ -57,6 +57,7 @@ struct CommandDoc {
   std::string name;  ///< the subcommand's name; the program's for the top level
   std::string description;
   std::string footer;
+  bool takes_global_options = false;  ///< the parent's options may follow it (CLI11's fallthrough)
   std::vector<OptionDoc> options;
   std::vector<PositionalDoc> positionals;
 };
@@ -133,6 +134,7 @@ CommandDoc describe(CLI::App& app) {
   command.name = app.get_name();
   command.description = app.get_description();
   command.footer = app.get_footer();
+  command.takes_global_options = app.get_fallthrough();
   const CLI::Option* help = app.get_help_ptr();
   for (CLI::Option* option : app.get_options()) {
     if (option->get_group().empty()) continue;  // hidden
@@ -173,8 +175,8 @@ ProgramDoc describe_program(CLI::App& app) {
   return program;
 }
 
-/// The global options that may follow a subcommand (main's fallthrough): all but --help,
-/// which each subcommand has of its own.
+/// The global options that may follow a subcommand that takes them: all but --help, which
+/// each subcommand has of its own.
 std::vector<OptionDoc> global_options_after_subcommand(const ProgramDoc& program) {
   std::vector<OptionDoc> options;
   for (const OptionDoc& option : program.top.options) {
@@ -450,8 +452,8 @@ std::string bash_completion(const ProgramDoc& program) {
   out += "# ones included, as they may also follow the subcommand.\n";
   out += fmt::format("{}_options() {{\n  case $1 in\n", function);
   for (const CommandDoc& command : program.commands) {
-    out += fmt::format("    {}) echo {} ;;\n", shell_word(command.name),
-                       shell_word(option_words(command.options) + " " + option_words(globals)));
+    const std::string global_words = command.takes_global_options ? " " + option_words(globals) : "";
+    out += fmt::format("    {}) echo {} ;;\n", shell_word(command.name), shell_word(option_words(command.options) + global_words));
   }
   out += fmt::format("    *) echo {} ;;\n  esac\n}}\n\n", shell_word(option_words(program.top.options)));
 
@@ -470,7 +472,11 @@ std::string bash_completion(const ProgramDoc& program) {
     }
   };
   // A subcommand's own options first: one of the same name as a global option wins.
-  for (const CommandDoc& command : program.commands) value_cases(command.name, command.options);
+  for (const CommandDoc& command : program.commands) {
+    value_cases(command.name, command.options);
+    // A global option after a subcommand that does not take them is not completed as one.
+    if (!command.takes_global_options) out += fmt::format("    {}) return 1 ;;\n", shell_word(command.name + " ") + "*");
+  }
   value_cases("", program.top.options);
   out += "    *) return 1 ;;\n  esac\n}\n\n";
 
@@ -667,7 +673,7 @@ std::string zsh_completion(const ProgramDoc& program) {
   out += "      case $words[1] in\n";
   for (const CommandDoc& command : program.commands) {
     out += fmt::format("        ({})\n", shell_word(command.name));
-    out += "          _arguments -S \"${global_options[@]}\"";
+    out += command.takes_global_options ? "          _arguments -S \"${global_options[@]}\"" : "          _arguments -S";
     for (const std::string& spec : zsh_option_specs(command.options, program)) out += " \\\n            " + spec;
     for (const PositionalDoc& positional : command.positionals) {
       // "*::" hands a command line its own words (exec -- CMD ARGS...); ":" is one word.

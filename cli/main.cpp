@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   const CLI::App* check = setup_check(app, check_options);
   const CLI::App* serve = setup_serve(app, serve_options);
   const CLI::App* exec = setup_exec(app, exec_options);
-  // Last, after every other subcommand: help and the generator describe what is registered.
+  // help and the hidden generator read the app when they run, so they see every subcommand.
   HelpOptions help_options;
   const CLI::App* help = setup_help(app, help_options);
   GenerateOptions generate_options{.what = {}, .version = JOBTRAIL_VERSION, .date = {}};
