@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
   // One subcommand per run: a later word that names one is an argument (`help ls`, `exec ls`).
   app.require_subcommand(0, 1);
-  app.footer(fmt::format("Run 'jobtrail SUBCOMMAND --help' for a subcommand's options and output.\n\n{}",
+  app.footer(fmt::format("Run 'jobtrail help SUBCOMMAND' (or 'jobtrail SUBCOMMAND --help') for a subcommand's\n"
+                         "options and output.\n\n{}",
                          exit_codes_help));
 
   GlobalOptions global;
