@@ -12,6 +12,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/checker.h"
 #include "jobtrail/store.h"
@@ -231,12 +232,15 @@ int print_history(const GlobalOptions& global, const CheckOptions& options, std:
 CLI::App* setup_check(CLI::App& app, CheckOptions& options) {
   CLI::App* check = app.add_subcommand(
       "check", "Run sanity checks over application databases and the job history (for cron).");
-  check->add_option("--config", options.config, "The checks file (YAML; see docs/checks.md).")->option_text("FILE");
+  check->add_option("--config", options.config, "The checks file (YAML; see docs/checks.md).")
+      ->option_text("FILE")
+      ->check(completes(ValueKind::file));
   check->add_option("--only", options.only, "Run only this check (repeatable).")->option_text("NAME");
   check->add_option("--textfile-dir", options.textfile_dir,
                     "Write metrics to DIR/jobtrail_check_<config file name>.prom for\n"
                     "node_exporter's textfile collector (written aside, then renamed over).")
-      ->option_text("DIR");
+      ->option_text("DIR")
+      ->check(completes(ValueKind::directory));
   check->add_option("--push-gateway", options.push_gateway,
                     "Push metrics to this Prometheus Pushgateway, e.g. http://127.0.0.1:9091\n"
                     "(group job=\"jobtrail_check\", instance=<config file name>).")

@@ -10,6 +10,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/event_time.h"
@@ -19,11 +20,14 @@
 namespace jobtrail::cli {
 namespace {
 
-std::string all_state_names() {
-  std::vector<std::string_view> names;
-  for (const State state : all_states()) names.push_back(to_string(state));
-  return fmt::format("{}", fmt::join(names, ", "));
+/// Every state an event may have, heartbeat included.
+std::vector<std::string> event_state_names() {
+  std::vector<std::string> names;
+  for (const State state : all_states()) names.emplace_back(to_string(state));
+  return names;
 }
+
+std::string all_state_names() { return fmt::format("{}", fmt::join(event_state_names(), ", ")); }
 
 /// The event the options describe, with over-long free text cut (`cut` says what was).
 Event event_from(const EmitOptions& options, Micros now, Truncation& cut) {
@@ -64,7 +68,8 @@ CLI::App* setup_emit(CLI::App& app, EmitOptions& options) {
   emit->add_option("--job-id", options.job_id, "The job's unique ID.")->required()->option_text("ID");
   emit->add_option("--state", options.state, fmt::format("What happened: {}.", all_state_names()))
       ->required()
-      ->option_text("STATE");
+      ->option_text("STATE")
+      ->check(completes_one_of(event_state_names()));
   emit->add_option("--job", options.job, "The job's class or name, e.g. WelcomeEmailJob.")->option_text("CLASS");
   emit->add_option("--queue", options.queue, "The queue it runs on.")->option_text("QUEUE");
   emit->add_option("--correlation-id", options.correlation_id, "The request that caused the job.")

@@ -21,6 +21,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/context.h"
 #include "jobtrail/ingest_client.h"
@@ -358,8 +359,12 @@ CLI::App* setup_exec(CLI::App& app, ExecOptions& options) {
       ->option_text("BYTES");
   exec->add_option("--server", options.server, "Post to `jobtrail serve` at this URL instead of writing the store.")
       ->option_text("URL");
-  exec->add_option("--token-file", options.token_file, "The server's bearer token (with --server).")->option_text("PATH");
-  exec->add_option("command", options.command, "The command and its arguments, after --.")->required();
+  exec->add_option("--token-file", options.token_file, "The server's bearer token (with --server).")
+      ->option_text("PATH")
+      ->check(completes(ValueKind::file));
+  exec->add_option("command", options.command, "The command and its arguments, after --.")
+      ->required()
+      ->check(completes(ValueKind::command_line));
   exec->footer(
       "Records started, then succeeded (exit 0), dead (non-zero exit, with the tail of stderr\n"
       "as the error) or cancelled (stopped by SIGINT/SIGTERM/SIGHUP/SIGQUIT, which are passed\n"

@@ -152,10 +152,7 @@ CLI::App* setup_impact(CLI::App& app, ImpactOptions& options) {
   CLI::App* impact = app.add_subcommand(
       "impact", "Blast radius: the business entities (customers, invoices, users) matching jobs touched.");
   impact->add_option("--job", options.job, "Only jobs of this class, e.g. PaymentJob.")->option_text("CLASS");
-  impact->add_option("--state", options.state,
-                     fmt::format("Only jobs now in one of these states, comma-separated\n(failed,dead): {}.",
-                                 job_state_names()))
-      ->option_text("STATE[,STATE...]");
+  add_job_states_option(*impact, options.state);
   impact->add_option("--type", options.type, "Only entities of this type, e.g. customer (for customer:42).")
       ->option_text("TYPE");
   impact->add_option("--since", options.since,

@@ -204,10 +204,7 @@ int follow(const GlobalOptions& global, const LsOptions& options, JobFilter filt
 
 CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
   CLI::App* ls = app.add_subcommand("ls", "Jobs matching a filter, newest first, a page at a time.");
-  ls->add_option("--state", options.state,
-                 fmt::format("Only jobs now in one of these states, comma-separated\n(failed,dead): {}.",
-                             job_state_names()))
-      ->option_text("STATE[,STATE...]");
+  add_job_states_option(*ls, options.state);
   ls->add_option("--job", options.job, "Only jobs of this class, e.g. WelcomeEmailJob.")->option_text("CLASS");
   ls->add_option("--queue", options.queue, "Only jobs on this queue.")->option_text("QUEUE");
   ls->add_option("--entity", options.entity, "Only jobs tagged with this business object, e.g. user:42.")

@@ -12,6 +12,7 @@
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
@@ -53,7 +54,8 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
                     "A file holding the bearer token that POST and PUT must send\n"
                     "(Authorization: Bearer TOKEN). Without it, writes are open. With it, the web\n"
                     "console's pages need it too (a login form, or the bearer header).")
-      ->option_text("PATH");
+      ->option_text("PATH")
+      ->check(completes(ValueKind::file));
   serve->add_flag("--protect-reads", options.protect_reads,
                   "Require the token for the read API (/v1/jobs, /v1/traces) too: error messages and\n"
                   "entity IDs may be sensitive. /metrics and /healthz stay open for scrapers.");

@@ -147,4 +147,12 @@ CLI::App* setup_check(CLI::App& app, CheckOptions& options);
 /// Returns 0 pass, 1 warnings, 2 failures; throws CliError(3) when the checker cannot run.
 int run_check(const GlobalOptions& global, const CheckOptions& options, std::ostream& out);
 
+struct HelpOptions {
+  std::string command;  ///< empty: jobtrail's own help
+};
+CLI::App* setup_help(CLI::App& app, HelpOptions& options);
+/// Prints what `jobtrail --help` prints, or `jobtrail COMMAND --help` for options.command;
+/// throws CliError (bad input) for an unknown command, naming the ones it may have meant.
+int run_help(const CLI::App& app, const HelpOptions& options, std::ostream& out);
+
 }  // namespace jobtrail::cli

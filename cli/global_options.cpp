@@ -7,16 +7,28 @@
 #include <fmt/format.h>
 
 #include "cli_error.h"
+#include "generate_docs.h"
 #include "jobtrail/store.h"
+#include "jobtrail/view/job_view.h"
 #include "jobtrail/view/time_format.h"
 
 namespace jobtrail::cli {
+
+void add_job_states_option(CLI::App& command, std::string& states) {
+  command
+      .add_option("--state", states,
+                  fmt::format("Only jobs now in one of these states, comma-separated\n(failed,dead): {}.",
+                              job_state_names()))
+      ->option_text("STATE[,STATE...]")
+      ->check(completes_one_of(job_state_name_list(), /*comma_list=*/true));
+}
 
 void setup_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option("--db", options.db,
                  "The store: sqlite:PATH or a bare PATH (postgresql://... later).\n"
                  "Defaults to $JOBTRAIL_DB.")
-      ->option_text("URL");
+      ->option_text("URL")
+      ->check(completes(ValueKind::file));
   app.add_option_function<std::string>(
          "--format",
          [&options](const std::string& format) {

@@ -33,8 +33,28 @@ struct GlobalOptions {
   std::string now;              ///< --now; empty means the clock
 };
 
+/// An environment variable jobtrail reads, as the man page's ENVIRONMENT lists it.
+struct EnvironmentVariable {
+  const char* name;
+  const char* meaning;
+};
+/// Every environment variable jobtrail reads (a new one belongs here too).
+inline constexpr EnvironmentVariable environment_variables[] = {
+    {"JOBTRAIL_DB", "The store, when --db is not given: sqlite:PATH, a bare PATH or postgresql://..."},
+    {"JOBTRAIL_CORRELATION_ID",
+     "exec: the correlation ID of the run when --correlation-id is not given; exec sets it for the\n"
+     "command it runs."},
+    {"JOBTRAIL_PARENT_JOB_ID",
+     "exec: the parent job of the run when --parent-id is not given; exec sets it to the run's own\n"
+     "job ID for the command it runs."},
+};
+
 /// Registers --db, --format and --now on the top-level app.
 void setup_global_options(CLI::App& app, GlobalOptions& options);
+
+/// Registers `--state STATE[,STATE...]` on a command that lists jobs by their derived state
+/// (ls, impact): one help text, one completion of the state names; parsed by the view layer.
+void add_job_states_option(CLI::App& command, std::string& states);
 
 /// The store URL from --db, else JOBTRAIL_DB. Throws CliError (bad input) when neither is set.
 std::string store_url(const GlobalOptions& options);

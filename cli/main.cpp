@@ -6,10 +6,12 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli_error.h"
 #include "commands.h"
+#include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/output.h"
@@ -76,6 +78,19 @@ std::string help_hint(const CLI::App& app) {
   return chosen.empty() ? "jobtrail --help" : fmt::format("jobtrail {} --help", chosen.front()->get_name());
 }
 
+/// "show, trace, ... or help": the subcommands --help lists (the hidden generator is not one),
+/// read from the app so a new subcommand is named without a second list to keep.
+std::string subcommand_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* command : app.get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); })) {
+    names.push_back(command->get_name());
+  }
+  if (names.size() < 2) return names.empty() ? std::string() : names.front();
+  const std::string last = names.back();
+  names.pop_back();
+  return fmt::format("{} or {}", fmt::join(names, ", "), last);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,7 +99,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "jobtrail " JOBTRAIL_VERSION);
   // Global options may follow the subcommand too: `jobtrail show ID --db x` is what people type.
   app.fallthrough();
-  app.footer(fmt::format("Run 'jobtrail SUBCOMMAND --help' for a subcommand's options and output.\n\n{}",
+  // One subcommand per run: a later word that names one is an argument (`help ls`, `exec ls`).
+  app.require_subcommand(0, 1);
+  app.footer(fmt::format("Run 'jobtrail help SUBCOMMAND' (or 'jobtrail SUBCOMMAND --help') for a subcommand's\n"
+                         "options and output.\n\n{}",
                          exit_codes_help));
 
   GlobalOptions global;
@@ -103,12 +121,17 @@ int main(int argc, char** argv) {
   const CLI::App* trace = setup_trace(app, trace_options);
   const CLI::App* ls = setup_ls(app, ls_options);
   const CLI::App* stats = setup_stats(app, stats_options);
+  const CLI::App* impact = setup_impact(app, impact_options);
   const CLI::App* emit = setup_emit(app, emit_options);
   const CLI::App* prune = setup_prune(app, prune_options);
   const CLI::App* check = setup_check(app, check_options);
   const CLI::App* serve = setup_serve(app, serve_options);
   const CLI::App* exec = setup_exec(app, exec_options);
-  const CLI::App* impact = setup_impact(app, impact_options);
+  // help and the hidden generator read the app when they run, so they see every subcommand.
+  HelpOptions help_options;
+  const CLI::App* help = setup_help(app, help_options);
+  GenerateOptions generate_options{.what = {}, .version = JOBTRAIL_VERSION, .date = {}};
+  const CLI::App* generate = setup_generate(app, generate_options);
 
   try {
     app.parse(argc, argv);
@@ -135,9 +158,10 @@ int main(int argc, char** argv) {
     if (serve->parsed()) return run_and_flush([&] { return run_serve(global, serve_options, std::cout); });
     if (exec->parsed()) return run_and_flush([&] { return run_exec(global, exec_options, std::cout); });
     if (impact->parsed()) return run_and_flush([&] { return run_impact(global, impact_options, std::cout); });
-    return print_error(
-        "a subcommand is required: show, trace, ls, stats, impact, emit, prune, check, serve or exec (see 'jobtrail --help')",
-        exit_bad_input);
+    if (help->parsed()) return run_and_flush([&] { return run_help(app, help_options, std::cout); });
+    if (generate->parsed()) return run_and_flush([&] { return run_generate(app, generate_options, std::cout); });
+    return print_error(fmt::format("a subcommand is required: {} (see 'jobtrail --help')", subcommand_names(app)),
+                       exit_bad_input);
   } catch (const CliError& error) {
     return print_error(error.what(), error.exit_code());
   } catch (const jobtrail::StoreError& error) {

@@ -25,6 +25,7 @@ test_packages=(
   postgresql  # initdb and the server for tests/pg/pg_cluster.sh's throw-away clusters
   clang-14 libfuzzer-14-dev libclang-rt-14-dev  # scripts/ci-extra-builds.sh (ASan+UBSan, TSan) and tests/fuzz/smoke.sh (libFuzzer)
   chromium chromium-driver python3-selenium  # tests/console: the web console in a real, headless browser
+  groff-base man-db bsdextrautils mandoc zsh  # tests/cli/check_docs.sh: the man page linted and rendered (col), the completions run
 )
 
 packages=("${build_packages[@]}")

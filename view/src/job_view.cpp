@@ -11,13 +11,15 @@
 
 namespace jobtrail::view {
 
-std::string job_state_names() {
-  std::vector<std::string_view> names;
+std::vector<std::string> job_state_name_list() {
+  std::vector<std::string> names;
   for (const State state : all_states()) {
-    if (state != State::heartbeat) names.push_back(to_string(state));
+    if (state != State::heartbeat) names.emplace_back(to_string(state));
   }
-  return fmt::format("{}", fmt::join(names, ", "));
+  return names;
 }
+
+std::string job_state_names() { return fmt::format("{}", fmt::join(job_state_name_list(), ", ")); }
 
 std::optional<State> parse_job_state(std::string_view name) {
   const std::optional<State> state = parse_state(name);

@@ -31,8 +31,10 @@ std::vector<std::string> anomaly_names(std::uint32_t bits);
 /// The FLAGS cell of trace and ls: anomaly names, comma-separated.
 std::string anomaly_flags(const JobRecord& job);
 
-/// The states a job can be in (every State but heartbeat, which is only ever an event),
-/// comma-separated, for help texts and error messages.
+/// The names of the states a job can be in (every State but heartbeat, which is only ever an
+/// event), in lifecycle order: what `ls --state` takes, and what its completion offers.
+std::vector<std::string> job_state_name_list();
+/// The same names comma-separated, for help texts and error messages.
 std::string job_state_names();
 /// The job state called `name`; nothing for an unknown name or for "heartbeat".
 std::optional<State> parse_job_state(std::string_view name);
