@@ -60,6 +60,7 @@ class JobTable {
                                 {"CLASS", "job"},
                                 {"QUEUE", "queue"},
                                 {"STATE", "state"},
+                                {"LAST SEEN", "last_event_at", Align::right},
                                 {"ATTEMPTS", "attempts", Align::right},
                                 {"WAIT", "wait_us", Align::right},
                                 {"", "wait_ongoing"},
@@ -79,7 +80,8 @@ class JobTable {
   void add(Table& table, const JobRecord& job, Micros now) const {
     const Span wait = wait_span(job, now), run = run_span(job, now);
     std::vector<Cell> cells{time_cell(job.first_event_at), job.job_id, text_cell(job.job), text_cell(job.queue),
-                            state_cell(job.state), count_cell(job.attempts), span_cell(wait), flag_cell(wait.ongoing), span_cell(run),
+                            state_cell(job.state), relative_time_cell(job.last_event_at, now),
+                            count_cell(job.attempts), span_cell(wait), flag_cell(wait.ongoing), span_cell(run),
                             flag_cell(run.ongoing), flags_cell(job)};
     if (wide_) {
       cells.insert(cells.end(), {text_cell(job.worker), text_cell(job.correlation_id),
@@ -241,12 +243,12 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
   ls->add_option("--interval", options.interval, "How often --follow looks for new jobs (default 1s, 100ms to 1h).")
       ->option_text("DURATION");
   ls->footer(subcommand_footer(
-      "Table: FIRST SEEN is the job's first event; WAIT is enqueue to start, RUN start to\n"
-      "end of the latest attempt, a trailing + means still waiting or running. No match\n"
-      "prints nothing on stdout (a CSV header only with --format csv; a note on stderr)\n"
-      "and exits 0.\n"
-      "CSV: the table's columns by their JSON names, first_event_at as RFC 3339 UTC,\n"
-      "wait_us and run_us in microseconds with wait_ongoing and run_ongoing (the\n"
+      "Table: FIRST SEEN is the job's first event, LAST SEEN how long ago its latest one\n"
+      "was (as of --now); WAIT is enqueue to start, RUN start to end of the latest\n"
+      "attempt, a trailing + means still waiting or running. No match prints nothing on\n"
+      "stdout (a CSV header only with --format csv; a note on stderr) and exits 0.\n"
+      "CSV: the table's columns by their JSON names, first_event_at and last_event_at\n"
+      "as RFC 3339 UTC, wait_us and run_us in microseconds with wait_ongoing and run_ongoing (the\n"
       "table's +); --output wide adds worker, correlation_id, error_class and\n"
       "error_message (whole, newlines kept inside the quoted field).\n"
       "Pages: when more jobs match than --limit, a note on stderr says how many (counted\n"

@@ -135,9 +135,12 @@ void print_table(const GlobalOptions& global, const ShowData& data, const ShowOp
   if (job.heartbeat_at) {
     // For a job still running, how long it has been silent is what tells stuck from slow.
     const std::string silence =
-        is_final(job.state) ? "" : fmt::format(" ({} ago)", format_duration(now - *job.heartbeat_at));
+        is_final(job.state) ? "" : fmt::format(" ({})", format_relative(*job.heartbeat_at, now));
     summary.add_row({"last heartbeat", format_timestamp(*job.heartbeat_at) + silence});
   }
+  // How fresh the newest news of the job is, without subtracting timestamps in one's head.
+  summary.add_row(
+      {"last event", fmt::format("{} ({})", format_timestamp(job.last_event_at), format_relative(job.last_event_at, now))});
   summary.add_row({"wait", format_span(wait_span(job, now))});
   summary.add_row({"run", format_span(run_span(job, now))});
   summary.add_row({"worker", or_dash(job.worker)});
@@ -188,6 +191,7 @@ CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
       "first event. A duration ending in + is still growing (the job is waiting or running).\n"
       "Anomalies lists every flag with the other job of the pair, also when the other job\n"
       "was the one flagged (a later success under this job's idempotency key).\n"
+      "\"last event\" also says how long ago it was (as of --now).\n"
       "JSON: one object with the job's fields, \"anomaly_records\" and \"events\".\n"
       "CSV: the timeline only, one record per event: job_id, at (RFC 3339 UTC), offset_us,\n"
       "state, attempt, worker, error_class, error_message and backtrace, whole (newlines\n"

@@ -196,7 +196,7 @@ TEST_CASE("ls --follow --format csv prints its header at once, then each job's r
                                     "--interval", "100ms"},
                                    out_path, err_path);
   const std::string header =
-      "first_event_at,job_id,job,queue,state,attempts,wait_us,wait_ongoing,run_us,run_ongoing,anomalies\n";
+      "first_event_at,job_id,job,queue,state,last_event_at,attempts,wait_us,wait_ongoing,run_us,run_ongoing,anomalies\n";
   const auto wait_for = [&](const std::string& text) {
     for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

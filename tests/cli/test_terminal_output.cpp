@@ -346,8 +346,8 @@ TEST_CASE("CSV with nothing to list is its header; a partial page says so on std
   const HostileCsvStore store;
   const CliResult none = store.run({"--format", "csv", "ls", "--state", "cancelled"});
   CHECK(none.exit_code == 0);
-  CHECK(none.out == "first_event_at,job_id,job,queue,state,attempts,wait_us,wait_ongoing,run_us,run_ongoing,"
-                    "anomalies\n");
+  CHECK(none.out == "first_event_at,job_id,job,queue,state,last_event_at,attempts,wait_us,wait_ongoing,run_us,"
+                    "run_ongoing,anomalies\n");
   CHECK(none.err == "jobtrail: no jobs match\n");
   const CliResult page = store.run({"--format", "csv", "ls", "--limit", "1"});
   CHECK(page.exit_code == 0);
@@ -445,4 +445,29 @@ TEST_CASE("colour auto: a terminal is coloured unless NO_COLOR is set and non-em
   std::vector<std::string> never{"--color", "never"};
   never.insert(never.end(), ls.begin(), ls.end());
   CHECK_FALSE(has_escape(run_on_terminal(never, {{"TERM", "xterm-256color"}})));
+}
+
+TEST_CASE("ls and show say how long ago a job was last seen, as of --now", "[cli][golden][time]") {
+  const EmittedStore store;
+  store.emit({"--job-id", "stuck-1", "--state", "started", "--job", "StuckJob", "--at", "2026-12-01T03:58:00Z"});
+  store.emit({"--job-id", "recent-1", "--state", "succeeded", "--job", "RecentJob", "--at", "2026-12-01T11:56:55Z"});
+  store.emit({"--job-id", "now-1", "--state", "enqueued", "--job", "NowJob", "--at", "2026-12-01T11:59:59.5Z"});
+  // A worker whose clock runs ahead: its event is five minutes after --now.
+  store.emit({"--job-id", "ahead-1", "--state", "enqueued", "--job", "AheadJob", "--at", "2026-12-01T12:05:00Z"});
+  const CliResult ls = store.run({"ls"});
+  REQUIRE(ls.exit_code == 0);
+  check_golden("relative_ls.txt", ls.out);
+  CHECK(ls.out.find("8h02m ago") != std::string::npos);
+  CHECK(ls.out.find("3m05s ago") != std::string::npos);
+  CHECK(ls.out.find("just now") != std::string::npos);
+  CHECK(ls.out.find("in 5m00s") != std::string::npos);
+  const CliResult show = store.run({"show", "stuck-1"});
+  REQUIRE(show.exit_code == 0);
+  check_golden("relative_show.txt", show.out);
+  CHECK(show.out.find("last event       2026-12-01 03:58:00.000Z (8h02m ago)\n") != std::string::npos);
+  // Another --now, another answer: the times are relative to it, not to the clock.
+  CHECK(run_cli({"--db", store.path(), "--now", "2026-12-01T04:00:00Z", "ls"}).out.find("  2m00s ago  ") !=
+        std::string::npos);
+  CHECK(run_cli({"--db", store.path(), "--now", "2026-12-01T03:59:00Z", "show", "stuck-1"})
+            .out.find("(1m00s ago)") != std::string::npos);
 }

@@ -119,6 +119,8 @@ Cell time_cell(std::optional<Micros> at) {
   return at ? Cell(format_timestamp(*at), format_rfc3339(*at)) : Cell("-", "");
 }
 
+Cell relative_time_cell(Micros at, Micros now) { return Cell(format_relative(at, now), format_rfc3339(at)); }
+
 Cell span_cell(const Span& span) {
   return Cell(format_span(span), span.length ? std::to_string(*span.length) : std::string());
 }

@@ -47,6 +47,9 @@ Cell state_cell(State state);
 Cell flags_cell(const JobRecord& job);
 /// A time: format_timestamp or "-"; raw RFC 3339 UTC with microseconds, or "".
 Cell time_cell(std::optional<Micros> at);
+/// A time as people ask about it on call, relative to `now` ("3m05s ago", format_relative);
+/// raw RFC 3339 UTC.
+Cell relative_time_cell(Micros at, Micros now);
 /// A span: format_span ("1.2s", "8h03m+", "-"); raw integer microseconds, or "".
 Cell span_cell(const Span& span);
 /// A duration: format_duration or "-"; raw integer microseconds, or "".
