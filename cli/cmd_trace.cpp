@@ -87,12 +87,14 @@ Table trace_table(const std::vector<TreeLine>& lines, Micros now) {
     }
     const JobRecord& job = *line.job;
     // The table's FLAGS also says where the parent is; CSV has that as parent_link.
-    Cell flags = flags_cell(job);
-    if (flags.shown.empty()) flags.tone = Tone::plain;  // a note where the parent is, no alarm
+    const Cell anomalies = flags_cell(job);
+    std::string shown_flags(anomalies.shown());
     if (const std::string link = link_flag(line); !link.empty()) {
-      if (!flags.shown.empty()) flags.shown += ",";
-      flags.shown += link;
+      if (!shown_flags.empty()) shown_flags += ",";
+      shown_flags += link;
     }
+    // Where the parent is, alone, is a note, no alarm.
+    const Cell flags(shown_flags, anomalies.value(), anomalies.shown().empty() ? Tone::plain : anomalies.tone());
     const Span wait = wait_span(job, now), run = run_span(job, now);
     table.add_row({Cell(line.prefix + job.job_id, job.job_id), Cell("", std::to_string(line.depth)),
                    Cell("", job.parent_job_id), text_cell(job.job), state_cell(job.state), count_cell(job.attempts),

@@ -4,7 +4,6 @@
 #include <iterator>
 #include <ostream>
 #include <stdexcept>
-#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -71,13 +70,13 @@ std::string_view sgr_parameters(Tone tone) {
 /// Writes `cell`, padded to `width` display columns. The colour goes around the text only,
 /// after the padding was measured on the text alone: escape sequences never count as columns.
 void print_padded(std::ostream& out, const Cell& cell, std::size_t width, Align align, bool colour, bool pad) {
-  const std::string padding(pad ? width - std::min(width, display_width(cell.shown)) : 0, ' ');
+  const std::string padding(pad ? width - std::min(width, display_width(cell.shown())) : 0, ' ');
   if (align == Align::right) out << padding;
-  const std::string_view sgr = colour ? sgr_parameters(cell.tone) : std::string_view();
-  if (sgr.empty() || cell.shown.empty()) {
-    out << cell.shown;
+  const std::string_view sgr = colour ? sgr_parameters(cell.tone()) : std::string_view();
+  if (sgr.empty() || cell.shown().empty()) {
+    out << cell.shown();
   } else {
-    out << "\x1b[" << sgr << 'm' << cell.shown << "\x1b[0m";
+    out << "\x1b[" << sgr << 'm' << cell.shown() << "\x1b[0m";
   }
   if (align == Align::left) out << padding;
 }
@@ -145,10 +144,23 @@ bool is_plain_number(std::string_view text) {
 
 }  // namespace
 
-Cell::Cell(std::string text, Tone tone_of_cell) : shown(text), value(std::move(text)), tone(tone_of_cell) {}
+Cell::Cell(std::string text, Tone tone)
+    : text_(std::move(text)), shown_size_(static_cast<std::uint32_t>(text_.size())), tone_(tone) {}
 Cell::Cell(const char* text) : Cell(std::string(text)) {}
-Cell::Cell(std::string shown_text, std::string raw_value, Tone tone_of_cell)
-    : shown(std::move(shown_text)), value(std::move(raw_value)), tone(tone_of_cell) {}
+Cell::Cell(std::string_view shown, std::string_view value, Tone tone)
+    : text_(shown), shown_size_(static_cast<std::uint32_t>(shown.size())), same_(shown == value), tone_(tone) {
+  if (!same_) text_.append(value);
+}
+
+void Cell::set_shown(std::string shown) {
+  if (shown == this->shown()) return;
+  // The value stays as given, whatever the shown text became.
+  const std::string value(this->value());
+  shown_size_ = static_cast<std::uint32_t>(shown.size());
+  same_ = false;
+  text_ = std::move(shown);
+  text_.append(value);
+}
 
 Column::Column(std::string header_text) : header(std::move(header_text)) {}
 Column::Column(const char* header_text) : header(header_text) {}
@@ -162,7 +174,7 @@ Table::Table(std::vector<Column> columns) : columns_(std::move(columns)) {
 
 void Table::add_row(std::vector<Cell> cells) {
   // The raw value stays as given: print_csv escapes it its own way (csv_field).
-  for (Cell& cell : cells) cell.shown = printable(cell.shown);
+  for (Cell& cell : cells) cell.set_shown(printable(cell.shown()));
   rows_.push_back({std::move(cells), false});
 }
 
@@ -177,26 +189,26 @@ void Table::add_detail_line(std::string line) {
 }
 
 void Table::print(std::ostream& out, const TableStyle& style) const {
-  // The cells of a row the table shows (CSV-only columns left out), as printed.
-  const auto visible = [this](const std::vector<Cell>& cells) {
-    std::vector<const Cell*> shown;
-    std::vector<Align> alignment;
-    for (std::size_t column = 0; column < cells.size(); ++column) {
-      if (column < columns_.size() && !in_table(columns_[column])) continue;
-      shown.push_back(&cells[column]);
-      alignment.push_back(column < columns_.size() ? columns_[column].align : Align::left);
-    }
-    return std::pair(shown, alignment);
-  };
+  // The columns the table shows, by index: all but the CSV-only ones, and any cells beyond
+  // the columns (key/value blocks).
+  std::size_t cell_count = columns_.size();
+  for (const auto& row : rows_) {
+    if (!row.is_detail) cell_count = std::max(cell_count, row.cells.size());
+  }
+  std::vector<std::size_t> visible;
+  std::vector<Align> alignment;
+  for (std::size_t column = 0; column < cell_count; ++column) {
+    if (column < columns_.size() && !in_table(columns_[column])) continue;
+    visible.push_back(column);
+    alignment.push_back(column < columns_.size() ? columns_[column].align : Align::left);
+  }
   std::vector<Cell> header_cells;
   for (const Column& column : columns_) header_cells.emplace_back(column.header);
 
-  std::vector<std::size_t> widths;
+  std::vector<std::size_t> widths(visible.size(), 0);
   const auto measure = [&](const std::vector<Cell>& cells) {
-    const auto [shown, alignment] = visible(cells);
-    if (widths.size() < shown.size()) widths.resize(shown.size(), 0);
-    for (std::size_t column = 0; column < shown.size(); ++column) {
-      widths[column] = std::max(widths[column], display_width(shown[column]->shown));
+    for (std::size_t shown = 0; shown < visible.size() && visible[shown] < cells.size(); ++shown) {
+      widths[shown] = std::max(widths[shown], display_width(cells[visible[shown]].shown()));
     }
   };
   measure(header_cells);
@@ -205,22 +217,23 @@ void Table::print(std::ostream& out, const TableStyle& style) const {
   }
 
   const auto print_row = [&](const std::vector<Cell>& cells, bool colour) {
-    const auto [row, alignment] = visible(cells);
     // The last non-empty cell ends the line, so no row carries trailing blanks.
-    std::size_t used = row.size();
-    while (used > 0 && row[used - 1]->shown.empty()) --used;
-    for (std::size_t column = 0; column < used; ++column) {
-      if (column > 0) out << "  ";
-      const bool last = column + 1 == used;
-      print_padded(out, *row[column], widths[column], alignment[column], colour,
-                   !(last && alignment[column] == Align::left));
+    std::size_t used = 0;
+    for (std::size_t shown = 0; shown < visible.size() && visible[shown] < cells.size(); ++shown) {
+      if (!cells[visible[shown]].shown().empty()) used = shown + 1;
+    }
+    for (std::size_t shown = 0; shown < used; ++shown) {
+      if (shown > 0) out << "  ";
+      const bool last = shown + 1 == used;
+      print_padded(out, cells[visible[shown]], widths[shown], alignment[shown], colour,
+                   !(last && alignment[shown] == Align::left));
     }
     out << '\n';
   };
   if (!columns_.empty() && style.header) print_row(header_cells, false);
   for (const auto& row : rows_) {
     if (row.is_detail) {
-      out << row.cells.front().shown << '\n';
+      out << row.cells.front().shown() << '\n';
     } else {
       print_row(row.cells, style.colour);
     }
@@ -241,7 +254,9 @@ void Table::print_csv(std::ostream& out, bool header) const {
   for (const auto& row : rows_) {
     if (row.is_detail) continue;
     record.clear();
-    for (const std::size_t column : fields) record.push_back(column < row.cells.size() ? row.cells[column].value : "");
+    for (const std::size_t column : fields) {
+      record.emplace_back(column < row.cells.size() ? row.cells[column].value() : std::string_view());
+    }
     write_csv_record(out, record);
   }
 }

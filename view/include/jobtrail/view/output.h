@@ -3,6 +3,7 @@
 /// How results reach the terminal: aligned tables for people (in colour where that is
 /// wanted), CSV and JSON lines for programs.
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -18,7 +19,7 @@ enum class Align { left, right };
 /// What a cell means, for colour on a terminal. The renderer maps each tone to one colour
 /// (output.cpp holds the only table of escape sequences); job_view.h says which state gets
 /// which tone. CSV and JSON are never coloured.
-enum class Tone {
+enum class Tone : std::uint8_t {
   plain,    ///< no colour
   success,  ///< succeeded: green
   failure,  ///< failed (it may retry): red
@@ -32,14 +33,27 @@ enum class Tone {
 /// One cell of a Table: `shown` is what people read in the aligned table ("1.2s", "-",
 /// "3m ago"); `value` is what CSV exports for it: the raw value (a full ID, an RFC 3339 UTC
 /// time, integer microseconds, "" for none). A cell made from one text uses it for both.
-struct Cell {
+/// Both live in one string (40 bytes a cell, the text inline when short): a listing holds
+/// every cell until its columns are measured, and with two strings a cell `ls` of 125,000
+/// jobs took 236 MB instead of 179 MB (measured; see the commit that made it one).
+class Cell {
+ public:
   Cell(std::string text, Tone tone = Tone::plain);
   Cell(const char* text);
-  Cell(std::string shown, std::string value, Tone tone = Tone::plain);
+  Cell(std::string_view shown, std::string_view value, Tone tone = Tone::plain);
 
-  std::string shown;
-  std::string value;
-  Tone tone = Tone::plain;
+  std::string_view shown() const noexcept { return std::string_view(text_).substr(0, shown_size_); }
+  std::string_view value() const noexcept { return same_ ? shown() : std::string_view(text_).substr(shown_size_); }
+  Tone tone() const noexcept { return tone_; }
+
+ private:
+  friend class Table;  // escapes the shown text in place (add_row)
+  void set_shown(std::string shown);
+
+  std::string text_;  ///< the shown text, then the value unless it is the same
+  std::uint32_t shown_size_ = 0;
+  bool same_ = true;
+  Tone tone_ = Tone::plain;
 };
 
 /// A column of a Table, defined once for both renderings: `header` names it in the aligned
@@ -92,7 +106,7 @@ class Table {
   std::vector<Column> columns_;
   struct Row {
     std::vector<Cell> cells;
-    bool is_detail = false;  ///< one free-form line in cells[0].shown
+    bool is_detail = false;  ///< one free-form line in cells[0].shown()
   };
   std::vector<Row> rows_;
 };
