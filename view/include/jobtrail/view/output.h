@@ -124,8 +124,8 @@ std::string csv_field(std::string_view value);
 
 /// Writes one CSV record: the fields (each through csv_field) separated by commas and ended
 /// by a line feed. RFC 4180 says CRLF; LF is what the Unix tools a pipe feeds expect, and
-/// every CSV reader takes it (Python's csv, pandas, spreadsheets). A CR LF inside a value
-/// stays inside its quoted field.
+/// CSV readers take it (Python's csv module reads the golden files in tests/cli/golden/ back
+/// field for field). A CR LF inside a value stays inside its quoted field.
 void write_csv_record(std::ostream& out, const std::vector<std::string>& fields);
 
 /// When to colour: --color auto|always|never.
