@@ -22,6 +22,11 @@ inline constexpr const char* exit_codes_help =
     "3 the store could not be opened or read, 5 the output could not be written.\n"
     "Errors are one line on stderr, every byte a terminal would act on escaped.";
 
+/// Where a subcommand's --help sends the reader for the options CLI11 lists only at the top.
+inline constexpr const char* global_options_note =
+    "Global options (--db URL, --format table|json|csv, --color auto|always|never,\n"
+    "--now TIME): see 'jobtrail --help'.";
+
 /// A subcommand's --help footer: `details` about its output, then where the global options
 /// are explained (CLI11 lists only the subcommand's own), then the exit codes.
 std::string subcommand_footer(const std::string& details);

@@ -15,6 +15,7 @@
 #include "generate_docs.h"
 #include "global_options.h"
 #include "jobtrail/checker.h"
+#include "jobtrail/view/job_view.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/output.h"
 #include "jobtrail/view/time_format.h"
@@ -216,14 +217,24 @@ int print_history(const GlobalOptions& global, const CheckOptions& options, std:
     }
     return exit_ok;
   }
-  Table table({"RUN", "STARTED", "STATUS", "ROWS", "NEW", "RESOLVED", "DURATION", "ERROR"},
-              {Align::right, Align::left, Align::left, Align::right, Align::right, Align::right, Align::right, Align::left});
+  // The CSV fields are the JSON lines' names.
+  Table table({{"", "check"},
+               {"RUN", "run_id", Align::right},
+               {"STARTED", "started_at"},
+               {"STATUS", "status"},
+               {"", "severity"},
+               {"ROWS", "violations", Align::right},
+               {"NEW", "new", Align::right},
+               {"RESOLVED", "resolved", Align::right},
+               {"DURATION", "duration_us", Align::right},
+               {"ERROR", "error"}});
   for (const auto& run : runs) {
-    table.add_row({std::to_string(run.run_id), format_timestamp(run.started_at), std::string(to_string(run.status)),
-                   std::to_string(run.violations), std::to_string(run.new_violations), std::to_string(run.resolved),
-                   format_duration(run.duration), one_line(run.error, 60)});
+    table.add_row({run.check, count_cell(run.run_id), time_cell(run.started_at),
+                   Cell(std::string(to_string(run.status)), check_status_tone(run.status)), run.severity,
+                   count_cell(run.violations), count_cell(run.new_violations), count_cell(run.resolved),
+                   duration_cell(run.duration), Cell(one_line(run.error, 60), run.error)});
   }
-  table.print(out);
+  write_table(global, table, out);
   return exit_ok;
 }
 
@@ -259,7 +270,7 @@ CLI::App* setup_check(CLI::App& app, CheckOptions& options) {
       "failing since when, the jobs of each row's entity, and the rows resolved since the\n"
       "last run. JSON: one object for the run. The store is --db, else the config's\n"
       "`store:`, else $JOBTRAIL_DB; it must exist.\n"
-      "\nGlobal options (--db URL, --format table|json, --now TIME): see 'jobtrail --help'.\n\n"
+      "--history NAME lists a check's past runs (also as --format csv).\n\n" + std::string(global_options_note) + "\n\n"
       "Exit codes: 0 every check passed, 1 warnings only, 2 a check failed, 3 the checker\n"
       "could not run: a bad config or option, no store, a check that could not run, or\n"
       "metrics or history that could not be written. Errors are one line on stderr.");
@@ -269,6 +280,7 @@ CLI::App* setup_check(CLI::App& app, CheckOptions& options) {
 int run_check(const GlobalOptions& global_options, const CheckOptions& options, std::ostream& out) {
   try {
     if (options.config.empty() && options.history.empty()) cannot_run("--config FILE is required (or --history NAME)");
+    if (options.history.empty()) refuse_csv(global_options, "check without --history");
     check::Config config;
     if (!options.config.empty()) {
       try {

@@ -107,6 +107,7 @@ CLI::App* setup_emit(CLI::App& app, EmitOptions& options) {
 }
 
 int run_emit(const GlobalOptions& global, const EmitOptions& options, std::ostream& out) {
+  refuse_csv(global, "emit");
   const Micros now = current_time(global);
   Truncation cut;
   const Event event = event_from(options, now, cut);

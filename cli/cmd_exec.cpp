@@ -380,6 +380,7 @@ CLI::App* setup_exec(CLI::App& app, ExecOptions& options) {
 int run_exec(const GlobalOptions& global, const ExecOptions& options, std::ostream&) {
   install_signal_handlers();
   // Usage mistakes are found before anything runs: a cron line with a typo should fail loudly.
+  refuse_csv(global, "exec");
   if (!options.grace.empty() && options.every.empty()) throw CliError(exit_bad_input, "--grace needs --every");
   if (!options.every.empty()) (void)Reporter::schedule_of(options);
   const Micros heartbeat_every =

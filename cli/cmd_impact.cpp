@@ -108,7 +108,26 @@ bool shell_safe(std::string_view text) {
   });
 }
 
-void print_table(const ImpactFilter& filter, const ImpactReport& report, std::ostream& out) {
+/// The entities as a table, one column set for both renderings: the table shows JOB IDS as
+/// one cell with "… N more"; CSV carries the IDs space-separated, the count of the others and
+/// the entity's type in columns of their own (field names as in the JSON document).
+Table entity_table(const ImpactReport& report) {
+  Table table({Column("ENTITY", "entity"), Column("", "type"), Column("JOBS", "jobs", Align::right),
+               Column("FIRST", "first_at"), Column("LAST", "last_at"), Column("JOB IDS"), Column("", "job_ids"),
+               Column("", "more_job_ids")});
+  for (const EntityImpact& entity : report.entities) {
+    std::string ids;
+    for (const std::string& id : entity.job_ids) ids += (ids.empty() ? "" : " ") + id;
+    table.add_row({entity.entity, Cell("", entity.entity.substr(0, entity.entity.find(':'))),
+                   count_cell(entity.jobs), time_cell(entity.first_at), time_cell(entity.last_at),
+                   job_ids_cell(entity), Cell("", ids),
+                   Cell("", std::to_string(entity.jobs - static_cast<std::int64_t>(entity.job_ids.size())))});
+  }
+  return table;
+}
+
+void print_table(const GlobalOptions& global, const ImpactFilter& filter, const ImpactReport& report,
+                 std::ostream& out) {
   // Every line below may quote a class or an entity type an event brought: escaped like cells.
   out << printable(scope_line(filter)) << '\n' << printable(summary_line(filter, report)) << '\n';
   if (report.entities.empty()) {
@@ -119,13 +138,7 @@ void print_table(const ImpactFilter& filter, const ImpactReport& report, std::os
     return;
   }
   out << '\n';
-  Table table({"ENTITY", "JOBS", "FIRST", "LAST", "JOB IDS"},
-              {Align::left, Align::right, Align::left, Align::left, Align::left});
-  for (const EntityImpact& entity : report.entities) {
-    table.add_row({entity.entity, std::to_string(entity.jobs), format_timestamp(entity.first_at),
-                   format_timestamp(entity.last_at), job_ids_cell(entity)});
-  }
-  table.print(out);
+  write_table(global, entity_table(report), out);
   out << '\n';
   const auto shown = static_cast<std::int64_t>(report.entities.size());
   if (shown < report.entity_count) {
@@ -174,7 +187,8 @@ CLI::App* setup_impact(CLI::App& app, ImpactOptions& options) {
       "entities (customer: 3, invoice: 5)\" - every count exact - and per entity its matching\n"
       "jobs, the first event of the oldest and the newest of them, and their newest IDs. More\n"
       "entities than --limit: a line says how many were left out. No match exits 0.\n"
-      "JSON: one object, the one GET /v1/impact answers (docs/cli.md).\n"));
+      "JSON: one object, the one GET /v1/impact answers (docs/cli.md). CSV: a record per\n"
+      "entity (entity, type, jobs, first_at, last_at, job_ids space-separated, more_job_ids).\n"));
   return impact;
 }
 
@@ -185,8 +199,10 @@ int run_impact(const GlobalOptions& global, const ImpactOptions& options, std::o
   const ImpactReport report = store->impact(filter);
   if (global.format == OutputFormat::json) {
     print_json_line(out, impact_document(filter, report));
+  } else if (global.format == OutputFormat::csv) {
+    write_table(global, entity_table(report), out);  // the records alone: no summary, no hints
   } else {
-    print_table(filter, report, out);
+    print_table(global, filter, report, out);
   }
   return exit_ok;
 }

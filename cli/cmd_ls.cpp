@@ -8,7 +8,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -49,33 +48,45 @@ JobFilter filter_from(const LsOptions& options, Micros now) {
   return filter;
 }
 
-/// The table of ls, its columns depending on --output.
+/// The table of ls, its columns depending on --output; the same columns print as CSV.
 class JobTable {
  public:
   explicit JobTable(bool wide) : wide_(wide) {}
 
   Table make() const {
-    std::vector<std::string> headers{"FIRST SEEN", "JOB", "CLASS", "QUEUE", "STATE", "ATTEMPTS", "WAIT", "RUN", "FLAGS"};
-    std::vector<Align> alignment{Align::left,  Align::left,  Align::left,  Align::left, Align::left,
-                                 Align::right, Align::right, Align::right, Align::left};
+    // CSV fields are job_json's names; wait_ongoing and run_ongoing are the table's "+".
+    std::vector<Column> columns{{"FIRST SEEN", "first_event_at"},
+                                {"JOB", "job_id"},
+                                {"CLASS", "job"},
+                                {"QUEUE", "queue"},
+                                {"STATE", "state"},
+                                {"LAST SEEN", "last_event_at", Align::right},
+                                {"ATTEMPTS", "attempts", Align::right},
+                                {"WAIT", "wait_us", Align::right},
+                                {"", "wait_ongoing"},
+                                {"RUN", "run_us", Align::right},
+                                {"", "run_ongoing"},
+                                {"FLAGS", "anomalies"}};
     if (wide_) {
-      for (const char* header : {"WORKER", "CORRELATION ID", "ERROR"}) {
-        headers.emplace_back(header);
-        alignment.push_back(Align::left);
-      }
+      columns.insert(columns.end(), {{"WORKER", "worker"},
+                                     {"CORRELATION ID", "correlation_id"},
+                                     {"ERROR"},  // its first line; CSV has the whole of it:
+                                     {"", "error_class"},
+                                     {"", "error_message"}});
     }
-    return Table(std::move(headers), std::move(alignment));
+    return Table(std::move(columns));
   }
 
   void add(Table& table, const JobRecord& job, Micros now) const {
-    std::vector<std::string> cells{format_timestamp(job.first_event_at), job.job_id, or_dash(job.job),
-                                   or_dash(job.queue), std::string(to_string(job.state)), std::to_string(job.attempts),
-                                   format_span(wait_span(job, now)), format_span(run_span(job, now)),
-                                   anomaly_flags(job)};
+    const Span wait = wait_span(job, now), run = run_span(job, now);
+    std::vector<Cell> cells{time_cell(job.first_event_at), job.job_id, text_cell(job.job), text_cell(job.queue),
+                            state_cell(job.state), relative_time_cell(job.last_event_at, now),
+                            count_cell(job.attempts), span_cell(wait), flag_cell(wait.ongoing), span_cell(run),
+                            flag_cell(run.ongoing), flags_cell(job)};
     if (wide_) {
-      cells.push_back(or_dash(job.worker));
-      cells.push_back(or_dash(job.correlation_id));
-      cells.push_back(or_dash(error_summary(job.last_error)));
+      cells.insert(cells.end(), {text_cell(job.worker), text_cell(job.correlation_id),
+                                 or_dash(error_summary(job.last_error)), Cell("", job.last_error.error_class),
+                                 Cell("", job.last_error.message)});
     }
     table.add_row(std::move(cells));
   }
@@ -128,7 +139,8 @@ int follow(const GlobalOptions& global, const LsOptions& options, JobFilter filt
   const JobTable columns(options.output == "wide");
   bool header_printed = false;
   const auto print = [&](const std::vector<const JobRecord*>& jobs) {
-    if (jobs.empty()) return true;
+    // CSV names its columns at once, so a reader knows them before the first job lands.
+    if (jobs.empty() && (global.format != OutputFormat::csv || header_printed)) return true;
     const Micros now = current_time(global);
     if (global.format == OutputFormat::json) {
       for (const JobRecord* job : jobs) print_json_line(out, job_json(*job, now));
@@ -136,11 +148,7 @@ int follow(const GlobalOptions& global, const LsOptions& options, JobFilter filt
       // Each batch is a table of its own (columns fit the batch); only the first has a header.
       Table table = columns.make();
       for (const JobRecord* job : jobs) columns.add(table, *job, now);
-      std::ostringstream text;
-      table.print(text);
-      std::string lines = text.str();
-      if (header_printed) lines.erase(0, lines.find('\n') + 1);
-      out << lines;
+      write_table(global, table, out, !header_printed);
       header_printed = true;
     }
     return flushed(out);
@@ -232,16 +240,21 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
   ls->add_option("--interval", options.interval, "How often --follow looks for new jobs (default 1s, 100ms to 1h).")
       ->option_text("DURATION");
   ls->footer(subcommand_footer(
-      "Table: FIRST SEEN is the job's first event; WAIT is enqueue to start, RUN start to\n"
-      "end of the latest attempt, a trailing + means still waiting or running. No match\n"
-      "prints nothing on stdout (and a note on stderr for tables) and exits 0.\n"
+      "Table: FIRST SEEN is the job's first event, LAST SEEN how long ago its latest one\n"
+      "was (as of --now); WAIT is enqueue to start, RUN start to end of the latest\n"
+      "attempt, a trailing + means still waiting or running. No match prints nothing on\n"
+      "stdout (a CSV header only with --format csv; a note on stderr) and exits 0.\n"
+      "CSV: the table's columns by their JSON names, first_event_at and last_event_at\n"
+      "as RFC 3339 UTC, wait_us and run_us in microseconds with wait_ongoing and\n"
+      "run_ongoing (the table's +); --output wide adds worker, correlation_id,\n"
+      "error_class and error_message (whole, newlines kept inside the quoted field).\n"
       "Pages: when more jobs match than --limit, a note on stderr says how many (counted\n"
       "up to 10,000 beyond the page, else \"more than\") and gives the --cursor of the\n"
       "next page. JSON: one object per job per line; for a partial page, one object on\n"
       "stderr: {\"next\": cursor, \"shown\", \"total\", \"total_exact\"}, as GET /v1/jobs answers.\n"
       "--follow sees jobs recorded after it starts, and changes of the jobs it printed or\n"
       "saw arrive (up to 10,000 unfinished ones); filters other than --state apply when a\n"
-      "job arrives.\n"));
+      "job arrives. Tables and CSV print one header for the whole stream (CSV's at once).\n"));
   return ls;
 }
 
@@ -261,15 +274,18 @@ int run_ls(const GlobalOptions& global, const LsOptions& options, std::ostream& 
     if (page.partial()) print_json_line(std::cerr, page_json(page));
     return exit_ok;
   }
+  const JobTable columns(options.output == "wide");
   if (page.jobs.empty()) {
     // Not an error, but a blank screen would leave a person wondering whether it worked.
+    // CSV still names its columns: an export with no rows is a file with a header.
+    if (global.format == OutputFormat::csv) write_table(global, columns.make(), out);
+    out.flush();
     std::cerr << (from_cursor ? "jobtrail: no more jobs after this cursor\n" : "jobtrail: no jobs match\n");
     return exit_ok;
   }
-  const JobTable columns(options.output == "wide");
   Table table = columns.make();
   for (const JobRecord& job : page.jobs) columns.add(table, job, now);
-  table.print(out);
+  write_table(global, table, out);
   if (page.partial()) {
     out.flush();
     std::cerr << "jobtrail: " << page_note(page, from_cursor) << '\n';

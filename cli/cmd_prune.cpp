@@ -48,6 +48,7 @@ std::string mebibytes(std::int64_t bytes) { return fmt::format("{:.1f} MiB", sta
 }  // namespace
 
 int run_prune(const GlobalOptions& global, const PruneOptions& options, std::ostream& out) {
+  refuse_csv(global, "prune");
   const Micros age = parse_duration_argument("--older-than", options.older_than);
   const Micros cutoff = current_time(global) - age;
   const auto store = open_store_for(global, options.dry_run ? StoreAccess::read_only : StoreAccess::read_write);

@@ -91,6 +91,7 @@ CLI::App* setup_serve(CLI::App& app, ServeOptions& options) {
 }
 
 int run_serve(const GlobalOptions& global, const ServeOptions& options, std::ostream& out) {
+  refuse_csv(global, "serve");
   ServerOptions server_options;
   server_options.store_url = store_url(global);
   parse_listen(options.listen, server_options);

@@ -74,13 +74,56 @@ void add_lines(Table& table, std::string_view text, std::string_view indent) {
   }
 }
 
-void print_table(const ShowData& data, const ShowOptions& options, Micros now, std::ostream& out) {
+/// The timeline: one row per event; as CSV (show --format csv), one record per event with
+/// its fields named as in the events of show's JSON, the error whole.
+Table timeline_table(const ShowData& data, const ShowOptions& options, std::size_t& hidden_backtraces) {
+  const JobRecord& job = data.job;
+  const Micros first = first_event_time(job, data.events);
+  Table timeline({{"", "job_id"},
+                  {"TIME", "at"},
+                  {"OFFSET", "offset_us", Align::right},
+                  {"STATE", "state"},
+                  {"ATTEMPT", "attempt", Align::right},
+                  {"WORKER", "worker"},
+                  {"ERROR"},  // its first line; CSV has the whole of it:
+                  {"", "error_class"},
+                  {"", "error_message"},
+                  {"", "backtrace"}});
+  hidden_backtraces = 0;
+  for (const EventRecord& event : data.events) {
+    timeline.add_row({Cell("", job.job_id), time_cell(event.at),
+                      Cell("+" + format_duration(event.at - first), std::to_string(event.at - first)),
+                      state_cell(event.state),
+                      event.attempt > 0 ? count_cell(event.attempt) : Cell("-", ""), text_cell(event.worker),
+                      std::string(first_line(describe(event.error))), Cell("", event.error.error_class),
+                      Cell("", event.error.message), Cell("", event.error.backtrace)});
+    add_lines(timeline, after_first_line(describe(event.error)), "    ");
+    if (event.error.backtrace.empty()) continue;
+    if (options.backtrace) {
+      add_lines(timeline, event.error.backtrace, "    ");
+    } else {
+      ++hidden_backtraces;
+    }
+  }
+  return timeline;
+}
+
+/// The summary and the timeline for people; with --format csv the timeline alone (a key/value
+/// summary has no CSV form, and its fields are ls's).
+void print_table(const GlobalOptions& global, const ShowData& data, const ShowOptions& options, Micros now,
+                 std::ostream& out) {
   const JobRecord& job = data.job;
   const std::vector<EventRecord>& events = data.events;
+  std::size_t hidden_backtraces = 0;
+  const Table timeline = timeline_table(data, options, hidden_backtraces);
+  if (global.format == OutputFormat::csv) {
+    write_table(global, timeline, out);
+    return;
+  }
   Table summary({});
   summary.add_row({"job ID", job.job_id});
   summary.add_row({"class", or_dash(job.job)});
-  summary.add_row({"state", std::string(to_string(job.state))});
+  summary.add_row({"state", state_cell(job.state)});
   summary.add_row({"attempts", std::to_string(job.attempts)});
   summary.add_row({"queue", or_dash(job.queue)});
   summary.add_row({"correlation ID", or_dash(job.correlation_id)});
@@ -92,9 +135,12 @@ void print_table(const ShowData& data, const ShowOptions& options, Micros now, s
   if (job.heartbeat_at) {
     // For a job still running, how long it has been silent is what tells stuck from slow.
     const std::string silence =
-        is_final(job.state) ? "" : fmt::format(" ({} ago)", format_duration(now - *job.heartbeat_at));
+        is_final(job.state) ? "" : fmt::format(" ({})", format_relative(*job.heartbeat_at, now));
     summary.add_row({"last heartbeat", format_timestamp(*job.heartbeat_at) + silence});
   }
+  // How fresh the newest news of the job is, without subtracting timestamps in one's head.
+  summary.add_row(
+      {"last event", fmt::format("{} ({})", format_timestamp(job.last_event_at), format_relative(job.last_event_at, now))});
   summary.add_row({"wait", format_span(wait_span(job, now))});
   summary.add_row({"run", format_span(run_span(job, now))});
   summary.add_row({"worker", or_dash(job.worker)});
@@ -108,9 +154,10 @@ void print_table(const ShowData& data, const ShowOptions& options, Micros now, s
   for (const std::string& name : unexplained_kinds(job, data.anomalies)) {
     anomaly_lines.push_back(fmt::format("{} (flagged; its record is no longer stored)", name));
   }
+  const Tone anomaly_tone = anomaly_lines.empty() ? Tone::plain : Tone::alert;
   if (anomaly_lines.empty()) anomaly_lines.push_back("none");
   for (std::size_t i = 0; i < anomaly_lines.size(); ++i) {
-    summary.add_row({i == 0 ? "anomalies" : "", anomaly_lines[i]});
+    summary.add_row({i == 0 ? "anomalies" : "", Cell(anomaly_lines[i], anomaly_tone)});
   }
   if (!job.last_error.empty()) {
     // A multi-line message prints as lines below its row, not as one line with "\n" in it.
@@ -118,27 +165,10 @@ void print_table(const ShowData& data, const ShowOptions& options, Micros now, s
     summary.add_row({"last error", std::string(first_line(error))});
     add_lines(summary, after_first_line(error), "    ");
   }
-  summary.print(out);
+  write_table(global, summary, out);
 
   out << fmt::format("\n{} event{}:\n", events.size(), events.size() == 1 ? "" : "s");
-  const Micros first = first_event_time(job, events);
-  Table timeline({"TIME", "OFFSET", "STATE", "ATTEMPT", "WORKER", "ERROR"},
-                 {Align::left, Align::right, Align::left, Align::right, Align::left, Align::left});
-  std::size_t hidden_backtraces = 0;
-  for (const EventRecord& event : events) {
-    timeline.add_row({format_timestamp(event.at), "+" + format_duration(event.at - first),
-                      std::string(to_string(event.state)),
-                      event.attempt > 0 ? std::to_string(event.attempt) : "-", or_dash(event.worker),
-                      std::string(first_line(describe(event.error)))});
-    add_lines(timeline, after_first_line(describe(event.error)), "    ");
-    if (event.error.backtrace.empty()) continue;
-    if (options.backtrace) {
-      add_lines(timeline, event.error.backtrace, "    ");
-    } else {
-      ++hidden_backtraces;
-    }
-  }
-  timeline.print(out);
+  write_table(global, timeline, out);
   if (hidden_backtraces > 0) {
     out << fmt::format("({} backtrace{} hidden; add --backtrace to show)\n", hidden_backtraces,
                        hidden_backtraces == 1 ? "" : "s");
@@ -161,7 +191,11 @@ CLI::App* setup_show(CLI::App& app, ShowOptions& options) {
       "first event. A duration ending in + is still growing (the job is waiting or running).\n"
       "Anomalies lists every flag with the other job of the pair, also when the other job\n"
       "was the one flagged (a later success under this job's idempotency key).\n"
-      "JSON: one object with the job's fields, \"anomaly_records\" and \"events\".\n"));
+      "\"last event\" also says how long ago it was (as of --now).\n"
+      "JSON: one object with the job's fields, \"anomaly_records\" and \"events\".\n"
+      "CSV: the timeline only, one record per event: job_id, at (RFC 3339 UTC), offset_us,\n"
+      "state, attempt, worker, error_class, error_message and backtrace, whole (newlines\n"
+      "kept inside quoted fields); the job's own fields are in ls --format csv or JSON.\n"));
   return show;
 }
 
@@ -224,7 +258,7 @@ int run_show(const GlobalOptions& global, const ShowOptions& options, std::ostre
   if (global.format == OutputFormat::json) {
     print_json_line(out, show_document(*data, now));
   } else {
-    print_table(*data, options, now, out);
+    print_table(global, *data, options, now, out);
   }
   return exit_ok;
 }

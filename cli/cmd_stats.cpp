@@ -18,27 +18,40 @@
 namespace jobtrail::cli {
 namespace {
 
-std::string duration_or_dash(std::optional<Micros> duration) {
-  return duration ? format_duration(*duration) : "-";
-}
-
 /// The group a row is about: the job class, or the queue with --by queue.
 const std::string& group_of(const JobStats& stats, bool by_queue) { return by_queue ? stats.queue : stats.job; }
 
-void print_table(const std::vector<JobStats>& all_stats, bool by_queue, std::ostream& out) {
-  Table table({by_queue ? "QUEUE" : "CLASS", "TOTAL", "ENQUEUED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "CANCELLED", "FAILURE",
-               "WAIT P50", "WAIT P95", "RUN P50", "RUN P95"},
-              {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
-               Align::right, Align::right, Align::right, Align::right, Align::right, Align::right});
+/// The table of stats; its CSV fields are stats_document's names.
+Table stats_table(const std::vector<JobStats>& all_stats, bool by_queue) {
+  Table table({{by_queue ? "QUEUE" : "CLASS", by_queue ? "queue" : "job"},
+               {"TOTAL", "total", Align::right},
+               {"ENQUEUED", "enqueued", Align::right},
+               {"RUNNING", "running", Align::right},
+               {"SUCCEEDED", "succeeded", Align::right},
+               {"FAILED", "failed", Align::right},
+               {"DEAD", "dead", Align::right},
+               {"CANCELLED", "cancelled", Align::right},
+               {"FAILURE", "failure_rate", Align::right},
+               {"WAIT P50", "wait_p50_us", Align::right},
+               {"WAIT P95", "wait_p95_us", Align::right},
+               {"RUN P50", "run_p50_us", Align::right},
+               {"RUN P95", "run_p95_us", Align::right}});
+  // A count of jobs that failed or died is what the eye should find.
+  const auto count_of = [](std::int64_t count, State state) {
+    return Cell(std::to_string(count), count > 0 ? state_tone(state) : Tone::plain);
+  };
   for (const JobStats& stats : all_stats) {
-    table.add_row({or_dash(group_of(stats, by_queue)), std::to_string(stats.total), std::to_string(stats.enqueued),
-                   std::to_string(stats.running), std::to_string(stats.succeeded), std::to_string(stats.failed),
-                   std::to_string(stats.dead), std::to_string(stats.cancelled),
-                   has_finished_jobs(stats) ? fmt::format("{:.1f}%", stats.failure_rate * 100) : "-", duration_or_dash(stats.wait_p50),
-                   duration_or_dash(stats.wait_p95), duration_or_dash(stats.run_p50),
-                   duration_or_dash(stats.run_p95)});
+    // The rate as a fraction for programs (0.25, as in JSON), in percent for people.
+    const Cell failure = has_finished_jobs(stats)
+                             ? Cell(fmt::format("{:.1f}%", stats.failure_rate * 100), fmt::format("{}", stats.failure_rate))
+                             : Cell("-", "");
+    table.add_row({text_cell(group_of(stats, by_queue)), count_cell(stats.total), count_cell(stats.enqueued),
+                   count_cell(stats.running), count_cell(stats.succeeded), count_of(stats.failed, State::failed),
+                   count_of(stats.dead, State::dead), count_cell(stats.cancelled), failure,
+                   duration_cell(stats.wait_p50), duration_cell(stats.wait_p95), duration_cell(stats.run_p50),
+                   duration_cell(stats.run_p95)});
   }
-  table.print(out);
+  return table;
 }
 
 }  // namespace
@@ -59,7 +72,9 @@ CLI::App* setup_stats(CLI::App& app, StatsOptions& options) {
       "over succeeded + failed + dead. WAIT is enqueue to start, RUN start to end of each\n"
       "job's latest attempt.\n"
       "JSON: one object per class per line; failure_rate is a fraction (0.25), not percent,\n"
-      "and null (table: -) while none of the class's jobs has finished.\n"));
+      "and null (table: -) while none of the class's jobs has finished.\n"
+      "CSV: the table's columns by their JSON names, failure_rate a fraction, the *_us\n"
+      "columns microseconds, empty for none.\n"));
   return stats;
 }
 
@@ -80,11 +95,14 @@ int run_stats(const GlobalOptions& global, const StatsOptions& options, std::ost
   if (global.format == OutputFormat::json) {
     for (const JobStats& stats : all_stats) print_json_line(out, stats_document(stats, filter.by));
   } else if (all_stats.empty()) {
-    // Like ls: no rows is an answer, but a lone header row would look like a failure.
+    // Like ls: no rows is an answer, but a lone header row would look like a failure (CSV
+    // keeps its header: an export with no rows is a file with a header).
+    if (global.format == OutputFormat::csv) write_table(global, stats_table(all_stats, by_queue), out);
+    out.flush();
     std::cerr << "jobtrail: no jobs recorded" << (since || filter.until || !filter.job.empty() ? " that match" : "")
               << "\n";
   } else {
-    print_table(all_stats, by_queue, out);
+    write_table(global, stats_table(all_stats, by_queue), out);
   }
   return exit_ok;
 }

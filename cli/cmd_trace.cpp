@@ -63,26 +63,52 @@ std::string hidden_note(std::size_t hidden) {
   return fmt::format("{} job{} below not shown", hidden, hidden == 1 ? "" : "s");
 }
 
-void print_table(const std::vector<JobRecord>& jobs, const std::vector<TreeLine>& lines, std::size_t hidden,
-                 Micros now, std::ostream& out) {
-  Table table({"JOB", "CLASS", "STATE", "ATTEMPTS", "WAIT", "RUN", "FLAGS"},
-              {Align::left, Align::left, Align::left, Align::right, Align::right, Align::right, Align::left});
+/// The tree as a table; as CSV, one record per job in the same order, its fields named as in
+/// the trace's JSON documents (the tree drawn by depth and parent_job_id instead of prefixes).
+Table trace_table(const std::vector<TreeLine>& lines, Micros now) {
+  Table table({{"JOB", "job_id"},
+               {"", "depth"},
+               {"", "parent_job_id"},
+               {"CLASS", "job"},
+               {"STATE", "state"},
+               {"ATTEMPTS", "attempts", Align::right},
+               {"WAIT", "wait_us", Align::right},
+               {"", "wait_ongoing"},
+               {"RUN", "run_us", Align::right},
+               {"", "run_ongoing"},
+               {"FLAGS", "anomalies"},
+               {"", "parent_link"},
+               {"", "parent_correlation_id"},
+               {"", "hidden_below"}});
   for (const TreeLine& line : lines) {
     if (line.job == nullptr) {
       table.add_detail_line(line.hidden_prefix + "… " + hidden_note(line.hidden_below));
       continue;
     }
     const JobRecord& job = *line.job;
-    std::string flags = anomaly_flags(job);
+    // The table's FLAGS also says where the parent is; CSV has that as parent_link.
+    const Cell anomalies = flags_cell(job);
+    std::string shown_flags(anomalies.shown());
     if (const std::string link = link_flag(line); !link.empty()) {
-      if (!flags.empty()) flags += ",";
-      flags += link;
+      if (!shown_flags.empty()) shown_flags += ",";
+      shown_flags += link;
     }
-    table.add_row({line.prefix + job.job_id, or_dash(job.job), std::string(to_string(job.state)),
-                   std::to_string(job.attempts), format_span(wait_span(job, now)),
-                   format_span(run_span(job, now)), flags});
+    // Where the parent is, alone, is a note, no alarm.
+    const Cell flags(shown_flags, anomalies.value(), anomalies.shown().empty() ? Tone::plain : anomalies.tone());
+    const Span wait = wait_span(job, now), run = run_span(job, now);
+    table.add_row({Cell(line.prefix + job.job_id, job.job_id), Cell("", std::to_string(line.depth)),
+                   Cell("", job.parent_job_id), text_cell(job.job), state_cell(job.state), count_cell(job.attempts),
+                   span_cell(wait), flag_cell(wait.ongoing), span_cell(run), flag_cell(run.ongoing), flags,
+                   Cell("", std::string(link_name(line.link))), Cell("", line.parent_trace),
+                   Cell("", std::to_string(line.hidden_below))});
   }
-  table.print(out);
+  return table;
+}
+
+void print_table(const GlobalOptions& global, const std::vector<JobRecord>& jobs, const std::vector<TreeLine>& lines,
+                 std::size_t hidden, Micros now, std::ostream& out) {
+  write_table(global, trace_table(lines, now), out);
+  if (global.format == OutputFormat::csv) return;
   out << '\n' << summary_line(jobs);
   if (hidden > 0) out << fmt::format(" ({} hidden by --depth/--width)", hidden);
   out << '\n';
@@ -113,9 +139,9 @@ void print_changes(const std::vector<JobRecord>& jobs, std::map<std::string, See
                                      ? fmt::format("new, {}", to_string(job.state))
                                      : fmt::format("{} → {}", to_string(found->second.state), to_string(job.state));
       Table table({});
-      table.add_row({format_timestamp(job.last_event_at), job.job_id, or_dash(job.job), change,
-                     fmt::format("attempt {}", job.attempts)});
-      table.print(out);
+      table.add_row({format_timestamp(job.last_event_at), job.job_id, or_dash(job.job),
+                     Cell(change, state_tone(job.state)), fmt::format("attempt {}", job.attempts)});
+      write_table(global, table, out);
     }
     seen[job.job_id] = {job.state, job.attempts, job.last_event_at};
   }
@@ -165,11 +191,18 @@ CLI::App* setup_trace(CLI::App& app, TraceOptions& options) {
       "JSON: one object per job per line, in the same order, with \"depth\" (0 for a root),\n"
       "\"parent_link\" (none, in_trace, other_trace, no_trace, not_recorded, not_looked_up,\n"
       "self, cycle), \"parent_correlation_id\" and \"hidden_below\" (jobs not drawn below it);\n"
-      "--follow adds one object per change with \"change\": new or changed.\n"));
+      "--follow adds one object per change with \"change\": new or changed.\n"
+      "CSV: one record per job in the same order, the JSON fields of the table's columns\n"
+      "plus depth, parent_job_id, parent_link, parent_correlation_id and hidden_below; no\n"
+      "summary line. --follow takes table or json only.\n"));
   return trace;
 }
 
 int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ostream& out) {
+  if (options.follow && global.format == OutputFormat::csv) {
+    // Its lines are changes, not rows of the tree's columns: one CSV could not hold both.
+    throw CliError(exit_bad_input, "trace --follow prints changes, not a table: use --format table or json");
+  }
   const Micros now = current_time(global);
   const auto store = open_store_for(global, StoreAccess::read_only);
   const std::vector<JobRecord> jobs = store->jobs_in_trace(options.correlation_id);
@@ -186,7 +219,7 @@ int run_trace(const GlobalOptions& global, const TraceOptions& options, std::ost
   if (global.format == OutputFormat::json) {
     for (const nlohmann::ordered_json& document : trace_documents(lines, now)) print_json_line(out, document);
   } else {
-    print_table(jobs, lines, builder.hidden(), now, out);
+    print_table(global, jobs, lines, builder.hidden(), now, out);
   }
   if (options.follow) follow(*store, global, options, jobs, out);
   return exit_ok;

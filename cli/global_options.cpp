@@ -1,5 +1,7 @@
 #include "global_options.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -32,15 +34,37 @@ void setup_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option_function<std::string>(
          "--format",
          [&options](const std::string& format) {
-           options.format = format == "json" ? OutputFormat::json : OutputFormat::table;
+           options.format = format == "json" ? OutputFormat::json
+                            : format == "csv" ? OutputFormat::csv
+                                              : OutputFormat::table;
          },
-         "table (for people) or json: one object per line for trace, ls and stats,\n"
-         "one object for show. JSON times are RFC 3339 UTC strings with microseconds\n"
-         "(*_at), durations integer microseconds (*_us); absent values are null.\n"
-         "A failure is then one JSON object on stderr: {\"error\", \"exit_code\"}.")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->option_text("table|json")
+         "table (for people), json or csv.\n"
+         "json: one object per line for trace, ls and stats, one object for\n"
+         "show. JSON times are RFC 3339 UTC strings with microseconds (*_at),\n"
+         "durations integer microseconds (*_us); absent values are null. A\n"
+         "failure is then one JSON object on stderr: {\"error\", \"exit_code\"}.\n"
+         "csv (RFC 4180, LF line ends): the rows of ls, stats, impact, trace,\n"
+         "show's events and check --history under a header of the JSON field names;\n"
+         "raw values (full IDs, RFC 3339 UTC times, *_us microseconds, empty for\n"
+         "none). A field starting with = + - @ tab or CR (not a number) gets a\n"
+         "leading ', so no spreadsheet runs it as a formula. Other commands\n"
+         "refuse csv (exit 2).")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->option_text("table|json|csv")
       ->default_str("table");
+  app.add_option_function<std::string>(
+         "--color,--colour",
+         [&options](const std::string& when) {
+           options.colour = when == "always" ? ColourMode::always
+                            : when == "never" ? ColourMode::never
+                                              : ColourMode::automatic;
+         },
+         "Colour states and anomaly flags in tables. auto (the default): only\n"
+         "when stdout is a terminal, TERM is set and not dumb, and NO_COLOR is\n"
+         "unset or empty (no-color.org); always; never. json and csv never are.")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->option_text("auto|always|never")
+      ->default_str("auto");
   app.add_option("--now", options.now,
                  "Evaluate relative times (--since 24h) and the age of waiting or running jobs\n"
                  "as of this UTC time instead of the clock; makes output reproducible.")
@@ -48,8 +72,28 @@ void setup_global_options(CLI::App& app, GlobalOptions& options) {
 }
 
 std::string subcommand_footer(const std::string& details) {
-  return details + "\nGlobal options (--db URL, --format table|json, --now TIME): see 'jobtrail --help'.\n\n" +
-         exit_codes_help;
+  return details + "\n" + global_options_note + "\n\n" + exit_codes_help;
+}
+
+bool colour_wanted(const GlobalOptions& options) {
+  if (options.format != OutputFormat::table) return false;
+  return use_colour(options.colour, isatty(STDOUT_FILENO) == 1, std::getenv("NO_COLOR"), std::getenv("TERM"));
+}
+
+void write_table(const GlobalOptions& options, const Table& table, std::ostream& out, bool header) {
+  if (options.format == OutputFormat::csv) {
+    table.print_csv(out, header);
+  } else {
+    table.print(out, {header, colour_wanted(options)});
+  }
+}
+
+void refuse_csv(const GlobalOptions& options, std::string_view command) {
+  if (options.format != OutputFormat::csv) return;
+  throw CliError(exit_bad_input,
+                 fmt::format("{} prints no list: --format csv is for ls, stats, impact, trace, show (its events) and "
+                             "check --history; use --format table or json",
+                             command));
 }
 
 std::string store_url(const GlobalOptions& options) {

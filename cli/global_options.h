@@ -1,13 +1,15 @@
 #pragma once
 /// \file
-/// The options every subcommand shares (--db, --format, --now) and the glue that turns
-/// them into an open store, a clock and parsed times.
+/// The options every subcommand shares (--db, --format, --color, --now) and the glue that
+/// turns them into an open store, a clock, parsed times and printed tables.
 
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "jobtrail/event.h"
+#include "jobtrail/view/output.h"
 
 namespace CLI {
 class App;
@@ -25,11 +27,12 @@ namespace jobtrail::cli {
 // their own; every subcommand includes this header.
 using namespace jobtrail::view;
 
-enum class OutputFormat { table, json };
+enum class OutputFormat { table, json, csv };
 
 struct GlobalOptions {
   std::string db;               ///< --db; empty means JOBTRAIL_DB
   OutputFormat format = OutputFormat::table;
+  ColourMode colour = ColourMode::automatic;  ///< --color
   std::string now;              ///< --now; empty means the clock
 };
 
@@ -47,14 +50,29 @@ inline constexpr EnvironmentVariable environment_variables[] = {
     {"JOBTRAIL_PARENT_JOB_ID",
      "exec: the parent job of the run when --parent-id is not given; exec sets it to the run's own\n"
      "job ID for the command it runs."},
+    {"NO_COLOR", "When set and not empty, --color auto (the default) colours nothing (https://no-color.org)."},
+    {"TERM", "--color auto colours nothing when it is unset or \"dumb\"."},
 };
 
-/// Registers --db, --format and --now on the top-level app.
+/// Registers --db, --format, --color and --now on the top-level app.
 void setup_global_options(CLI::App& app, GlobalOptions& options);
 
 /// Registers `--state STATE[,STATE...]` on a command that lists jobs by their derived state
 /// (ls, impact): one help text, one completion of the state names; parsed by the view layer.
 void add_job_states_option(CLI::App& command, std::string& states);
+
+/// Whether tables are coloured: only with --format table, and then as --color says
+/// (use_colour, for stdout and this process's NO_COLOR and TERM).
+bool colour_wanted(const GlobalOptions& options);
+
+/// Prints a list as --format asks: `table` aligned (coloured when colour_wanted) or, with
+/// --format csv, as CSV (Table::print_csv). `header` false leaves the header row out, for
+/// the later batches of a followed list. Not for --format json, which has its documents.
+void write_table(const GlobalOptions& options, const Table& table, std::ostream& out, bool header = true);
+
+/// For the commands that print no list (emit, prune, serve, exec, check without --history):
+/// throws CliError (bad input) naming `command` when --format csv was asked for.
+void refuse_csv(const GlobalOptions& options, std::string_view command);
 
 /// The store URL from --db, else JOBTRAIL_DB. Throws CliError (bad input) when neither is set.
 std::string store_url(const GlobalOptions& options);

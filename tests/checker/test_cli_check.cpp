@@ -78,6 +78,16 @@ TEST_CASE("check exit codes: 0 pass, 1 warnings, 2 failures, 3 cannot run", "[ch
   CHECK(history.exit_code == 0);
   CHECK(history.out.rfind("RUN  STARTED", 0) == 0);
   CHECK(history.out.find("warn") != std::string::npos);
+  // The same runs as CSV, for a spreadsheet: the JSON lines' fields, raw times and durations.
+  auto csv = run_cli({"check", "--history", "unvalidated_users", db, "--format", "csv"});
+  INFO(csv.out << csv.err);
+  CHECK(csv.exit_code == 0);
+  CHECK(csv.out.rfind("check,run_id,started_at,status,severity,violations,new,resolved,duration_us,error\n", 0) == 0);
+  CHECK(std::regex_search(csv.out, std::regex("\nunvalidated_users,[0-9]+,2026-11-22T12:00:00\\.000000Z,warn,warn,1,0,0,"
+                                               "[0-9]+,\n")));
+  CHECK(std::regex_search(csv.out, std::regex("\nunvalidated_users,[0-9]+,2026-11-22T13:00:00\\.000000Z,fail,error,1,0,"
+                                               "0,[0-9]+,\n")));
+  CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') == 5);  // the header and four runs
 
   // Cannot run: a broken config (file and line on stderr), a missing store, a bad flag.
   config = write_config(f, app_only + "checks:\n  - name: x\n    database: app\n    query: SELECT 1\n    samples: many\n");

@@ -195,6 +195,7 @@ TEST_CASE("emit records events that show then prints", "[cli]") {
         "enqueued         2017-09-01 12:00:00.000Z\n"
         "started          2017-09-01 12:00:01.500Z\n"
         "finished         2017-09-01 12:00:04.000Z\n"
+        "last event       2017-09-01 12:00:04.000Z (9m56s ago)\n"
         "wait             1.5s\n"
         "run              2.5s\n"
         "worker           cron-1:55\n"

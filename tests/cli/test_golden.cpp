@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -121,12 +123,11 @@ TEST_CASE("stats summarises each job class", "[cli][golden]") {
   check_golden("stats_since.txt", output_of(store, {"stats", "--since", "2017-09-01T01:00:00Z"}));
 }
 
-TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, until SIGINT", "[cli]") {
-  const PreparedStore store;
-  const TempDir capture;
-  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
-  std::vector<std::string> args{JOBTRAIL_CLI_PATH, "--db", store.path(), "ls", "--follow", "--state", "failed,dead",
-                                "--limit", "1", "--interval", "100ms"};
+namespace {
+
+/// Starts `jobtrail args...` in the background, its stdout and stderr into these files.
+pid_t spawn_cli(std::vector<std::string> args, const std::string& out_path, const std::string& err_path) {
+  args.insert(args.begin(), JOBTRAIL_CLI_PATH);
   std::vector<char*> argv;
   for (auto& argument : args) argv.push_back(argument.data());
   argv.push_back(nullptr);
@@ -134,9 +135,30 @@ TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, unt
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t follower = 0;
-  REQUIRE(posix_spawn(&follower, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+  pid_t child = 0;
+  REQUIRE(posix_spawn(&child, argv[0], &actions, nullptr, argv.data(), environ) == 0);
   posix_spawn_file_actions_destroy(&actions);
+  return child;
+}
+
+/// Stops a follower with Ctrl-C's signal; it must end with exit 0.
+void interrupt(pid_t follower) {
+  kill(follower, SIGINT);
+  int status = 0;
+  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, until SIGINT", "[cli]") {
+  const PreparedStore store;
+  const TempDir capture;
+  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
+  const pid_t follower = spawn_cli({"--db", store.path(), "ls", "--follow", "--state", "failed,dead", "--limit", "1",
+                                    "--interval", "100ms"},
+                                   out_path, err_path);
   const auto wait_for = [&](const std::string& text) {
     for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -157,14 +179,46 @@ TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, unt
   emit({"--job-id", "follow-2", "--state", "dead", "--job", "FollowJob"});
   CHECK(wait_for("follow-1"));
   CHECK(wait_for("follow-2"));
-  kill(follower, SIGINT);
-  int status = 0;
-  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  interrupt(follower);
   const std::string out = read_file(out_path);
   CHECK(out.find("follow-quiet") == std::string::npos);
   CHECK(out.rfind("FIRST SEEN", 0) == 0);
   CHECK(out.find("FIRST SEEN", 1) == std::string::npos);  // one header, however many batches
+  CHECK(read_file(err_path).empty());
+}
+
+TEST_CASE("ls --follow --format csv prints its header at once, then each job's row as it lands", "[cli][csv]") {
+  const PreparedStore store;
+  const TempDir capture;
+  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
+  // No job matches at first: the header alone says what the columns are.
+  const pid_t follower = spawn_cli({"--db", store.path(), "--format", "csv", "ls", "--follow", "--job", "CsvFollowJob",
+                                    "--interval", "100ms"},
+                                   out_path, err_path);
+  const std::string header =
+      "first_event_at,job_id,job,queue,state,last_event_at,attempts,wait_us,wait_ongoing,run_us,run_ongoing,anomalies\n";
+  const auto wait_for = [&](const std::string& text) {
+    for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return read_file(out_path).find(text) != std::string::npos;
+  };
+  CHECK(wait_for(header));
+  const auto emit = [&](std::vector<std::string> emit_args) {
+    emit_args.insert(emit_args.begin(), {"--db", store.path(), "emit", "--job", "CsvFollowJob"});
+    REQUIRE(run_cli(emit_args).exit_code == 0);
+  };
+  emit({"--job-id", "csv,follow-1", "--state", "enqueued", "--at", "2017-09-01T10:00:00Z"});
+  CHECK(wait_for("\"csv,follow-1\",CsvFollowJob,,enqueued,"));
+  emit({"--job-id", "=csv-follow-2", "--state", "started", "--at", "2017-09-01T10:00:01Z"});
+  CHECK(wait_for("'=csv-follow-2,CsvFollowJob,,started,"));
+  emit({"--job-id", "csv,follow-1", "--state", "failed", "--at", "2017-09-01T10:00:02Z"});
+  CHECK(wait_for("\"csv,follow-1\",CsvFollowJob,,failed,"));
+  interrupt(follower);
+  const std::string out = read_file(out_path);
+  INFO(out);
+  CHECK(out.rfind(header, 0) == 0);
+  CHECK(out.find(header, 1) == std::string::npos);  // one header, however many batches
+  CHECK(std::count(out.begin(), out.end(), '\n') == 4);
   CHECK(read_file(err_path).empty());
 }

@@ -126,6 +126,25 @@ TEST_CASE("impact escapes hostile entity names and lines up wide ones", "[cli][v
   CHECK(document["entities"][0]["entity"] == "customer:\x1b[2Jacme");
 }
 
+TEST_CASE("impact --format csv is a record per entity, quoted and safe for a spreadsheet", "[cli][views][impact][csv]") {
+  const ShapeStore store({tagged("pay,1", State::dead, t0, {"customer:=HYPERLINK(x)", "invoice:7"}),
+                          tagged("pay\"2", State::failed, t0 + second, {"customer:=HYPERLINK(x)"}),
+                          tagged("pay-3", State::dead, t0 + 2 * second, {"note:a\nb"})});
+  const std::string csv = output_of(store.path(), {"--format", "csv", "impact", "--state", "failed,dead"});
+  // The records alone (no summary, no hints), fields as the JSON document names them; the IDs
+  // newest first, space-separated; a line feed inside a quoted field is data.
+  CHECK(csv ==
+        "entity,type,jobs,first_at,last_at,job_ids,more_job_ids\n"
+        "customer:=HYPERLINK(x),customer,2,2017-09-01T00:00:00.000000Z,2017-09-01T00:00:01.000000Z,"
+        "\"pay\"\"2 pay,1\",0\n"
+        "invoice:7,invoice,1,2017-09-01T00:00:00.000000Z,2017-09-01T00:00:00.000000Z,\"pay,1\",0\n"
+        "\"note:a\nb\",note,1,2017-09-01T00:00:02.000000Z,2017-09-01T00:00:02.000000Z,pay-3,0\n");
+  // Cut to one ID per entity: the others are counted.
+  const std::string cut =
+      output_of(store.path(), {"--format", "csv", "impact", "--jobs-per-entity", "1", "--type", "customer"});
+  CHECK(contains(cut, ",\"pay\"\"2\",1\n"));
+}
+
 TEST_CASE("impact says when it lists only some entities or job IDs", "[cli][views][impact]") {
   std::vector<Event> events;
   // customer:0 has 6 jobs, the other customers 1 each; every job also names its invoice.

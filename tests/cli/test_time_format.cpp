@@ -32,6 +32,21 @@ TEST_CASE("durations print compactly and truncate", "[cli]") {
   CHECK(format_duration(-1'200 * ms) == "-1.2s");
 }
 
+TEST_CASE("relative times say how long ago, or how far ahead, with the duration's spelling", "[cli][time]") {
+  const Micros now = 1'503'964'377'123'456;
+  CHECK(format_relative(now - 3 * minute - 5 * second, now) == "3m05s ago");
+  CHECK(format_relative(now - 2 * hour, now) == "2h00m ago");
+  CHECK(format_relative(now - 2 * day - 4 * hour, now) == "2d04h ago");
+  CHECK(format_relative(now - 1'500 * ms, now) == "1.5s ago");
+  // A worker whose clock runs ahead of this host's: its event is in the future.
+  CHECK(format_relative(now + 5 * minute, now) == "in 5m00s");
+  // Within a second either way, "850ms ago" would be noise.
+  CHECK(format_relative(now, now) == "just now");
+  CHECK(format_relative(now - 999'999, now) == "just now");
+  CHECK(format_relative(now + 999'999, now) == "just now");
+  CHECK(format_relative(now - second, now) == "1.0s ago");
+}
+
 TEST_CASE("timestamps print in UTC", "[cli]") {
   const Micros at = 1'503'964'377'123'456;  // 2017-08-28 23:52:57.123456 UTC
   CHECK(format_timestamp(at) == "2017-08-28 23:52:57.123Z");

@@ -3,7 +3,9 @@
 // line ends, so no cell can move the cursor, set a title or eat a neighbour's bytes; and its
 // columns are aligned: each cell starts where its column starts, two spaces apart, with no
 // padding after the last (widths in display columns, the renderer's documented measure: CJK
-// and emoji two, combining marks none).
+// and emoji two, combining marks none). The same table as CSV parses back (RFC 4180) into one
+// record per row, each with one field per column, none starting a spreadsheet formula, and
+// its bytes are as safe for a terminal but for the line breaks a quoted field carries.
 
 #include <cstdint>
 #include <cstdio>
@@ -64,6 +66,70 @@ std::size_t width(std::string_view text) {
   return columns;
 }
 
+struct Row {
+  std::vector<std::string> cells;
+  bool detail = false;
+};
+
+/// The CSV invariants (see the top of this file). CSV has a table's columns with a field.
+void check_csv(const jobtrail::view::Table& table, const std::vector<Row>& rows,
+               const std::vector<jobtrail::view::Column>& columns) {
+  std::size_t fields = 0;
+  for (const auto& column : columns) fields += column.field.empty() ? 0 : 1;
+  if (fields == 0) return;  // no CSV form; print_csv refuses it
+  std::ostringstream printed;
+  table.print_csv(printed);
+  const std::string csv = printed.str();
+  std::vector<char32_t> code_points;
+  if (!decode_utf8(csv, code_points)) fail("invalid UTF-8 in CSV", csv);
+  for (std::size_t i = 0; i < code_points.size(); ++i) {
+    const char32_t c = code_points[i];
+    const bool line_break = c == '\n' || c == '\t' || (c == '\r' && i + 1 < code_points.size() && code_points[i + 1] == '\n');
+    if (((c < 0x20 && !line_break) || (c >= 0x7F && c <= 0x9F))) fail("a control character in CSV", csv);
+  }
+  // Parse it back: records of fields, a quoted field's quotes doubled.
+  std::vector<std::vector<std::string>> records(1);
+  std::string field;
+  bool quoted = false, closed = false;
+  for (std::size_t i = 0; i < csv.size(); ++i) {
+    const char c = csv[i];
+    if (quoted) {
+      if (c != '"') {
+        field += c;
+      } else if (i + 1 < csv.size() && csv[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else {
+        quoted = false;
+        closed = true;
+      }
+    } else if (c == '"') {
+      if (!field.empty() || closed) fail("a stray quote in CSV", csv);
+      quoted = true;
+    } else if (c == ',' || c == '\n') {
+      records.back().push_back(field);
+      field.clear();
+      closed = false;
+      if (c == '\n') records.emplace_back();
+    } else {
+      if (closed) fail("text after a closing quote in CSV", csv);
+      field += c;
+    }
+  }
+  if (quoted || !field.empty() || !records.back().empty()) fail("CSV that does not end a record", csv);
+  records.pop_back();
+  std::size_t expected = 1;
+  for (const Row& row : rows) expected += row.detail ? 0 : 1;
+  if (records.size() != expected) fail("a CSV record per row", csv);
+  for (const auto& record : records) {
+    if (record.size() != fields) fail("a CSV record with the wrong number of fields", csv);
+    for (const std::string& value : record) {
+      if (value.empty() || std::string_view("=+-@\t\r").find(value.front()) == std::string_view::npos) continue;
+      if (value.find_first_not_of("-0123456789.") != std::string::npos) fail("a CSV field starting a formula", csv);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -75,11 +141,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     headers.push_back(input.ConsumeRandomLengthString(16));
     alignment.push_back(input.ConsumeBool() ? Align::right : Align::left);
   }
-  jobtrail::view::Table table(headers, alignment);
-  struct Row {
-    std::vector<std::string> cells;
-    bool detail = false;
-  };
+  std::vector<jobtrail::view::Column> table_columns;
+  for (std::size_t c = 0; c < headers.size(); ++c) {
+    // A column without a header but with a CSV field would be CSV's only: these are all drawn.
+    table_columns.emplace_back(headers[c], headers[c].empty() ? "" : "field" + std::to_string(c), alignment[c]);
+  }
+  jobtrail::view::Table table(table_columns);
   std::vector<Row> rows;
   while (input.remaining_bytes() > 0 && rows.size() < 16) {
     Row row;
@@ -89,7 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (row.detail) {
       table.add_detail_line(row.cells[0]);
     } else {
-      table.add_row(row.cells);
+      table.add_row(std::vector<jobtrail::view::Cell>(row.cells.begin(), row.cells.end()));
     }
     rows.push_back(std::move(row));
   }
@@ -148,5 +215,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (at != lines[l].size()) fail("bytes after the last cell", output);
   }
+  check_csv(table, rows, table_columns);
   return 0;
 }

@@ -90,6 +90,53 @@ std::vector<std::string> anomaly_names(std::uint32_t bits) {
 
 std::string anomaly_flags(const JobRecord& job) { return fmt::format("{}", fmt::join(anomaly_names(job.anomalies), ",")); }
 
+Tone state_tone(State state) {
+  switch (state) {
+    case State::enqueued: return Tone::waiting;
+    case State::started: return Tone::active;
+    case State::heartbeat: return Tone::plain;
+    case State::succeeded: return Tone::success;
+    case State::failed: return Tone::failure;
+    case State::dead: return Tone::fatal;
+    case State::cancelled: return Tone::stopped;
+  }
+  return Tone::plain;
+}
+
+Tone check_status_tone(CheckStatus status) {
+  switch (status) {
+    case CheckStatus::pass: return Tone::success;
+    case CheckStatus::warn: return Tone::active;
+    case CheckStatus::fail: return Tone::failure;
+    case CheckStatus::error: return Tone::fatal;
+  }
+  return Tone::plain;
+}
+
+Cell state_cell(State state) { return Cell(std::string(to_string(state)), state_tone(state)); }
+
+Cell flags_cell(const JobRecord& job) { return Cell(anomaly_flags(job), Tone::alert); }
+
+Cell time_cell(std::optional<Micros> at) {
+  return at ? Cell(format_timestamp(*at), format_rfc3339(*at)) : Cell("-", "");
+}
+
+Cell relative_time_cell(Micros at, Micros now) { return Cell(format_relative(at, now), format_rfc3339(at)); }
+
+Cell span_cell(const Span& span) {
+  return Cell(format_span(span), span.length ? std::to_string(*span.length) : std::string());
+}
+
+Cell duration_cell(std::optional<Micros> duration) {
+  return duration ? Cell(format_duration(*duration), std::to_string(*duration)) : Cell("-", "");
+}
+
+Cell text_cell(const std::string& text) { return Cell(or_dash(text), text); }
+
+Cell count_cell(std::int64_t count) { return Cell(std::to_string(count)); }
+
+Cell flag_cell(bool flag) { return Cell("", flag ? "true" : "false"); }
+
 std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
 
 nlohmann::ordered_json json_time(std::optional<Micros> at) {

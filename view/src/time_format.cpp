@@ -176,6 +176,13 @@ std::string format_duration(Micros duration) {
   return fmt::format("{}d{:02}h", duration / micros_per_day, duration % micros_per_day / micros_per_hour);
 }
 
+std::string format_relative(Micros at, Micros now) {
+  // Times are of the years 0 to 9999 (all the grammar reads): their difference fits an int64.
+  const Micros ago = now - at;
+  if (ago > -micros_per_second && ago < micros_per_second) return "just now";
+  return ago > 0 ? format_duration(ago) + " ago" : "in " + format_duration(-ago);
+}
+
 std::string format_timestamp(Micros at) { return format_with_fraction(at, ' ', false); }
 
 std::string format_rfc3339(Micros at) { return format_with_fraction(at, 'T', true); }

@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "jobtrail/store.h"
+#include "jobtrail/view/output.h"
 
 namespace jobtrail::view {
 
@@ -30,6 +31,35 @@ std::string format_span(const Span& span);
 std::vector<std::string> anomaly_names(std::uint32_t bits);
 /// The FLAGS cell of trace and ls: anomaly names, comma-separated.
 std::string anomaly_flags(const JobRecord& job);
+
+/// How a state looks on a colour terminal: succeeded green, failed red, dead bold red,
+/// started yellow, enqueued blue, cancelled magenta, a heartbeat (an event only) plain.
+Tone state_tone(State state);
+
+/// How a check's result looks: pass green, warn yellow, fail red, error (could not run) bold red.
+Tone check_status_tone(CheckStatus status);
+
+/// Table cells of a job's fields, each with its display form and its raw value for CSV
+/// (see Cell); every list (ls, trace, show's timeline, stats) builds its cells with these.
+/// The state's name, in its tone.
+Cell state_cell(State state);
+/// The FLAGS cell: anomaly names comma-separated (anomaly_flags), in the alert tone.
+Cell flags_cell(const JobRecord& job);
+/// A time: format_timestamp or "-"; raw RFC 3339 UTC with microseconds, or "".
+Cell time_cell(std::optional<Micros> at);
+/// A time as people ask about it on call, relative to `now` ("3m05s ago", format_relative);
+/// raw RFC 3339 UTC.
+Cell relative_time_cell(Micros at, Micros now);
+/// A span: format_span ("1.2s", "8h03m+", "-"); raw integer microseconds, or "".
+Cell span_cell(const Span& span);
+/// A duration: format_duration or "-"; raw integer microseconds, or "".
+Cell duration_cell(std::optional<Micros> duration);
+/// A text: or_dash; raw the text itself ("" for none).
+Cell text_cell(const std::string& text);
+/// A count, the same for people and programs.
+Cell count_cell(std::int64_t count);
+/// A yes/no that only CSV carries (the table folds it into another cell): raw "true"/"false".
+Cell flag_cell(bool flag);
 
 /// The names of the states a job can be in (every State but heartbeat, which is only ever an
 /// event), in lifecycle order: what `ls --state` takes, and what its completion offers.

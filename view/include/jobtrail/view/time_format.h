@@ -16,6 +16,11 @@ namespace jobtrail::view {
 /// "2d04h"; "0s" for zero and a leading "-" for a negative span (clock skew between hosts).
 std::string format_duration(Micros duration);
 
+/// How far `at` is from `now`, for people: "3m05s ago", "in 5m00s" (a time ahead of now: a
+/// worker's clock ahead of this host's), "just now" within a second either way. The span is
+/// format_duration's, so it reads like every other duration here.
+std::string format_relative(Micros at, Micros now);
+
 /// UTC with milliseconds for tables: "2026-11-22 23:52:57.123Z".
 std::string format_timestamp(Micros at);
 
