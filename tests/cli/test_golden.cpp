@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -119,6 +120,59 @@ TEST_CASE("stats summarises each job class", "[cli][golden]") {
   check_golden("stats.txt", output_of(store, {"stats"}));
   check_golden("stats.json", output_of(store, {"stats", "--format", "json"}));
   check_golden("stats_since.txt", output_of(store, {"stats", "--since", "2017-09-01T01:00:00Z"}));
+}
+
+TEST_CASE("ls --follow prints a job recorded before it started when that job changes state", "[cli]") {
+  // Issue 13: `ls --state failed --follow` watched only jobs it printed or saw arrive, so a job
+  // already running when it started never showed when it failed.
+  const PreparedStore store;
+  const auto emit = [&](std::vector<std::string> emit_args) {
+    emit_args.insert(emit_args.begin(), {"--db", store.path(), "emit"});
+    REQUIRE(run_cli(emit_args).exit_code == 0);
+  };
+  emit({"--job-id", "running-before", "--state", "started", "--job", "LongJob"});
+  const TempDir capture;
+  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
+  std::vector<std::string> args{JOBTRAIL_CLI_PATH, "--db", store.path(), "--format", "json", "ls", "--follow",
+                                "--state", "failed", "--limit", "1", "--interval", "100ms"};
+  std::vector<char*> argv;
+  for (auto& argument : args) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t follower = 0;
+  REQUIRE(posix_spawn(&follower, argv[0], &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const auto lines = [&]() {
+    std::vector<nlohmann::json> printed;
+    std::istringstream text(read_file(out_path));
+    for (std::string line; std::getline(text, line);) printed.push_back(nlohmann::json::parse(line));
+    return printed;
+  };
+  const auto wait_for_lines = [&](std::size_t count) {
+    for (int i = 0; i < 100 && lines().size() < count; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return lines().size() >= count;
+  };
+  CHECK(wait_for_lines(1));  // the first page: the newest failed job
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  emit({"--job-id", "running-before", "--state", "failed", "--job", "LongJob", "--error", "out of memory"});
+  CHECK(wait_for_lines(2));
+  // Another change of a job it never printed, which does not match: not printed.
+  emit({"--job-id", "welcome-email-44", "--state", "succeeded"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(follower, SIGINT);
+  int status = 0;
+  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const auto printed = lines();
+  REQUIRE(printed.size() == 2);  // its row once, as it is now
+  CHECK(printed[1].at("job_id") == "running-before");
+  CHECK(printed[1].at("state") == "failed");
+  CHECK(printed[1].at("last_error").at("message") == "out of memory");
+  CHECK(read_file(err_path).empty());
 }
 
 TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, until SIGINT", "[cli]") {
