@@ -2,10 +2,6 @@
 // After a deliberate change: JOBTRAIL_UPDATE_GOLDEN=1 ./cli_tests '[golden]', then read the diff.
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <sstream>
@@ -16,10 +12,10 @@
 
 #include "cli_runner.h"
 #include "prepared_store.h"
+#include "spawned_process.h"
 
 using namespace jobtrail::cli_testing;
-
-extern char** environ;
+using jobtrail::testing::SpawnedProcess;
 
 namespace {
 
@@ -133,18 +129,9 @@ TEST_CASE("ls --follow prints a job recorded before it started when that job cha
   emit({"--job-id", "running-before", "--state", "started", "--job", "LongJob"});
   const TempDir capture;
   const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
-  std::vector<std::string> args{JOBTRAIL_CLI_PATH, "--db", store.path(), "--format", "json", "ls", "--follow",
-                                "--state", "failed", "--limit", "1", "--interval", "100ms"};
-  std::vector<char*> argv;
-  for (auto& argument : args) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t follower = 0;
-  REQUIRE(posix_spawn(&follower, argv[0], &actions, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
+  SpawnedProcess follower({JOBTRAIL_CLI_PATH, "--db", store.path(), "--format", "json", "ls", "--follow", "--state",
+                           "failed", "--limit", "1", "--interval", "100ms"},
+                          out_path, err_path);
   const auto lines = [&]() {
     std::vector<nlohmann::json> printed;
     std::istringstream text(read_file(out_path));
@@ -162,11 +149,8 @@ TEST_CASE("ls --follow prints a job recorded before it started when that job cha
   // Another change of a job it never printed, which does not match: not printed.
   emit({"--job-id", "welcome-email-44", "--state", "succeeded"});
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  kill(follower, SIGINT);
-  int status = 0;
-  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  follower.signal(SIGINT);
+  CHECK(follower.wait() == 0);
   const auto printed = lines();
   REQUIRE(printed.size() == 2);  // its row once, as it is now
   CHECK(printed[1].at("job_id") == "running-before");
@@ -179,18 +163,9 @@ TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, unt
   const PreparedStore store;
   const TempDir capture;
   const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
-  std::vector<std::string> args{JOBTRAIL_CLI_PATH, "--db", store.path(), "ls", "--follow", "--state", "failed,dead",
-                                "--limit", "1", "--interval", "100ms"};
-  std::vector<char*> argv;
-  for (auto& argument : args) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t follower = 0;
-  REQUIRE(posix_spawn(&follower, argv[0], &actions, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
+  SpawnedProcess follower({JOBTRAIL_CLI_PATH, "--db", store.path(), "ls", "--follow", "--state", "failed,dead",
+                           "--limit", "1", "--interval", "100ms"},
+                          out_path, err_path);
   const auto wait_for = [&](const std::string& text) {
     for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -211,11 +186,8 @@ TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, unt
   emit({"--job-id", "follow-2", "--state", "dead", "--job", "FollowJob"});
   CHECK(wait_for("follow-1"));
   CHECK(wait_for("follow-2"));
-  kill(follower, SIGINT);
-  int status = 0;
-  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  follower.signal(SIGINT);
+  CHECK(follower.wait() == 0);
   const std::string out = read_file(out_path);
   CHECK(out.find("follow-quiet") == std::string::npos);
   CHECK(out.rfind("FIRST SEEN", 0) == 0);
