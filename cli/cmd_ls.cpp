@@ -217,7 +217,9 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
                "Print the newest matching jobs oldest first, then each job as it is recorded\n"
                "or changes (any job, however old), until Ctrl-C (exit 0) or the reader goes\n"
                "away.");
-  ls->add_option("--interval", options.interval, "How often --follow looks for new jobs (default 1s, 100ms to 1h).")
+  ls->add_option("--interval", options.interval,
+                 "How often --follow looks for new and changed jobs (default 1s, 100ms\n"
+                 "to 1h).")
       ->option_text("DURATION");
   ls->footer(subcommand_footer(
       "Table: FIRST SEEN is the job's first event; WAIT is enqueue to start, RUN start to\n"
