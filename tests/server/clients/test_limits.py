@@ -92,6 +92,16 @@ class ServerTest(unittest.TestCase):
         self.assertTrue(stored["backtrace"].endswith("\u2026[truncated from 100000 bytes]"))
         self.assertLessEqual(len(stored["backtrace"].encode()), jobtrail_rq.MAX_BACKTRACE_BYTES)
 
+    def test_a_burst_of_failures_with_long_backtraces_is_sent_within_the_body_limit(self):
+        # 300 events of 64 KiB: 19.7 MB in one batch, over serve's --max-body (16 MiB) whole.
+        client = jobtrail_client.Client(url=self.url, token="")
+        error = jobtrail_client.fields.error_fields("RuntimeError", "boom", "frame\n" * 20000)
+        for i in range(300):
+            self.assertTrue(client.record("burst-%d" % i, "failed", attempt=1, error=error))
+        self.assertTrue(client.close(30))
+        stats = client.stats()
+        self.assertEqual((stats.sent, stats.rejected, stats.dropped), (300, 0, 0))
+
     def test_every_event_is_sent_with_at(self):
         sent = []
         client = jobtrail_client.Client(url=self.url, token="")
