@@ -209,6 +209,7 @@ struct LookupTimes {
   double page_us = 0;         ///< list_page at a cursor: 50 jobs and the bounded count
   double state_page_us = 0;   ///< the same with --state failed,dead
   double follow_poll_us = 0;  ///< changed_jobs from a position 100 state changes back (any job)
+  double follow_idle_us = 0;  ///< changed_jobs from the newest position: nothing changed
 };
 
 // Fills a store with `count` events and times the CLI's three look-ups, median of many.
@@ -311,6 +312,10 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
   times.follow_poll_us = time_each(n, [&](std::size_t) {
     if (store->changed_jobs(everything, before_changes).jobs.size() != change_targets.size()) std::abort();
   });
+  const ChangePosition newest = store->last_change();
+  times.follow_idle_us = time_each(n, [&](std::size_t) {
+    if (!store->changed_jobs(everything, newest).jobs.empty()) std::abort();
+  });
   return times;
 }
 
@@ -406,6 +411,8 @@ int main(int argc, char** argv) {
               large.state_page_us / small.state_page_us);
   std::printf("  ls --follow poll (100 changes)  %16.1f %17.1f   %5.2fx\n", small.follow_poll_us, large.follow_poll_us,
               large.follow_poll_us / small.follow_poll_us);
+  std::printf("  ls --follow poll (no change)    %16.1f %17.1f   %5.2fx\n", small.follow_idle_us, large.follow_idle_us,
+              large.follow_idle_us / small.follow_idle_us);
   if (!settings.keep) {
     for (const char* name : {"tracker.db", "tracker-4.db", "direct.db", "naive.db", "raw.db", "raw-indexed.db", "small.db", "large.db"}) fresh(dir / name);
   }
