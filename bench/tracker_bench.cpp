@@ -5,8 +5,8 @@
 //      text-keyed table, SQLite's default settings) and the raw limit (one prepared INSERT per
 //      event into the same plain table, batched transactions, WAL), the latter also with the
 //      text indexes the plain table needs to answer the same look-ups;
-//   3. show / trace / ls --entity / cursored ls pages / ls --follow's poll / impact at a small and a
-//      large store.
+//   3. show / trace / ls --entity / cursored ls pages / ls --follow's poll (the jobs that changed since
+//      the last poll, from the index of writes) / impact at a small and a large store.
 // Usage: tracker_bench [--events N] [--naive-events N] [--small N] [--large N] [--batch N] [--dir DIR] [--keep]
 //                      [--lookups-only]
 
@@ -209,7 +209,8 @@ struct LookupTimes {
   double show_us = 0, trace_us = 0, entity_us = 0;
   double page_us = 0;         ///< list_page at a cursor: 50 jobs and the bounded count
   double state_page_us = 0;   ///< the same with --state failed,dead
-  double follow_poll_us = 0;  ///< follow_jobs past the newest row + jobs_by_row of 100 watched jobs
+  double follow_poll_us = 0;  ///< changed_jobs from a position 100 state changes back (any job)
+  double follow_idle_us = 0;  ///< changed_jobs from the newest position: nothing changed
   double impact_us = 0;        ///< impact of a window holding about 100 jobs
   double class_impact_us = 0;  ///< the same windows, one job class
   double state_impact_us = 0;  ///< impact --state failed,dead over the whole store
@@ -222,7 +223,8 @@ constexpr std::size_t impact_window_jobs = 100;
 // Fills a store with `count` events and times the CLI's three look-ups, median of many.
 LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::size_t batch) {
   fresh(path);
-  std::vector<std::string> job_ids, correlations, entities;
+  std::vector<std::string> job_ids, correlations, entities, change_targets;
+  ChangePosition before_changes;
   {
     auto store = open_store(path.string());
     constexpr std::size_t chunk_events = 500'000;
@@ -241,7 +243,25 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
         correlations.push_back(workload.correlation_ids[pick() % workload.correlation_ids.size()]);
         entities.push_back(workload.entities[pick() % workload.entities.size()]);
       }
+      for (int k = 0; k < 100; ++k) change_targets.push_back(workload.job_ids[pick() % workload.job_ids.size()]);
     }
+    // What a follower polls for: 100 distinct jobs, from all over the store, changing state
+    // after its last look (one batch of `dead`, an hour after the last workload).
+    std::sort(change_targets.begin(), change_targets.end());
+    change_targets.erase(std::unique(change_targets.begin(), change_targets.end()), change_targets.end());
+    std::shuffle(change_targets.begin(), change_targets.end(), pick);
+    change_targets.resize(std::min<std::size_t>(100, change_targets.size()));
+    before_changes = store->last_change();
+    std::vector<Event> changes;
+    const Micros later = t0 + static_cast<Micros>(count / chunk_events + 2) * 3'600'000'000LL;
+    for (std::size_t k = 0; k < change_targets.size(); ++k) {
+      Event dead;
+      dead.job_id = change_targets[k];
+      dead.state = State::dead;
+      dead.at = later + static_cast<Micros>(k);
+      changes.push_back(std::move(dead));
+    }
+    store->append(changes);
   }
   OpenOptions read_only;
   read_only.read_only = true;
@@ -280,11 +300,9 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
   // there would hand it on. Most have more than page_count_limit jobs after them at 10M, so
   // the bounded count walks its whole bound there.
   std::vector<ListPosition> positions;
-  std::vector<std::int64_t> watched;
   for (std::size_t i = 0; i < n; ++i) {
     const auto job = store->find_job(job_ids[i]);
     positions.push_back({job->first_event_at, job->row});
-    if (watched.size() < 100) watched.push_back(job->row);
   }
   times.page_us = time_each(n, [&](std::size_t i) {
     JobFilter filter;
@@ -297,10 +315,14 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
     filter.after = positions[i];
     list_page(*store, filter);
   });
-  const std::int64_t newest = store->last_row();
+  JobFilter everything;
+  everything.limit = 1000;  // as ls --follow reads
   times.follow_poll_us = time_each(n, [&](std::size_t) {
-    if (!store->follow_jobs(JobFilter{}, newest).empty()) std::abort();
-    if (store->jobs_by_row(watched).size() != watched.size()) std::abort();
+    if (store->changed_jobs(everything, before_changes).jobs.size() != change_targets.size()) std::abort();
+  });
+  const ChangePosition newest = store->last_change();
+  times.follow_idle_us = time_each(n, [&](std::size_t) {
+    if (!store->changed_jobs(everything, newest).jobs.empty()) std::abort();
   });
   // Windows ending at a random job and reaching back over the next impact_window_jobs jobs in
   // list order (found with list_jobs, outside the timing): a window of time would hold five
@@ -426,8 +448,10 @@ int main(int argc, char** argv) {
               large.page_us / small.page_us);
   std::printf("  ls --state failed,dead --cursor %16.1f %17.1f   %5.2fx\n", small.state_page_us, large.state_page_us,
               large.state_page_us / small.state_page_us);
-  std::printf("  ls --follow poll (100 watched)  %16.1f %17.1f   %5.2fx\n", small.follow_poll_us, large.follow_poll_us,
+  std::printf("  ls --follow poll (100 changes)  %16.1f %17.1f   %5.2fx\n", small.follow_poll_us, large.follow_poll_us,
               large.follow_poll_us / small.follow_poll_us);
+  std::printf("  ls --follow poll (no change)    %16.1f %17.1f   %5.2fx\n", small.follow_idle_us, large.follow_idle_us,
+              large.follow_idle_us / small.follow_idle_us);
   std::printf("  impact (100-job window)         %16.1f %17.1f   %5.2fx\n", small.impact_us, large.impact_us,
               large.impact_us / small.impact_us);
   std::printf("  impact --job CLASS (same)       %16.1f %17.1f   %5.2fx\n", small.class_impact_us,

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -109,17 +110,16 @@ bool flushed(std::ostream& out) {
   throw CliError(exit_store_unavailable, fmt::format("cannot write the output: {}", errno ? std::strerror(errno) : "write failed"));
 }
 
-/// What tells a watched job changed: a new event moved at least one of these.
+/// What a printed job showed: a write that leaves these as they were is not printed again.
 struct Seen {
   State state = State::enqueued;
   std::int32_t events = 0;
+  std::uint32_t anomalies = 0;
   bool operator==(const Seen&) const = default;
+  static Seen of(const JobRecord& job) { return {job.state, job.event_count, job.anomalies}; }
 };
 
-// Most jobs --follow keeps watching for changes: each poll reads them again by primary key,
-// so the cap bounds a poll's cost on a store where many jobs run for hours.
-constexpr std::size_t max_watched = 10000;
-// New jobs read per store call while catching up.
+// Jobs read per store call while catching up.
 constexpr std::size_t follow_batch = 1000;
 
 int follow(const GlobalOptions& global, const LsOptions& options, JobFilter filter, Store& store, std::ostream& out) {
@@ -153,57 +153,43 @@ int follow(const GlobalOptions& global, const LsOptions& options, JobFilter filt
     }
     return flushed(out);
   };
-  const auto matches = [&](const JobRecord& job) {
-    return filter.states.empty() || std::find(filter.states.begin(), filter.states.end(), job.state) != filter.states.end();
-  };
-
-  // The mark before the first page: a job landing in between is then read again, not missed.
-  std::int64_t mark = store.last_row();
-  std::map<std::int64_t, Seen> watched;
-  std::set<std::int64_t> printed_first;
+  // The position before the first page: a job written in between is read again, and printed
+  // again only if it changed since the page showed it.
+  ChangePosition mark = store.last_change();
+  std::map<std::int64_t, Seen> on_first_page;
   {
     std::vector<JobRecord> recent = store.list_jobs(filter);
     std::vector<const JobRecord*> oldest_first;
     for (auto job = recent.rbegin(); job != recent.rend(); ++job) {
       oldest_first.push_back(&*job);
-      printed_first.insert(job->row);
-      if (!is_final(job->state) && watched.size() < max_watched) watched[job->row] = {job->state, job->event_count};
+      on_first_page[job->row] = Seen::of(*job);
     }
     if (!print(oldest_first)) return exit_ok;
   }
-  JobFilter arrivals = filter;
-  arrivals.states.clear();  // a job may arrive enqueued and fail later: watch it from its arrival
-  arrivals.limit = follow_batch;
+  // Every write since the mark, in the order written, new jobs and changed ones alike: one
+  // range of the store's index of writes per poll, whatever the job was when following began.
+  JobFilter changes = filter;
+  changes.limit = follow_batch;
   while (follow_interrupted == 0) {
     for (Micros slept = 0; slept < interval && follow_interrupted == 0; slept += 100'000) {
       std::this_thread::sleep_for(std::chrono::microseconds(std::min<Micros>(100'000, interval - slept)));
     }
     if (follow_interrupted != 0) break;
-    std::vector<JobRecord> changed;
-    if (!watched.empty()) {
-      std::vector<std::int64_t> rows;
-      for (const auto& [row, seen] : watched) rows.push_back(row);
-      for (JobRecord& job : store.jobs_by_row(rows)) {
-        Seen& seen = watched[job.row];
-        if (seen == Seen{job.state, job.event_count}) continue;
-        seen = {job.state, job.event_count};
-        if (is_final(job.state)) watched.erase(job.row);
-        if (matches(job)) changed.push_back(std::move(job));
-      }
-    }
     for (;;) {
-      std::vector<JobRecord> landed = store.follow_jobs(arrivals, mark);
-      for (JobRecord& job : landed) {
-        mark = std::max(mark, job.row);
-        if (printed_first.erase(job.row) > 0) continue;
-        if (!is_final(job.state) && watched.size() < max_watched) watched[job.row] = {job.state, job.event_count};
-        if (matches(job)) changed.push_back(std::move(job));
+      ChangedJobs written = store.changed_jobs(changes, mark);
+      mark = written.next;
+      std::vector<const JobRecord*> batch;
+      for (const JobRecord& job : written.jobs) {
+        if (const auto shown = on_first_page.find(job.row); shown != on_first_page.end()) {
+          const bool same = shown->second == Seen::of(job);
+          on_first_page.erase(shown);
+          if (same) continue;
+        }
+        batch.push_back(&job);
       }
-      if (landed.size() < follow_batch) break;
+      if (!print(batch)) return exit_ok;
+      if (written.jobs.size() < follow_batch) break;
     }
-    std::vector<const JobRecord*> batch;
-    for (const JobRecord& job : changed) batch.push_back(&job);
-    if (!print(batch)) return exit_ok;
   }
   return exit_ok;
 }
@@ -236,8 +222,11 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
       ->option_text("normal|wide");
   ls->add_flag("--follow,-f", options.follow,
                "Print the newest matching jobs oldest first, then each job as it is recorded\n"
-               "or changes state, until Ctrl-C (exit 0) or the reader goes away.");
-  ls->add_option("--interval", options.interval, "How often --follow looks for new jobs (default 1s, 100ms to 1h).")
+               "or changes (any job, however old), until Ctrl-C (exit 0) or the reader goes\n"
+               "away.");
+  ls->add_option("--interval", options.interval,
+                 "How often --follow looks for new and changed jobs (default 1s, 100ms\n"
+                 "to 1h).")
       ->option_text("DURATION");
   ls->footer(subcommand_footer(
       "Table: FIRST SEEN is the job's first event, LAST SEEN how long ago its latest one\n"
@@ -252,9 +241,10 @@ CLI::App* setup_ls(CLI::App& app, LsOptions& options) {
       "up to 10,000 beyond the page, else \"more than\") and gives the --cursor of the\n"
       "next page. JSON: one object per job per line; for a partial page, one object on\n"
       "stderr: {\"next\": cursor, \"shown\", \"total\", \"total_exact\"}, as GET /v1/jobs answers.\n"
-      "--follow sees jobs recorded after it starts, and changes of the jobs it printed or\n"
-      "saw arrive (up to 10,000 unfinished ones); filters other than --state apply when a\n"
-      "job arrives. Tables and CSV print one header for the whole stream (CSV's at once).\n"));
+      "--follow prints a job each time it is recorded or changes (a new event other than\n"
+      "a heartbeat, or a new flag) and then matches every filter: a job already running\n"
+      "when it started that fails later shows under --state failed. Tables and CSV\n"
+      "print one header for the whole stream (CSV's at once).\n"));
   return ls;
 }
 

@@ -2,14 +2,10 @@
 // After a deliberate change: JOBTRAIL_UPDATE_GOLDEN=1 ./cli_tests '[golden]', then read the diff.
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -17,10 +13,10 @@
 
 #include "cli_runner.h"
 #include "prepared_store.h"
+#include "spawned_process.h"
 
 using namespace jobtrail::cli_testing;
-
-extern char** environ;
+using jobtrail::testing::SpawnedProcess;
 
 namespace {
 
@@ -123,42 +119,54 @@ TEST_CASE("stats summarises each job class", "[cli][golden]") {
   check_golden("stats_since.txt", output_of(store, {"stats", "--since", "2017-09-01T01:00:00Z"}));
 }
 
-namespace {
-
-/// Starts `jobtrail args...` in the background, its stdout and stderr into these files.
-pid_t spawn_cli(std::vector<std::string> args, const std::string& out_path, const std::string& err_path) {
-  args.insert(args.begin(), JOBTRAIL_CLI_PATH);
-  std::vector<char*> argv;
-  for (auto& argument : args) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t child = 0;
-  REQUIRE(posix_spawn(&child, argv[0], &actions, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return child;
+TEST_CASE("ls --follow prints a job recorded before it started when that job changes state", "[cli]") {
+  // Issue 13: `ls --state failed --follow` watched only jobs it printed or saw arrive, so a job
+  // already running when it started never showed when it failed.
+  const PreparedStore store;
+  const auto emit = [&](std::vector<std::string> emit_args) {
+    emit_args.insert(emit_args.begin(), {"--db", store.path(), "emit"});
+    REQUIRE(run_cli(emit_args).exit_code == 0);
+  };
+  emit({"--job-id", "running-before", "--state", "started", "--job", "LongJob"});
+  const TempDir capture;
+  const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
+  SpawnedProcess follower({JOBTRAIL_CLI_PATH, "--db", store.path(), "--format", "json", "ls", "--follow", "--state",
+                           "failed", "--limit", "1", "--interval", "100ms"},
+                          out_path, err_path);
+  const auto lines = [&]() {
+    std::vector<nlohmann::json> printed;
+    std::istringstream text(read_file(out_path));
+    for (std::string line; std::getline(text, line);) printed.push_back(nlohmann::json::parse(line));
+    return printed;
+  };
+  const auto wait_for_lines = [&](std::size_t count) {
+    for (int i = 0; i < 100 && lines().size() < count; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return lines().size() >= count;
+  };
+  CHECK(wait_for_lines(1));  // the first page: the newest failed job
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  emit({"--job-id", "running-before", "--state", "failed", "--job", "LongJob", "--error", "out of memory"});
+  CHECK(wait_for_lines(2));
+  // Another change of a job it never printed, which does not match: not printed.
+  emit({"--job-id", "welcome-email-44", "--state", "succeeded"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  follower.signal(SIGINT);
+  CHECK(follower.wait() == 0);
+  const auto printed = lines();
+  REQUIRE(printed.size() == 2);  // its row once, as it is now
+  CHECK(printed[1].at("job_id") == "running-before");
+  CHECK(printed[1].at("state") == "failed");
+  CHECK(printed[1].at("last_error").at("message") == "out of memory");
+  CHECK(read_file(err_path).empty());
 }
-
-/// Stops a follower with Ctrl-C's signal; it must end with exit 0.
-void interrupt(pid_t follower) {
-  kill(follower, SIGINT);
-  int status = 0;
-  while (waitpid(follower, &status, 0) < 0) REQUIRE(errno == EINTR);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-}
-
-}  // namespace
 
 TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, until SIGINT", "[cli]") {
   const PreparedStore store;
   const TempDir capture;
   const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
-  const pid_t follower = spawn_cli({"--db", store.path(), "ls", "--follow", "--state", "failed,dead", "--limit", "1",
-                                    "--interval", "100ms"},
-                                   out_path, err_path);
+  SpawnedProcess follower({JOBTRAIL_CLI_PATH, "--db", store.path(), "ls", "--follow", "--state", "failed,dead",
+                           "--limit", "1", "--interval", "100ms"},
+                          out_path, err_path);
   const auto wait_for = [&](const std::string& text) {
     for (int i = 0; i < 100 && read_file(out_path).find(text) == std::string::npos; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -179,7 +187,8 @@ TEST_CASE("ls --follow prints jobs as they land and changes of those it saw, unt
   emit({"--job-id", "follow-2", "--state", "dead", "--job", "FollowJob"});
   CHECK(wait_for("follow-1"));
   CHECK(wait_for("follow-2"));
-  interrupt(follower);
+  follower.signal(SIGINT);
+  CHECK(follower.wait() == 0);
   const std::string out = read_file(out_path);
   CHECK(out.find("follow-quiet") == std::string::npos);
   CHECK(out.rfind("FIRST SEEN", 0) == 0);
@@ -192,9 +201,9 @@ TEST_CASE("ls --follow --format csv prints its header at once, then each job's r
   const TempDir capture;
   const std::string out_path = capture.file("stdout"), err_path = capture.file("stderr");
   // No job matches at first: the header alone says what the columns are.
-  const pid_t follower = spawn_cli({"--db", store.path(), "--format", "csv", "ls", "--follow", "--job", "CsvFollowJob",
-                                    "--interval", "100ms"},
-                                   out_path, err_path);
+  SpawnedProcess follower({JOBTRAIL_CLI_PATH, "--db", store.path(), "--format", "csv", "ls", "--follow", "--job",
+                           "CsvFollowJob", "--interval", "100ms"},
+                          out_path, err_path);
   const std::string header =
       "first_event_at,job_id,job,queue,state,last_event_at,attempts,wait_us,wait_ongoing,run_us,run_ongoing,anomalies\n";
   const auto wait_for = [&](const std::string& text) {
@@ -214,7 +223,8 @@ TEST_CASE("ls --follow --format csv prints its header at once, then each job's r
   CHECK(wait_for("'=csv-follow-2,CsvFollowJob,,started,"));
   emit({"--job-id", "csv,follow-1", "--state", "failed", "--at", "2017-09-01T10:00:02Z"});
   CHECK(wait_for("\"csv,follow-1\",CsvFollowJob,,failed,"));
-  interrupt(follower);
+  follower.signal(SIGINT);
+  CHECK(follower.wait() == 0);
   const std::string out = read_file(out_path);
   INFO(out);
   CHECK(out.rfind(header, 0) == 0);

@@ -2,12 +2,6 @@
 // json` prints for the same store, compared field by field over a real HTTP client and the
 // real binary.
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -18,9 +12,8 @@
 #include "jobtrail/server.h"
 #include "jobtrail/store.h"
 #include "running_server.h"
+#include "spawned_process.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 using namespace jobtrail;
 using nlohmann::json;
@@ -28,17 +21,11 @@ using nlohmann::json;
 namespace {
 
 using jobtrail::testing::RunningServer;
+using jobtrail::testing::SpawnedProcess;
 using jobtrail::testing::TempDir;
 
 constexpr Micros t0 = 1'790'000'000'000'000;
 constexpr Micros second = 1'000'000;
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 struct CliAnswer {
   int exit_code = -1;
@@ -46,21 +33,10 @@ struct CliAnswer {
 };
 
 CliAnswer run_cli(const TempDir& dir, std::vector<std::string> args) {
-  const std::string out = dir.file("cli.out"), err = dir.file("cli.err");
   args.insert(args.begin(), JOBTRAIL_CLI_PATH);
-  std::vector<char*> argv;
-  for (auto& argument : args) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) REQUIRE(errno == EINTR);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_all(out), read_all(err)};
+  SpawnedProcess cli(std::move(args), dir.file("cli.out"), dir.file("cli.err"));
+  const int exit_code = cli.wait();
+  return {exit_code, cli.out(), cli.err()};
 }
 
 std::vector<json> json_lines(const std::string& text) {

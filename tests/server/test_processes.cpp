@@ -1,12 +1,9 @@
 // The real `jobtrail` binary: serve stopped by SIGTERM under load, exec's exit codes and signals.
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,84 +16,29 @@
 #include <nlohmann/json.hpp>
 
 #include "jobtrail/store.h"
+#include "spawned_process.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 using namespace jobtrail;
 using nlohmann::json;
 
 namespace {
 
+using jobtrail::testing::SpawnedProcess;
 using jobtrail::testing::TempDir;
 
-/// `jobtrail args...` as a child process with stdout and stderr in files. Not thread-safe.
-class Process {
+/// `jobtrail args...` as a child process with stdout and stderr in files of `dir`. Not thread-safe.
+class Process : public SpawnedProcess {
  public:
-  /// Where the process's stderr goes: a file, or a pipe nobody reads (as in `... 2>&1 | true`).
-  enum class Stderr { file, closed_pipe };
-
   Process(const std::vector<std::string>& args, const TempDir& dir, Stderr stderr_to = Stderr::file)
-      : out_(dir.file("out")), err_(dir.file("err")) {
-    std::vector<std::string> argv_strings = {JOBTRAIL_CLI_PATH};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& argument : argv_strings) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int unread[2] = {-1, -1};
-    if (stderr_to == Stderr::closed_pipe) {
-      REQUIRE(pipe2(unread, O_CLOEXEC) == 0);
-      posix_spawn_file_actions_adddup2(&actions, unread[1], STDERR_FILENO);
-    } else {
-      posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    }
-    // As a shell would start it: SIGPIPE at its default, whatever this test process does with it.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigdefault(&attributes, &defaults);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
-    REQUIRE(posix_spawn(&pid_, argv[0], &actions, &attributes, argv.data(), environ) == 0);
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    if (stderr_to == Stderr::closed_pipe) {
-      close(unread[0]);
-      close(unread[1]);
-    }
-  }
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int signal_number) const { kill(pid_, signal_number); }
-  /// The exit code, 128+N for a signal N, -1 if it did not end within `timeout`.
-  int wait(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  std::string out() const { return read(out_); }
-  std::string err() const { return read(err_); }
+      : SpawnedProcess(with_program(args), dir.file("out"), dir.file("err"), stderr_to) {}
 
  private:
-  static std::string read(const std::string& path) {
-    std::ifstream file(path);
-    return {std::istreambuf_iterator<char>(file), {}};
+  static std::vector<std::string> with_program(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{JOBTRAIL_CLI_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
   }
-  std::string out_, err_;
-  pid_t pid_ = 0;
 };
 
 /// The port `jobtrail serve --listen 127.0.0.1:0` announced on its first line of stdout.

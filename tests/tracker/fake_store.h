@@ -84,9 +84,8 @@ class FakeStore : public Store {
   std::vector<JobRecord> jobs_in_trace(const std::string&) override { return {}; }
   std::vector<JobRecord> list_jobs(const JobFilter&) override { return {}; }
   std::int64_t count_jobs(const JobFilter&, std::int64_t) override { return 0; }
-  std::vector<JobRecord> follow_jobs(const JobFilter&, std::int64_t) override { return {}; }
-  std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>&) override { return {}; }
-  std::int64_t last_row() override { return 0; }
+  ChangePosition last_change() override { return {}; }
+  ChangedJobs changed_jobs(const JobFilter&, const ChangePosition& after) override { return {{}, after}; }
   std::vector<std::string> job_ids_with_prefix(const std::string&, std::size_t) override { return {}; }
   std::vector<std::string> job_ids_near(const std::string&, std::size_t) override { return {}; }
   std::vector<JobStats> stats(const StatsFilter&) override { return {}; }

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <mutex>
@@ -76,8 +77,8 @@ TEST_CASE("a store from a newer jobtrail is a clear error", "[tracker][migration
   } catch (const StoreError& error) {
     // Where: the path of a SQLite file, the URL (password hidden) of a PostgreSQL database.
     CHECK(std::string(error.what()) == test_store.url() +
-                                           " has schema version 99, newer than this jobtrail understands (3); "
-                                           "upgrade jobtrail to read it");
+                                           " has schema version 99, newer than this jobtrail understands (" +
+                                           std::to_string(latest_schema_version()) + "); upgrade jobtrail to read it");
   }
 }
 
@@ -177,6 +178,46 @@ TEST_CASE("a store of an older schema can be read without migrating it", "[track
   auto reader = test_store.open(read_only());
   CHECK(reader->find_job("job-1"));
   CHECK(reader->schema_version() == 1);  // read as it is, not migrated
+}
+
+TEST_CASE("version 4 adds the order of writes and a follower of an older store is told to upgrade it",
+          "[tracker][migrations][store]") {
+  testing::TestStore test_store;
+  Event event;
+  event.job_id = "job-1";
+  event.state = State::started;
+  test_store.open()->append({event});
+  // Back to version 3: the job table without its order of writes.
+  if (test_store.postgres()) {
+    testing::pg_rows(test_store.url(), "ALTER TABLE jobtrail.job DROP COLUMN changed");
+  } else {
+    exec(test_store.url(), "DROP INDEX job_by_change; ALTER TABLE job DROP COLUMN changed; "
+                           "DELETE FROM meta WHERE key = 'change_seq'");
+  }
+  set_schema_version(test_store, 3);
+  auto reader = test_store.open(read_only());
+  CHECK(reader->find_job("job-1"));
+  try {
+    reader->last_change();
+    FAIL("followed a store without the order of writes");
+  } catch (const StoreError& error) {
+    CHECK(std::string(error.what()).find("has schema version 3, which does not keep the order of writes that "
+                                         "--follow reads (version 4); any command that records") != std::string::npos);
+  }
+  // A writer migrates it; the job written before keeps its place before any follower's.
+  auto writer = test_store.open();
+  CHECK(writer->schema_version() == latest_schema_version());
+  const ChangePosition start = writer->last_change();
+  CHECK(writer->changed_jobs(JobFilter{}, start).jobs.empty());
+  event.state = State::failed;
+  writer->append({event});
+  std::vector<JobRecord> changed;
+  for (int i = 0; i < 500 && changed.empty(); ++i) {  // PostgreSQL: until older transactions end
+    changed = writer->changed_jobs(JobFilter{}, start).jobs;
+    if (changed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(changed.size() == 1);
+  CHECK(changed.front().state == State::failed);
 }
 
 TEST_CASE("threads opening a new PostgreSQL store at once create one set of tables",

@@ -5,6 +5,7 @@
 // rows, answers a few questions about what it holds (BatchHistory) and lands the plan.
 // No I/O here, so every rule is tested without a database (tests/tracker/test_batch_planner.cpp).
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -87,6 +88,14 @@ struct JobPlan {
 
   /// Whether the row must be written (new events, or a new anomaly flag).
   bool changed() const noexcept { return !pending.empty() || row->anomalies != row->anomalies_stored; }
+  /// Whether the write is one `ls --follow` reports, so the job moves to the end of the
+  /// store's order of writes (job_by_change): a new job, a new anomaly flag, or any event but
+  /// a heartbeat. A heartbeat only says the job still runs; a fleet's running jobs send one
+  /// every few seconds, and a follower would otherwise print each of them again and again.
+  bool noticeable() const noexcept {
+    return !row->stored || row->anomalies != row->anomalies_stored ||
+           std::any_of(pending.begin(), pending.end(), [](const PendingEvent& e) { return e.state != State::heartbeat; });
+  }
 };
 
 /// An anomaly to insert.

@@ -70,6 +70,13 @@ JobFindings FindingsBuilder::finish(const std::function<std::optional<JobRecord>
   return findings;
 }
 
+StoreError no_change_order(const std::string& location, int version) {
+  return StoreError(StoreError::Kind::other,
+                    location + " has schema version " + std::to_string(version) +
+                        ", which does not keep the order of writes that --follow reads (version 4); "
+                        "any command that records (emit, exec, serve, prune) upgrades it");
+}
+
 std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
   std::vector<std::optional<State>> states;
   for (const State state : filter.states) {

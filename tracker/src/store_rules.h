@@ -26,6 +26,10 @@ constexpr std::string_view check_result_columns =
 /// Throws StoreError invalid_event unless `schedule` can be registered.
 void check_schedule(const Schedule& schedule);
 
+/// The error of a follow (Store::last_change) on a store whose schema predates the order of
+/// writes (version 4): a read-only opening never migrates, so a command that records must.
+StoreError no_change_order(const std::string& location, int version);
+
 /// The states a list walks, each its own index range: the filter's states once each, or one
 /// "any state" entry when it names none.
 std::vector<std::optional<State>> states_to_scan(const JobFilter& filter);

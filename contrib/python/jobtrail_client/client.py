@@ -2,7 +2,8 @@
 
 The steps, as in the C++ tracker:
   1. record() stamps the event (`at` in µs, now) and appends it to the bounded buffer;
-  2. the sender thread wakes, takes a batch (up to MAX_BATCH events, one durability at a time);
+  2. the sender thread wakes, takes a batch (up to MAX_BATCH events and MAX_BODY_BYTES of JSON,
+     one durability at a time);
   3. it posts the batch as NDJSON over one keep-alive connection;
   4. no answer or a 5xx: it keeps the batch and retries after a jittered, capped backoff —
      resending is safe because every event carries its `at` (the store skips a redelivery);
@@ -25,7 +26,10 @@ from .sender import REJECTED, SENT, Backoff, HttpPoster
 
 _log = logging.getLogger("jobtrail")
 
-MAX_BATCH = 1000        # events per request: well under the server's 10,000 and 16 MiB
+MAX_BATCH = 1000        # events per request: well under the server's 10,000
+# Bytes of NDJSON per request, as the Ruby client: well under serve's --max-body (16 MiB), which
+# 1,000 events with 64 KiB backtraces (66 MB) would pass, costing the whole batch its 413.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 WARN_EVERY_S = 60.0     # at most one warning a minute
 
 
@@ -34,6 +38,17 @@ def _env_float(name, default):
         return float(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+def _within_body_limit(batch, cut):
+    """How many of ``batch[:cut]`` fit in one request of MAX_BODY_BYTES (at least one: a single
+    event is far below it, its texts cut by fields.cut_free_text)."""
+    size = 0
+    for i in range(cut):
+        size += len(json.dumps(batch[i], ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")) + 1
+        if size > MAX_BODY_BYTES and i > 0:
+            return i
+    return cut
 
 
 class Stats:
@@ -168,6 +183,7 @@ class Client:
                     # One durability per request: the durable events wait for the commit.
                     durable = bool(batch[0].get(_DURABLE))
                     cut = next((i for i, e in enumerate(batch) if bool(e.get(_DURABLE)) != durable), len(batch))
+                    cut = _within_body_limit(batch, cut)
                     part = batch[:cut]
                     for event in part:
                         event.pop(_DURABLE, None)

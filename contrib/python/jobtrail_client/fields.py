@@ -2,12 +2,16 @@
 
 import time
 
-# The server's limits, in bytes of UTF-8: a longer field gets the whole event refused.
+# The server's limits, in bytes of UTF-8 (docs/events.md, EventLimits in event.h): a longer ID
+# gets the whole event refused; a longer free text (error class, message, backtrace) is cut by
+# serve's rule, which cut_free_text() applies here already, marker and all.
 MAX_ID_BYTES = 200
 MAX_CLASS_BYTES = 200
 MAX_MESSAGE_BYTES = 8 * 1024
 MAX_BACKTRACE_BYTES = 64 * 1024
 MAX_ENTITIES = 64
+# What ends a cut text, then the length sent and " bytes]": truncation_marker in event.h.
+TRUNCATION_MARKER = "\u2026[truncated from "
 
 
 def now_us():
@@ -22,17 +26,29 @@ def utf8_head(text, limit):
     return str(text).encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
 
 
-def utf8_tail(text, limit):
-    """The end of ``text`` in at most ``limit`` bytes of UTF-8, cut between characters."""
+def cut_free_text(text, limit):
+    """``text`` as serve stores it: whole when it fits in ``limit`` bytes of UTF-8, else its start,
+    cut between characters, and "…[truncated from N bytes]" (N: the bytes it had), the two within
+    ``limit``. The C++ rule truncate_free_text() (tracker/src/event.cpp), byte for byte: the
+    client cuts so that one huge text cannot make a batch too large for serve or fill the
+    buffer, and what is stored is the same whichever way it came."""
+    # "replace": a lone surrogate (from a surrogateescape'd file name) cannot be sent as JSON.
     data = str(text).encode("utf-8", "replace")
-    return data[max(len(data) - limit, 0):].decode("utf-8", "ignore")
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    tail = (TRUNCATION_MARKER + str(len(data)) + " bytes]").encode("utf-8")
+    end = max(limit - len(tail), 0)
+    for _ in range(3):  # back to the start of a character (at most three continuation bytes)
+        if end > 0 and data[end] & 0xC0 == 0x80:
+            end -= 1
+    return (data[:end] + tail).decode("utf-8")
 
 
 def error_fields(error_class, message, backtrace=""):
-    """The `error` object; the end of a message and of a backtrace is where the cause is."""
-    return {"class": utf8_head(error_class or "", MAX_CLASS_BYTES),
-            "message": utf8_tail(message or "", MAX_MESSAGE_BYTES),
-            "backtrace": utf8_tail(backtrace or "", MAX_BACKTRACE_BYTES)}
+    """The `error` object, each text cut by serve's rule (cut_free_text)."""
+    return {"class": cut_free_text(error_class or "", MAX_CLASS_BYTES),
+            "message": cut_free_text(message or "", MAX_MESSAGE_BYTES),
+            "backtrace": cut_free_text(backtrace or "", MAX_BACKTRACE_BYTES)}
 
 
 def error_from_traceback(text):

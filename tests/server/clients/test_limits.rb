@@ -28,6 +28,19 @@ class LimitsTest < Minitest::Test
     assert_equal ["€"], tail.chars.uniq
   end
 
+  def test_the_cut_is_the_servers_byte_for_byte
+    # As tracker/src/event.cpp's cut_to: the start, backed off to a character, then the marker.
+    ["a" * 9000, "a" + "é" * 4500, "€" * 3000].each do |text|
+      cut = JobTrail.cut_free_text(text, 8192)
+      tail = "\u2026[truncated from #{text.bytesize} bytes]"
+      finish = 8192 - tail.bytesize
+      finish -= 1 while (text.getbyte(finish) & 0xC0) == 0x80
+      assert_equal (text.byteslice(0, finish) + tail).b, cut.b
+      assert cut.valid_encoding?
+    end
+    assert_equal "é" * 4096, JobTrail.cut_free_text("é" * 4096, 8192)
+  end
+
   def test_invalid_and_binary_strings_are_scrubbed
     scrubbed = JobTrail.scrub({ error: { message: "bad \xFF byte".b, class: "caf\xC3\xA9".b }, list: ["\xFE"] })
     assert_equal "bad \uFFFD byte", scrubbed[:error][:message]
@@ -136,6 +149,19 @@ class ServerTest < Minitest::Test
     assert client.record("r1", "failed", durable: true, attempt: 2, error: { class: "E", message: "bad \xFF byte".b })
     assert_equal 0, client.stats[:rejected]
     assert_equal 2, shown("r1")["events"].size
+  ensure
+    client&.close
+  end
+
+  def test_a_100_kb_error_is_stored_cut_with_the_marker_and_its_length
+    client = JobTrail::Client.new(url: @url, token: nil)
+    error = RuntimeError.new("x" * 100_000)
+    error.set_backtrace(["app/jobs/long_job.rb:1:in `perform'"])
+    assert client.record("r-long", "failed", durable: true, attempt: 1, error: JobTrail.error_of(error))
+    stored = shown("r-long")["last_error"]
+    assert stored["message"].end_with?("x\u2026[truncated from 100000 bytes]")
+    assert_equal JobTrail::Client::MAX_MESSAGE_BYTES, stored["message"].bytesize
+    assert_equal "RuntimeError", stored["class"]
   ensure
     client&.close
   end

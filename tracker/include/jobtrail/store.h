@@ -3,6 +3,7 @@
 /// The durable history of jobs. One interface, one implementation per database; the
 /// public face names neither SQLite nor libpq.
 
+#include <compare>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,7 +47,7 @@ struct JobRecord {
   std::uint32_t anomalies = 0;         ///< bit (1 << AnomalyKind) per kind flagged
   std::vector<std::string> entities;   ///< entity tags ("type:id"), sorted byte by byte
   /// The store's own number for the row: with first_event_at, the job's place in list order
-  /// (ListPosition), and increasing in the order jobs were first recorded (follow_jobs).
+  /// (ListPosition), and increasing in the order jobs were first recorded.
   std::int64_t row = 0;
 };
 
@@ -63,6 +64,15 @@ struct ListPosition {
 std::string to_cursor(const ListPosition& position);
 /// The position a cursor from to_cursor names; nothing for any other text.
 std::optional<ListPosition> parse_cursor(std::string_view cursor);
+
+/// A place in the order the store wrote job rows: the write's number (SQLite: a store-wide
+/// counter taken by each append; PostgreSQL: the writing transaction's ID), then the row.
+/// Written jobs come after every position taken before they were committed.
+struct ChangePosition {
+  std::int64_t change = 0;
+  std::int64_t row = 0;
+  auto operator<=>(const ChangePosition&) const = default;
+};
 
 /// One stored event, as `show` prints it.
 struct EventRecord {
@@ -110,6 +120,13 @@ struct JobPage {
   bool partial() const noexcept { return !next_cursor.empty(); }
 };
 
+
+/// What Store::changed_jobs answers: the jobs, and where the next call starts (after every
+/// write it looked at, matching or not, so a filter that matches nothing costs nothing twice).
+struct ChangedJobs {
+  std::vector<JobRecord> jobs;
+  ChangePosition next;
+};
 
 /// Per job class: counts by current state and wait/run time percentiles.
 /// What `stats` groups jobs by.
@@ -307,15 +324,15 @@ class Store : public HistoryWriter {
   /// How many jobs match `filter` (its `after` included, its `limit` ignored), counting at most
   /// `at_most`: a walk of at most that many index entries per state, never the whole table.
   virtual std::int64_t count_jobs(const JobFilter& filter, std::int64_t at_most) = 0;
-  /// `ls --follow`: jobs first recorded after the job numbered `row` (JobRecord::row), in the
-  /// order they were recorded, matching `filter` (its `after` ignored), at most `filter.limit`.
-  /// A range of the primary key: as cheap on a big store as on a small one.
-  virtual std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) = 0;
-  /// The current rows of the jobs numbered `rows`, in no particular order (a primary key
-  /// look-up each): how `ls --follow` sees jobs it already printed change state.
-  virtual std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) = 0;
-  /// The highest JobRecord::row now stored (0 when empty): where `ls --follow` starts.
-  virtual std::int64_t last_row() = 0;
+  /// Where `ls --follow` has read the store's writes up to (changed_jobs): the first position.
+  virtual ChangePosition last_change() = 0;
+  /// `ls --follow`: every job written (recorded, or changed by a new event or a flag) after
+  /// `after`, in the order written, that matches `filter` after the write (all its terms; its
+  /// `after` ignored), at most `filter.limit`; and where the next call starts. A job written
+  /// several times in between comes once, as it is now. A range of the index of writes
+  /// (job_by_change): it costs the writes since `after`, however big the store.
+  /// A store whose schema predates that index (read-only, not migrated) throws StoreError.
+  virtual ChangedJobs changed_jobs(const JobFilter& filter, const ChangePosition& after) = 0;
   /// IDs of jobs whose ID starts with `prefix`, in byte order, at most `limit`: one index range.
   virtual std::vector<std::string> job_ids_with_prefix(const std::string& prefix, std::size_t limit) = 0;
   /// Up to `limit` recorded IDs on each side of `job_id` in byte order (it need not exist):

@@ -165,6 +165,18 @@ CREATE INDEX job_started_by_activity ON jobtrail.job (greatest(started_at, heart
 CREATE INDEX job_dead_by_last_at ON jobtrail.job (last_at) WHERE state = 6;
 )SQL";
 
+// Version 4: the order in which job rows were written, for `ls --follow`: `changed` is the
+// writing transaction's ID (a default for new rows, set by every update of a stored one), so
+// a follower reads job_by_change from its last position. Writers commit concurrently, out of
+// the order of their IDs: a follower reads only below the oldest transaction still running
+// (pg_snapshot_xmin), where every writer has finished. The first ADD COLUMN with a constant
+// rewrites nothing; rows written before version 4 keep 0, older than any follower.
+constexpr const char* schema_v4 = R"SQL(
+ALTER TABLE jobtrail.job ADD COLUMN changed bigint NOT NULL DEFAULT 0;
+ALTER TABLE jobtrail.job ALTER COLUMN changed SET DEFAULT (pg_current_xact_id()::text::bigint);
+CREATE INDEX job_by_change ON jobtrail.job (changed, id);
+)SQL";
+
 bool schema_exists(Connection& connection) {
   return connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'jobtrail'").rows() > 0;
 }
@@ -229,7 +241,8 @@ void migrate(Connection& connection, const std::string& where) {
   if (version < 1) connection.execute(schema_v1);
   if (version < 2) connection.execute(schema_v2);
   if (version < 3) connection.execute(schema_v3);
-  // Later migrations: if (version < 4) connection.execute(schema_v4); ...
+  if (version < 4) connection.execute(schema_v4);
+  // Later migrations: if (version < 5) connection.execute(schema_v5); ...
   connection.exec(
       "INSERT INTO jobtrail.meta (key, value) VALUES ('schema_version', $1) "
       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

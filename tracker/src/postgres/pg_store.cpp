@@ -341,7 +341,7 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
   // Changed jobs are updated in place, each column travelling as one array.
   pg::CopyBuffer fresh;
   constexpr int row_columns = 21;  // the job table's columns after id and job_id
-  ArrayLiteral changed_ids, changed[row_columns];
+  ArrayLiteral changed_ids, changed[row_columns], noticed;
   bool any_changed = false;
   pg::CopyBuffer fresh_tags;
   ArrayLiteral tag_entities, tag_jobs;  // tags of stored jobs, which may have them already
@@ -383,6 +383,7 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
     }
     any_changed = true;
     changed_ids.add(row->id);
+    noticed.add(std::int64_t{job.noticeable() ? 1 : 0});
     for (int column = 0; column < row_columns; ++column) put(changed[column], column);
     for (const auto* entity : job.entities) {
       tag_entities.add(std::string_view(*entity));
@@ -405,7 +406,10 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
     Params params;
     params.add(changed_ids);
     for (int column = 0; column < row_columns; ++column) params.add(changed[column]);
+    params.add(noticed);
     // anomalies: OR-ed, so a flag another batch set on this job since we read it stays.
+    // changed: this transaction's ID (as the column's default gives new rows), unless the
+    // write only adds heartbeats (JobPlan::noticeable).
     db.exec(R"SQL(
       UPDATE job j SET job = u.job, queue = u.queue, correlation_id = u.correlation_id,
              parent_job_id = u.parent_job_id, idempotency_key = u.idempotency_key, state = u.state,
@@ -413,19 +417,22 @@ bool PostgresStore::write_batch(pg::Connection& db, const detail::BatchPlan& pla
              heartbeat_at = u.heartbeat_at, first_at = u.first_at, last_at = u.last_at,
              attempts = u.attempts, events = u.events, successes = u.successes, worker = u.worker,
              last_error_seq = u.last_error_seq, tail_state = u.tail_state, tail_attempt = u.tail_attempt,
-             tail_at = u.tail_at, anomalies = j.anomalies | u.anomalies
+             tail_at = u.tail_at, anomalies = j.anomalies | u.anomalies,
+             changed = CASE WHEN u.noticed = 1 THEN pg_current_xact_id()::text::bigint ELSE j.changed END
       FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::text[], $5::text[], $6::text[],
                   $7::smallint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
                   $13::bigint[], $14::integer[], $15::integer[], $16::integer[], $17::integer[],
-                  $18::integer[], $19::smallint[], $20::integer[], $21::bigint[], $22::integer[])
+                  $18::integer[], $19::smallint[], $20::integer[], $21::bigint[], $22::integer[],
+                  $23::integer[])
         AS u (id, job, queue, correlation_id, parent_job_id, idempotency_key, state, enqueued_at,
               started_at, finished_at, heartbeat_at, first_at, last_at, attempts, events, successes,
-              worker, last_error_seq, tail_state, tail_attempt, tail_at, anomalies)
+              worker, last_error_seq, tail_state, tail_attempt, tail_at, anomalies, noticed)
       WHERE j.id = u.id)SQL",
             params);
   }
   if (!plan.flag_others.empty()) {
-    db.exec("UPDATE job SET anomalies = anomalies | $2 WHERE id = ANY($1::bigint[])",
+    db.exec("UPDATE job SET anomalies = anomalies | $2, changed = pg_current_xact_id()::text::bigint "
+            "WHERE id = ANY($1::bigint[])",
             Params()
                 .add_array(plan.flag_others)
                 .add(std::int64_t{detail::anomaly_bit(AnomalyKind::duplicate_idempotency_key)}));
@@ -691,41 +698,56 @@ std::int64_t PostgresStore::count_jobs(const JobFilter& filter, std::int64_t at_
   return guarded([&](pg::Connection& db) { return std::min(at_most, db.exec(sql, params).integer(0, 0)); });
 }
 
-std::vector<JobRecord> PostgresStore::follow_jobs(const JobFilter& filter, std::int64_t row) {
+ChangePosition PostgresStore::last_change() {
+  if (const int version = schema_version(); version < 4) throw detail::no_change_order(location(), version);
+  // Every transaction below the oldest one still running has ended: its rows are visible to
+  // a later statement, and no later commit can take a number below it.
+  return guarded([&](pg::Connection& db) {
+    return ChangePosition{db.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").integer(0, 0) - 1,
+                          std::numeric_limits<std::int64_t>::max()};
+  });
+}
+
+ChangedJobs PostgresStore::changed_jobs(const JobFilter& filter, const ChangePosition& after) {
   JobFilter unpaged = filter;
   unpaged.after.reset();
   Params params;
   const FilterParams names = add_filter_params(unpaged, params);
-  params.add(row);
+  params.add(after.change);
+  const std::string change = "$" + std::to_string(params.size());
+  params.add(after.row);
+  const std::string row = "$" + std::to_string(params.size());
   std::string sql = "SELECT j.id" + filter_sql(unpaged, names, std::nullopt, false);
-  sql += (sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ") + std::string("j.id > $") +
-         std::to_string(params.size());
+  // Only writes of ended transactions (below the snapshot's xmin), from `after` on: a range of
+  // job_by_change, (changed, id) in order. The horizon is this statement's own snapshot.
+  sql += (sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ") + std::string("(j.changed, j.id) > (") +
+         change + ", " + row + ") AND j.changed < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
   std::string states;
   for (const State state : filter.states) states += (states.empty() ? "" : ", ") + std::to_string(static_cast<int>(state));
   if (!states.empty()) sql += " AND j.state IN (" + states + ")";
   params.add(static_cast<std::int64_t>(filter.limit));
-  sql += " ORDER BY j.id LIMIT $" + std::to_string(params.size());
-  const std::string query = tagged_prefix(names) + "SELECT " + job_columns + " WHERE j.id IN (" + sql + ") ORDER BY j.id";
+  sql += " ORDER BY j.changed, j.id LIMIT $" + std::to_string(params.size());
+  const std::string query = tagged_prefix(names) + "SELECT " + std::string(job_select) + ", j.changed, " +
+                            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint" + job_from + " WHERE j.id IN (" +
+                            sql + ") ORDER BY j.changed, j.id";
   return guarded([&](pg::Connection& db) {
-    auto jobs = read_jobs(db.exec(query, params));
-    fill_entities(db, jobs);
-    return jobs;
+    // One snapshot for the horizon and the rows, so `next` covers exactly what was looked at.
+    pg::Transaction snapshot(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const pg::Result rows = db.exec(query, params);
+    ChangedJobs changed{read_jobs(rows), after};
+    fill_entities(db, changed.jobs);
+    if (changed.jobs.size() == filter.limit) {
+      changed.next = {rows.integer(rows.rows() - 1, 21), changed.jobs.back().row};
+    } else {
+      // Everything below the horizon was looked at, matching or not.
+      const std::int64_t horizon =
+          rows.rows() > 0 ? rows.integer(0, 22)
+                          : db.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").integer(0, 0);
+      changed.next = std::max(after, ChangePosition{horizon - 1, std::numeric_limits<std::int64_t>::max()});
+    }
+    snapshot.commit();
+    return changed;
   });
-}
-
-std::vector<JobRecord> PostgresStore::jobs_by_row(const std::vector<std::int64_t>& rows) {
-  if (rows.empty()) return {};
-  Params params;
-  params.add_array(rows);
-  return guarded([&](pg::Connection& db) {
-    auto jobs = read_jobs(db.exec("SELECT " + job_columns + " WHERE j.id = ANY($1::bigint[])", params));
-    fill_entities(db, jobs);
-    return jobs;
-  });
-}
-
-std::int64_t PostgresStore::last_row() {
-  return guarded([&](pg::Connection& db) { return db.execute("SELECT coalesce(max(id), 0) FROM job").integer(0, 0); });
 }
 
 std::vector<JobStats> PostgresStore::stats(const StatsFilter& filter) {

@@ -32,9 +32,8 @@ class PostgresStore final : public Store {
   std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
   std::vector<JobRecord> list_jobs(const JobFilter& filter) override;
   std::int64_t count_jobs(const JobFilter& filter, std::int64_t at_most) override;
-  std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) override;
-  std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) override;
-  std::int64_t last_row() override;
+  ChangePosition last_change() override;
+  ChangedJobs changed_jobs(const JobFilter& filter, const ChangePosition& after) override;
   std::vector<std::string> job_ids_with_prefix(const std::string& prefix, std::size_t limit) override;
   std::vector<std::string> job_ids_near(const std::string& job_id, std::size_t limit) override;
   std::vector<JobStats> stats(const StatsFilter& filter) override;

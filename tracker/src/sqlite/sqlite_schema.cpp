@@ -189,6 +189,17 @@ CREATE INDEX job_started_by_activity
 CREATE INDEX job_dead_by_last_at ON job (first_at + last_at) WHERE state = 6;
 )SQL";
 
+// Version 4: the order in which job rows were written, for `ls --follow`: a job that changes
+// state moves to the end of job_by_change, so a follower reads only what was written since its
+// last look, new jobs and changed ones alike. Each append takes the next number of
+// meta.change_seq inside its write transaction; SQLite has one writer at a time, so the numbers
+// grow in commit order. Rows written before version 4 keep 0, older than any follower.
+constexpr const char* schema_v4 = R"SQL(
+ALTER TABLE job ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX job_by_change ON job (changed);
+INSERT INTO meta (key, value) VALUES ('change_seq', 0);
+)SQL";
+
 int read_user_version(Connection& connection) {
   return static_cast<int>(connection.query_integer("PRAGMA user_version"));
 }
@@ -223,7 +234,7 @@ void check_identity_of(Connection& connection, const std::string& what) {
 
 }  // namespace
 
-int latest_version() noexcept { return 3; }
+int latest_version() noexcept { return 4; }
 
 void migrate(Connection& connection, const std::string& path) {
   WriteTransaction transaction(connection);
@@ -237,7 +248,8 @@ void migrate(Connection& connection, const std::string& path) {
   }
   if (version < 2) connection.execute(schema_v2);
   if (version < 3) connection.execute(schema_v3);
-  // Later migrations: if (version < 4) connection.execute(schema_v4); ...
+  if (version < 4) connection.execute(schema_v4);
+  // Later migrations: if (version < 5) connection.execute(schema_v5); ...
   connection.execute("PRAGMA application_id = " + std::to_string(application_id));
   connection.execute("PRAGMA user_version = " + std::to_string(latest_version()));
   transaction.commit();

@@ -57,11 +57,12 @@ std::string read_id(const Statement& statement, int column) {
   return id;
 }
 
-// The columns every job query returns, in the order read_job() reads them.
-constexpr std::string_view job_columns = R"SQL(
+// The columns every job query returns, in the order read_jobs() reads them, and their tables.
+constexpr std::string_view job_select = R"SQL(
   j.job_id, c.text, q.text, co.text, j.parent_job_id, j.idempotency_key, j.state,
   j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
-  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies, j.id
+  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies, j.id)SQL";
+constexpr std::string_view job_from = R"SQL(
 FROM job j
 LEFT JOIN label c ON c.id = j.job
 LEFT JOIN label q ON q.id = j.queue
@@ -69,6 +70,7 @@ LEFT JOIN label w ON w.id = j.worker
 LEFT JOIN correlation co ON co.id = j.correlation
 LEFT JOIN error e ON e.id = j.last_error
 )SQL";
+const std::string job_columns = std::string(job_select) + std::string(job_from);
 
 }  // namespace
 
@@ -90,15 +92,16 @@ struct SqliteStore::Statements {
           INSERT INTO job (id, job, queue, correlation, parent_job_id, idempotency_key,
                            state, enqueued_at, started_at, finished_at, heartbeat_at,
                            first_at, last_at, attempts, events, successes, worker, last_error,
-                           tail_state, tail_attempt, tail_at, anomalies, job_id)
+                           tail_state, tail_attempt, tail_at, anomalies, job_id, changed)
           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                  ?18, ?19, ?20, ?21, ?22, ?23))SQL"),
+                  ?18, ?19, ?20, ?21, ?22, ?23, ?24))SQL"),
         update_job(db, R"SQL(
           UPDATE job SET job = ?2, queue = ?3, correlation = ?4, parent_job_id = ?5,
                  idempotency_key = ?6, state = ?7, enqueued_at = ?8, started_at = ?9,
                  finished_at = ?10, heartbeat_at = ?11, first_at = ?12, last_at = ?13,
                  attempts = ?14, events = ?15, successes = ?16, worker = ?17, last_error = ?18,
-                 tail_state = ?19, tail_attempt = ?20, tail_at = ?21, anomalies = ?22
+                 tail_state = ?19, tail_attempt = ?20, tail_at = ?21, anomalies = ?22,
+                 changed = coalesce(?24, changed)
           WHERE id = ?1)SQL"),
         insert_event(db, "INSERT INTO event (job, seq, state, at, attempt, worker, error) "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
@@ -110,11 +113,12 @@ struct SqliteStore::Statements {
         insert_anomaly(db, "INSERT INTO anomaly (job, kind, other_job, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)"),
         find_success_by_key(db, "SELECT id FROM job WHERE idempotency_key = ?1 AND successes > 0 "
                                 "AND id != ?2 LIMIT 1"),
-        flag_job(db, "UPDATE job SET anomalies = anomalies | ?2 WHERE id = ?1") {}
+        flag_job(db, "UPDATE job SET anomalies = anomalies | ?2, changed = ?3 WHERE id = ?1"),
+        next_change(db, "UPDATE meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value") {}
 
   Statement data_version, max_job_id, load_job, insert_job, update_job, insert_event, find_event, find_event_any_attempt,
       events_for_refold, insert_error, tag_job,
-      insert_anomaly, find_success_by_key, flag_job;
+      insert_anomaly, find_success_by_key, flag_job, next_change;
 };
 
 SqliteStore::SqliteStore(const std::string& path, const OpenOptions& options, bool sync_full)
@@ -168,7 +172,9 @@ SqliteStore::SqliteStore(const std::string& path, const OpenOptions& options, bo
       sqlite::migrate(*db_, path);
     }
     epoch_ = sqlite::read_epoch(*db_);
-    statements_ = std::make_unique<Statements>(db_->handle());
+    // The writer's statements name the newest schema's columns; a reader of an older store
+    // (read as it is, never migrated) must not prepare them.
+    if (!options.read_only) statements_ = std::make_unique<Statements>(db_->handle());
     auto* handle = db_->handle();
     labels_ = {Statement(handle, "SELECT id FROM label WHERE text = ?1"),
                Statement(handle, "INSERT INTO label (text) VALUES (?1)"), {}};
@@ -323,6 +329,12 @@ class SqliteStore::History final : public detail::BatchHistory {
 
 void SqliteStore::land(detail::BatchPlan& plan) {
   auto& s = *statements_;
+  // One number for every row this append writes: inside the write transaction, so numbers
+  // grow in commit order and a follower past one has seen everything written before it.
+  // A row whose write is not noticeable() (heartbeats only) keeps its number.
+  const bool noticed = !plan.flag_others.empty() ||
+                       std::any_of(plan.jobs.begin(), plan.jobs.end(), [](const auto& job) { return job.noticeable(); });
+  if (noticed) change_ = s.next_change.reset().first_integer().value_or(0);
   for (auto& job : plan.jobs) {
     auto& row = *job.row;
     if (!job.changed()) continue;
@@ -355,7 +367,7 @@ void SqliteStore::land(detail::BatchPlan& plan) {
     row.last_error_stored = last_error;
     row.last_error_pending.reset();
     if (row.correlation == 0) row.correlation = intern(correlations_, row.correlation_id);
-    write_row(row);
+    write_row(row, job.noticeable());
     row.stored = true;
     row.anomalies_stored = row.anomalies;
   }
@@ -370,14 +382,14 @@ void SqliteStore::land(detail::BatchPlan& plan) {
   }
   const auto bit = std::int64_t{detail::anomaly_bit(AnomalyKind::duplicate_idempotency_key)};
   for (auto other : plan.flag_others) {
-    s.flag_job.reset().bind(1, other).bind(2, bit).run();
+    s.flag_job.reset().bind(1, other).bind(2, bit).bind(3, change_).run();
     for (auto& [id, cached] : jobs_) {
       if (cached.id == other) cached.anomalies = cached.anomalies_stored = cached.anomalies | bit;
     }
   }
 }
 
-void SqliteStore::write_row(const detail::JobRow& row) {
+void SqliteStore::write_row(const detail::JobRow& row, bool noticeable) {
   auto& s = *statements_;
   auto& q = row.stored ? s.update_job : s.insert_job;
   const auto& life = row.life;
@@ -409,7 +421,8 @@ void SqliteStore::write_row(const detail::JobRow& row) {
       .bind(20, std::int64_t{life.tail.attempt})
       .bind(21, life.tail.at == life.last_event_at ? std::nullopt
                                                    : std::optional<std::int64_t>(life.tail.at - life.first_event_at))
-      .bind(22, std::int64_t{row.anomalies});
+      .bind(22, std::int64_t{row.anomalies})
+      .bind(24, noticeable ? std::optional<std::int64_t>(change_) : std::nullopt);
   bind_id(q, 5, row.parent_job_id);
   if (!row.stored) bind_id(q, 23, row.job_id);
   q.run();
@@ -435,7 +448,7 @@ AppendResult SqliteStore::append_checked(const CheckedEvents& batch) {
   }
 }
 
-std::vector<JobRecord> SqliteStore::read_jobs(Statement& q) {
+std::vector<JobRecord> SqliteStore::read_jobs(Statement& q, std::vector<std::int64_t>* extra) {
   std::vector<JobRecord> jobs;
   while (q.step()) {
     const Micros first = q.integer(11) + epoch_;
@@ -463,6 +476,7 @@ std::vector<JobRecord> SqliteStore::read_jobs(Statement& q) {
     job.last_error = {q.text(16), q.text(17), q.text(18)};
     job.anomalies = static_cast<std::uint32_t>(q.integer(19));
     job.row = q.integer(20);
+    if (extra != nullptr) extra->push_back(q.integer(21));
     jobs.push_back(std::move(job));
   }
   return jobs;
@@ -606,45 +620,45 @@ std::int64_t SqliteStore::count_jobs(const JobFilter& filter, std::int64_t at_mo
   return total;
 }
 
-std::vector<JobRecord> SqliteStore::follow_jobs(const JobFilter& filter, std::int64_t row) {
+ChangePosition SqliteStore::last_change() {
+  if (const int version = schema_version(); version < 4) throw detail::no_change_order(location(), version);
+  // Each append takes its number inside its write transaction: every row with a number up to
+  // this one is committed, and no later commit takes a number below it.
+  Statement q(db_->handle(), "SELECT value FROM meta WHERE key = 'change_seq'");
+  return {q.first_integer().value_or(0), std::numeric_limits<std::int64_t>::max()};
+}
+
+ChangedJobs SqliteStore::changed_jobs(const JobFilter& filter, const ChangePosition& after) {
+  // The horizon first, then only rows up to it: what is written meanwhile waits for the next
+  // call, so `next` covers exactly what this one looked at.
+  const ChangePosition horizon = last_change();
+  if (after >= horizon) return {{}, after};
   JobFilter unpaged = filter;
   unpaged.after.reset();
   std::string states;
   for (const State state : filter.states) states += (states.empty() ? "" : ", ") + std::to_string(static_cast<int>(state));
-  std::string sql = "SELECT j.id" + filter_sql(unpaged, std::nullopt, false);
-  sql += (sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ") + std::string("j.id > ?10");
+  // A range of job_by_change from `after` (the first term alone bounds it), the filter tested
+  // on the rows of that range. INDEXED BY: left to choose, SQLite takes job_by_class for --job
+  // or job_entity for --entity (a walk of every job of the class, each poll), as seen with
+  // EXPLAIN QUERY PLAN on a store without statistics.
+  std::string sql = filter_sql(unpaged, std::nullopt, false);
+  sql = "SELECT j.id FROM job j INDEXED BY job_by_change" + sql.substr(std::string_view(" FROM job j").size());
+  sql += (sql.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ") +
+         std::string("j.changed >= ?10 AND (j.changed > ?10 OR j.id > ?11) AND j.changed <= ?12");
   if (!states.empty()) sql += " AND j.state IN (" + states + ")";
-  Statement q(db_->handle(),
-              "SELECT " + std::string(job_columns) + " WHERE j.id IN (" + sql + " ORDER BY j.id LIMIT ?7) ORDER BY j.id");
+  Statement q(db_->handle(), "SELECT " + std::string(job_select) + ", j.changed" + std::string(job_from) +
+                                 " WHERE j.id IN (" + sql + " ORDER BY j.changed, j.id LIMIT ?7) ORDER BY j.changed, j.id");
   bind_filter(q, unpaged);
   q.bind(7, static_cast<std::int64_t>(filter.limit));
-  q.bind(10, row);
-  auto jobs = read_jobs(q);
-  fill_entities(jobs);
-  return jobs;
-}
-
-std::vector<JobRecord> SqliteStore::jobs_by_row(const std::vector<std::int64_t>& rows) {
-  std::vector<JobRecord> jobs;
-  // SQLite allows 32766 parameters; chunks keep each statement small.
-  constexpr std::size_t chunk = 500;
-  for (std::size_t begin = 0; begin < rows.size(); begin += chunk) {
-    const std::size_t end = std::min(rows.size(), begin + chunk);
-    std::string marks;
-    for (std::size_t i = begin; i < end; ++i) marks += i == begin ? "?" : ", ?";
-    Statement q(db_->handle(), "SELECT " + std::string(job_columns) + " WHERE j.id IN (" + marks + ")");
-    for (std::size_t i = begin; i < end; ++i) q.bind(static_cast<int>(i - begin + 1), rows[i]);
-    auto part = read_jobs(q);
-    std::move(part.begin(), part.end(), std::back_inserter(jobs));
-  }
-  fill_entities(jobs);
-  return jobs;
-}
-
-std::int64_t SqliteStore::last_row() {
-  Statement q(db_->handle(), "SELECT coalesce(max(id), 0) FROM job");
-  q.step();
-  return q.integer(0);
+  q.bind(10, after.change);
+  q.bind(11, after.row);
+  q.bind(12, horizon.change);
+  std::vector<std::int64_t> changes;
+  ChangedJobs changed{read_jobs(q, &changes), horizon};
+  fill_entities(changed.jobs);
+  // A full answer may leave rows up to the horizon: the next call starts after its last job.
+  if (changed.jobs.size() == filter.limit) changed.next = {changes.back(), changed.jobs.back().row};
+  return changed;
 }
 
 std::vector<JobStats> SqliteStore::stats(const StatsFilter& filter) {

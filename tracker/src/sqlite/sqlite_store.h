@@ -28,9 +28,8 @@ class SqliteStore final : public Store {
   std::vector<JobRecord> jobs_in_trace(const std::string& correlation_id) override;
   std::vector<JobRecord> list_jobs(const JobFilter& filter) override;
   std::int64_t count_jobs(const JobFilter& filter, std::int64_t at_most) override;
-  std::vector<JobRecord> follow_jobs(const JobFilter& filter, std::int64_t row) override;
-  std::vector<JobRecord> jobs_by_row(const std::vector<std::int64_t>& rows) override;
-  std::int64_t last_row() override;
+  ChangePosition last_change() override;
+  ChangedJobs changed_jobs(const JobFilter& filter, const ChangePosition& after) override;
   std::vector<std::string> job_ids_with_prefix(const std::string& prefix, std::size_t limit) override;
   std::vector<std::string> job_ids_near(const std::string& job_id, std::size_t limit) override;
   std::vector<JobStats> stats(const StatsFilter& filter) override;
@@ -73,8 +72,10 @@ class SqliteStore final : public Store {
   void land(detail::BatchPlan& plan);
   /// Deletes check results older than the cutoff but each check's newest and newest pass.
   std::int64_t prune_check_history(Micros stored_cutoff);
-  void write_row(const detail::JobRow& row);
-  std::vector<JobRecord> read_jobs(sqlite::Statement& statement);
+  /// `noticeable`: the row takes the append's change number (JobPlan::noticeable).
+  void write_row(const detail::JobRow& row, bool noticeable);
+  /// `extra`, when given, gets column 21 of each row (a query's column after the job's).
+  std::vector<JobRecord> read_jobs(sqlite::Statement& statement, std::vector<std::int64_t>* extra = nullptr);
   /// Adds each job's entity tags (by row, through job_entity_by_job): every list shows them.
   void fill_entities(std::vector<JobRecord>& jobs);
   /// " FROM job j [JOIN job_entity ...] WHERE ..." for `filter` and one of its states (or
@@ -91,7 +92,8 @@ class SqliteStore final : public Store {
   std::string path_;
   OpenOptions options_;
   std::unique_ptr<sqlite::Connection> db_;
-  std::unique_ptr<Statements> statements_;
+  std::unique_ptr<Statements> statements_;  ///< only on a writable store
+  std::int64_t change_ = 0;  ///< the number of the append being landed (meta.change_seq)
   Micros epoch_ = 0;
 
   // Write-side caches. They are only trusted while no other connection has written

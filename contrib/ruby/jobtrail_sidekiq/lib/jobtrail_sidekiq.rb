@@ -124,11 +124,29 @@ module JobTrail
       text.bytesize <= limit ? text : text.byteslice(text.bytesize - limit, limit).scrub("")
     end
 
-    # An exception as the event's `error`, within serve's limits.
+    # What ends a cut text, then the length sent and " bytes]": truncation_marker in event.h.
+    TRUNCATION_MARKER = "\u2026[truncated from "
+
+    # `text` as serve stores it: whole when it fits in `limit` bytes of UTF-8, else its start, cut
+    # between characters, and "…[truncated from N bytes]" (N: the bytes it had), the two within
+    # `limit`. The C++ rule truncate_free_text() (tracker/src/event.cpp), byte for byte: the client
+    # cuts so that one huge text cannot make a batch too large for serve or fill the buffer, and
+    # what is stored is the same whichever way it came.
+    def cut_free_text(text, limit)
+      text = utf8(text)
+      return text if text.bytesize <= limit
+      tail = "#{TRUNCATION_MARKER}#{text.bytesize} bytes]"
+      finish = [limit - tail.bytesize, 0].max
+      # Back to the start of a character (at most three continuation bytes).
+      3.times { finish -= 1 if finish.positive? && (text.getbyte(finish) & 0xC0) == 0x80 }
+      text.byteslice(0, finish) + tail
+    end
+
+    # An exception as the event's `error`, each text cut by serve's rule (cut_free_text).
     def error_of(exception, message: nil)
-      { class: utf8_head(exception.class.name.to_s, Client::MAX_NAME_BYTES),
-        message: utf8_head(message || exception.message.to_s, Client::MAX_MESSAGE_BYTES),
-        backtrace: utf8_head(Array(exception.backtrace).first(50).join("\n"), Client::MAX_BACKTRACE_BYTES) }
+      { class: cut_free_text(exception.class.name.to_s, Client::MAX_NAME_BYTES),
+        message: cut_free_text(message || exception.message.to_s, Client::MAX_MESSAGE_BYTES),
+        backtrace: cut_free_text(Array(exception.backtrace).first(50).join("\n"), Client::MAX_BACKTRACE_BYTES) }
     end
 
     private
