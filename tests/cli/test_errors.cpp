@@ -292,7 +292,7 @@ TEST_CASE("prune --dry-run counts by the same rule and deletes nothing; --reclai
   check_failure(with({"prune", "--older-than", "30d", "--dry-run", "--reclaim"}), 2);
 }
 
-TEST_CASE("--help and --version succeed and document the exit codes", "[cli]") {
+TEST_CASE("help and version flags succeed and document the exit codes", "[cli]") {
   const CliResult help = run_cli({"--help"});
   CHECK(help.exit_code == 0);
   CHECK(contains(help.out, "Exit codes: 0 ok, 1 job or correlation ID not found"));

@@ -367,7 +367,7 @@ TEST_CASE("commands that print no list refuse --format csv, naming themselves", 
     CHECK(refused.exit_code == 2);
     CHECK(refused.out.empty());
     CHECK(refused.err == "jobtrail: " + command +
-                             " prints no list: --format csv is for ls, stats, trace, show (its events) and check "
+                             " prints no list: --format csv is for ls, stats, impact, trace, show (its events) and check "
                              "--history; use --format table or json\n");
   }
   CHECK(store.run({"show", "x,never-recorded"}).exit_code == 1);  // emit recorded nothing
