@@ -11,9 +11,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "cli_runner.h"
-#include "jobtrail/store.h"
-#include "prepared_store.h"
+#include "shape_store.h"
 
 using namespace jobtrail;
 using namespace jobtrail::cli_testing;
@@ -22,20 +20,6 @@ namespace {
 
 constexpr Micros t0 = 1'504'224'000'000'000;  // 2017-09-01T00:00:00Z
 constexpr Micros second = 1'000'000;
-
-/// A SQLite store of its own, filled with `events`.
-class ShapeStore {
- public:
-  explicit ShapeStore(const std::vector<Event>& events) : path_(directory_.file("jobs.db")) {
-    if (!events.empty()) open_store(path_)->append(events);
-  }
-  const std::string& path() const { return path_; }
-  void append(const std::vector<Event>& events) const { open_store(path_)->append(events); }
-
- private:
-  TempDir directory_;
-  std::string path_;
-};
 
 Event event(std::string job_id, State state, Micros at, std::string correlation = "", std::string parent = "",
             std::string job = "ChargeJob", std::string queue = "billing") {
@@ -52,24 +36,14 @@ Event event(std::string job_id, State state, Micros at, std::string correlation 
 }
 
 CliResult run(const ShapeStore& store, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--db", store.path(), "--now", golden_now});
-  return run_cli(args);
+  return run_at_golden_now(store.path(), std::move(args));
 }
 
 std::string output_of(const ShapeStore& store, std::vector<std::string> args) {
-  const CliResult result = run(store, std::move(args));
-  INFO("stderr: " << result.err);
-  REQUIRE(result.exit_code == 0);
-  CHECK(result.err.empty());
-  return result.out;
+  return view_output(store.path(), std::move(args));
 }
 
-void check_golden(const std::string& name, const std::string& actual) {
-  INFO("golden file tests/cli/golden/views/" << name << " (JOBTRAIL_UPDATE_GOLDEN=1 rewrites it)");
-  CHECK(actual == golden("views/" + name, actual));
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+void check_golden(const std::string& name, const std::string& actual) { check_view_golden(name, actual); }
 
 std::size_t longest_line(const std::string& text) {
   std::size_t longest = 0;
