@@ -26,6 +26,10 @@ start_serve
 export JOBTRAIL_HEARTBEAT_INTERVAL=0.5 JOBTRAIL_EXIT_TIMEOUT=30
 sql() { sqlite3 -readonly -cmd ".timeout 5000" "$db" "$@"; }
 state_of() { "$jobtrail" ls --db "$db" --job "$1" --limit 1 --format json 2>/dev/null | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }
+# wait_for runs its command again each try: a "$(...)" in its arguments would be read once, when
+# wait_for is called, so the conditions that read the store are functions.
+is_started() { test "$(state_of "$1")" = started; }
+long_jobs_started() { test "$(sql "SELECT count(*) FROM jobs WHERE job = 'LongJob' AND state = 'started'")" = "$1"; }
 correlation_id=$(ruby -rsecurerandom -e 'puts SecureRandom.hex(16)')
 
 # Two workers: the main one (durable, so that serve killed mid-run loses nothing it had
@@ -42,9 +46,9 @@ ruby "$here/e2e/sidekiq_enqueue.rb" "$correlation_id" hung || fail "the hung enq
 E2E_LONG_JOB_S=5 ruby "$here/e2e/sidekiq_enqueue.rb" "$correlation_id" lifecycle || fail "the enqueue failed"
 
 # --- 2. stuck: the hung job's worker dies; the long job keeps beating.
-wait_for 30 test "$(state_of HungJob)" = started || fail "HungJob never started: $("$jobtrail" ls --db "$db" 2>&1)"
+wait_for 30 is_started HungJob || fail "HungJob never started: $("$jobtrail" ls --db "$db" 2>&1)"
 kill -KILL "$hung_pid"
-wait_for 30 test "$(state_of LongJob)" = started || fail "LongJob never started"
+wait_for 30 is_started LongJob || fail "LongJob never started"
 sleep 2.5  # past the 2 s deadline for both; only LongJob has beaten since
 
 cat >"$work/app.sql" <<'SQL'
@@ -157,7 +161,7 @@ wait_for 60 all_done || fail "not every burst job was recorded as succeeded with
 ruby "$here/e2e/sidekiq_enqueue.rb" "$correlation_id-kill" >/dev/null  # a WelcomeJob etc., then:
 ruby -e 'require_relative ARGV[0]; JobTrail.with_correlation(ARGV[1]) { LongJob.perform_async(60) }' \
   "$here/e2e/sidekiq_jobs.rb" "$correlation_id-kill"
-wait_for 30 test "$(sql "SELECT count(*) FROM jobs WHERE job = 'LongJob' AND state = 'started'")" = 1 ||
+wait_for 30 long_jobs_started 1 ||
   fail "the second LongJob never started"
 kill -TERM "$worker_pid"
 wait "$worker_pid" || fail "sidekiq exited with $? on SIGTERM"
