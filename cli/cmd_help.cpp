@@ -75,22 +75,28 @@ int run_help(const CLI::App& app, const HelpOptions& options, std::ostream& out)
     out << app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal);
     return exit_ok;
   }
-  std::vector<std::string> names;
   for (const CLI::App* subcommand : app.get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); })) {
     if (subcommand->get_name() == options.command) {
       // What `jobtrail COMMAND --help` prints: CLI11 hands that to the subcommand the same way.
       out << subcommand->help(app.get_name());
       return exit_ok;
     }
+  }
+  throw CliError(exit_bad_input, no_such_subcommand(app, options.command));
+}
+
+std::string no_such_subcommand(const CLI::App& app, const std::string& typed) {
+  std::vector<std::string> names;
+  for (const CLI::App* subcommand : app.get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); })) {
     names.push_back(subcommand->get_name());
   }
-  const std::vector<std::string> suggestions = near_names(options.command, names);
+  const std::vector<std::string> suggestions = near_names(typed, names);
   if (!suggestions.empty()) {
-    throw CliError(exit_bad_input, fmt::format("no subcommand '{}'; did you mean {}? (see 'jobtrail --help')",
-                                               printable(options.command), quoted_names(suggestions)));
+    return fmt::format("no subcommand '{}'; did you mean {}? (see 'jobtrail --help')", printable(typed),
+                       quoted_names(suggestions));
   }
-  throw CliError(exit_bad_input, fmt::format("no subcommand '{}': the subcommands are {} (see 'jobtrail --help')",
-                                             printable(options.command), fmt::join(names, ", ")));
+  return fmt::format("no subcommand '{}': the subcommands are {} (see 'jobtrail --help')", printable(typed),
+                     fmt::join(names, ", "));
 }
 
 }  // namespace jobtrail::cli

@@ -154,5 +154,8 @@ CLI::App* setup_help(CLI::App& app, HelpOptions& options);
 /// Prints what `jobtrail --help` prints, or `jobtrail COMMAND --help` for options.command;
 /// throws CliError (bad input) for an unknown command, naming the ones it may have meant.
 int run_help(const CLI::App& app, const HelpOptions& options, std::ostream& out);
+/// The error for `typed` where a subcommand was expected (`jobtrail sho`, `jobtrail help sho`):
+/// the subcommands it may have meant, else all of them.
+std::string no_such_subcommand(const CLI::App& app, const std::string& typed);
 
 }  // namespace jobtrail::cli

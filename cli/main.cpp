@@ -141,6 +141,12 @@ int main(int argc, char** argv) {
     json_errors = asked_for_json(app, global);
     // `check` runs from cron, where 2 means "a check failed": its bad usage is "could not run".
     const std::vector<CLI::App*> chosen = app.get_subcommands();
+    // A word where a subcommand belongs that names none (`jobtrail sho`): CLI11 calls it an
+    // unexpected argument; say what it may have meant, as `jobtrail help sho` does.
+    if (const std::vector<std::string> extra = app.remaining();
+        chosen.empty() && dynamic_cast<const CLI::ExtrasError*>(&error) && !extra.empty() && !extra.front().starts_with("-")) {
+      return print_error(no_such_subcommand(app, extra.front()), exit_bad_input);
+    }
     return print_error(fmt::format("{} (see '{}')", error.what(), help_hint(app)),
                        !chosen.empty() && chosen.front() == check ? exit_store_unavailable : exit_bad_input);
   }

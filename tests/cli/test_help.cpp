@@ -98,6 +98,22 @@ TEST_CASE("help of an unknown subcommand is bad input and names the near ones", 
         "{\"error\":\"no subcommand 'sho'; did you mean 'show'? (see 'jobtrail --help')\",\"exit_code\":2}\n");
 }
 
+TEST_CASE("a mistyped subcommand is bad input and names the near ones, as help does", "[cli][help]") {
+  const CliResult typo = run_cli({"sho", "welcome-1"});
+  CHECK(typo.exit_code == 2);
+  CHECK(typo.out.empty());
+  CHECK(typo.err == "jobtrail: no subcommand 'sho'; did you mean 'show'? (see 'jobtrail --help')\n");
+  // Global options before it change nothing; the typed word reaches the terminal escaped.
+  CHECK(run_cli({"--db", "x.db", "tarce"}).err ==
+        "jobtrail: no subcommand 'tarce'; did you mean 'trace'? (see 'jobtrail --help')\n");
+  CHECK(run_cli({"\x1b]0;pwned\x07"}).err.find('\x1b') == std::string::npos);
+  CHECK(run_cli({"xyzzy"}).err.rfind("jobtrail: no subcommand 'xyzzy': the subcommands are ", 0) == 0);
+  CHECK(run_cli({"--format", "json", "sl"}).err ==
+        "{\"error\":\"no subcommand 'sl'; did you mean 'ls'? (see 'jobtrail --help')\",\"exit_code\":2}\n");
+  // An unknown option is still CLI11's own message.
+  CHECK(contains(run_cli({"--bogus"}).err, "not expected: --bogus"));
+}
+
 TEST_CASE("one subcommand per run: a later subcommand name is an argument", "[cli][help]") {
   // `help ls` is help about ls (above); after a subcommand without positionals it is a mistake.
   const CliResult two = run_cli({"--db", "x.db", "ls", "show"});
