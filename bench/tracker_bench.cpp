@@ -211,6 +211,7 @@ struct LookupTimes {
   double state_page_us = 0;   ///< the same with --state failed,dead
   double follow_poll_us = 0;  ///< changed_jobs from a position 100 state changes back (any job)
   double follow_idle_us = 0;  ///< changed_jobs from the newest position: nothing changed
+  double follow_fresh_us = 0; ///< changed_jobs just after another connection wrote 100 changes
   double impact_us = 0;        ///< impact of a window holding about 100 jobs
   double class_impact_us = 0;  ///< the same windows, one job class
   double state_impact_us = 0;  ///< impact --state failed,dead over the whole store
@@ -223,8 +224,9 @@ constexpr std::size_t impact_window_jobs = 100;
 // Fills a store with `count` events and times the CLI's three look-ups, median of many.
 LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::size_t batch) {
   fresh(path);
-  std::vector<std::string> job_ids, correlations, entities, change_targets;
+  std::vector<std::string> job_ids, correlations, entities, change_targets, follow_pool;
   ChangePosition before_changes;
+  Micros later = 0;
   {
     auto store = open_store(path.string());
     constexpr std::size_t chunk_events = 500'000;
@@ -244,6 +246,7 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
         entities.push_back(workload.entities[pick() % workload.entities.size()]);
       }
       for (int k = 0; k < 100; ++k) change_targets.push_back(workload.job_ids[pick() % workload.job_ids.size()]);
+      for (int k = 0; k < 1000; ++k) follow_pool.push_back(workload.job_ids[pick() % workload.job_ids.size()]);
     }
     // What a follower polls for: 100 distinct jobs, from all over the store, changing state
     // after its last look (one batch of `dead`, an hour after the last workload).
@@ -253,7 +256,7 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
     change_targets.resize(std::min<std::size_t>(100, change_targets.size()));
     before_changes = store->last_change();
     std::vector<Event> changes;
-    const Micros later = t0 + static_cast<Micros>(count / chunk_events + 2) * 3'600'000'000LL;
+    later = t0 + static_cast<Micros>(count / chunk_events + 2) * 3'600'000'000LL;
     for (std::size_t k = 0; k < change_targets.size(); ++k) {
       Event dead;
       dead.job_id = change_targets[k];
@@ -355,6 +358,44 @@ LookupTimes lookups(const std::filesystem::path& path, std::size_t count, std::s
     filter.since = t0;
     store->impact(filter);
   });
+  // What `ls --follow` meets: each poll that finds changes comes right after another
+  // connection (a worker's) wrote them, and a write by another connection makes SQLite drop
+  // this one's whole page cache (seen with SQLITE_DBSTATUS_CACHE_MISS: every page of a table
+  // read twice misses again after one row is written elsewhere), so the changed rows come
+  // from the file (the OS's cache) at both sizes. (The timing above re-reads the same
+  // 100 changes with nothing written between: its pages stay cached at 100k, where they fit
+  // SQLite's 2 MB cache, and not at 10M, a case a follower never meets, as each batch of
+  // changes is read once.) Timed last: it adds `dead` events to the store.
+  {
+    auto writer = open_store(path.string());  // a connection of its own, as a worker's is
+    std::mt19937_64 pick(13);
+    std::sort(follow_pool.begin(), follow_pool.end());
+    follow_pool.erase(std::unique(follow_pool.begin(), follow_pool.end()), follow_pool.end());
+    const std::size_t batch_jobs = std::min<std::size_t>(100, follow_pool.size());
+    std::vector<std::string> targets;
+    std::vector<double> micros;
+    for (std::size_t i = 0; i < n; ++i) {
+      targets.clear();
+      while (targets.size() < batch_jobs) {
+        const std::string& id = follow_pool[pick() % follow_pool.size()];
+        if (std::find(targets.begin(), targets.end(), id) == targets.end()) targets.push_back(id);
+      }
+      std::vector<Event> changes;
+      for (const std::string& id : targets) {
+        Event dead;
+        dead.job_id = id;
+        dead.state = State::dead;
+        dead.at = ++later;
+        changes.push_back(std::move(dead));
+      }
+      const ChangePosition seen = store->last_change();
+      writer->append(changes);
+      const auto start = Clock::now();  // the poll alone: the write is the worker's
+      if (store->changed_jobs(everything, seen).jobs.size() != targets.size()) std::abort();
+      micros.push_back(seconds_since(start) * 1e6);
+    }
+    times.follow_fresh_us = quantile(micros, 0.5);
+  }
   return times;
 }
 
@@ -452,6 +493,9 @@ int main(int argc, char** argv) {
               large.follow_poll_us / small.follow_poll_us);
   std::printf("  ls --follow poll (no change)    %16.1f %17.1f   %5.2fx\n", small.follow_idle_us, large.follow_idle_us,
               large.follow_idle_us / small.follow_idle_us);
+  std::printf("  ls --follow poll (100 just written by a worker)\n"
+              "                                  %16.1f %17.1f   %5.2fx\n", small.follow_fresh_us, large.follow_fresh_us,
+              large.follow_fresh_us / small.follow_fresh_us);
   std::printf("  impact (100-job window)         %16.1f %17.1f   %5.2fx\n", small.impact_us, large.impact_us,
               large.impact_us / small.impact_us);
   std::printf("  impact --job CLASS (same)       %16.1f %17.1f   %5.2fx\n", small.class_impact_us,
