@@ -61,14 +61,14 @@ case $mode in
     [ -z "$lint" ] || fail "mandoc warns: $lint"
     rendered=$(MANWIDTH=80 man -l "$page" 2>/dev/null | col -bx) || fail "man -l failed"
     for section in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS "EXIT STATUS" ENVIRONMENT "SEE ALSO"; do
-      echo "$rendered" | grep -qx "$section" || fail "no $section section"
+      grep -qx "$section" <<<"$rendered" || fail "no $section section"
     done
     # Each subcommand is a subsection, nothing else is.
     expect "man page subsections" "$subcommands" "$(echo "$rendered" | sed -n 's/^   \([^ ].*\)$/\1/p')"
     version=$("$jobtrail" --version)
-    echo "$rendered" | tail -n 1 | grep -q "^$version " || fail "the footer does not name '$version'"
-    echo "$rendered" | grep -q "Exit codes: 0 ok" || fail "EXIT STATUS does not quote the exit codes"
-    echo "$rendered" | grep -q "^       JOBTRAIL_DB$" || fail "ENVIRONMENT does not list JOBTRAIL_DB"
+    grep -q "^$version " <<<"$(tail -n 1 <<<"$rendered")" || fail "the footer does not name '$version'"
+    grep -q "Exit codes: 0 ok" <<<"$rendered" || fail "EXIT STATUS does not quote the exit codes"
+    grep -q "^       JOBTRAIL_DB$" <<<"$rendered" || fail "ENVIRONMENT does not list JOBTRAIL_DB"
     ;;
   bash)
     script=$docs/completion/jobtrail.bash

@@ -139,7 +139,7 @@ expect 'fail' "$out" "check --history: the recorded run"
 out=$("$jobtrail" prune --older-than 1d)
 expect 'deleted 1 job \(5 events\)' "$out" "prune: the old finished job, welcome-42, with its events"
 "$jobtrail" show welcome-42 >/dev/null 2>&1 && fail "prune kept an old finished job"
-"$jobtrail" ls --job InvoiceExport | grep -q InvoiceExport || fail "prune deleted a recent job"
+grep -q InvoiceExport <<<"$("$jobtrail" ls --job InvoiceExport)" || fail "prune deleted a recent job"
 "$jobtrail" show welcome-43 >/dev/null || fail "prune deleted a waiting job"
 "$jobtrail" show report-1 >/dev/null || fail "prune deleted a running job"
 echo "check_cli.sh: every command works on PostgreSQL"

@@ -144,7 +144,7 @@ JOBTRAIL_DURABLE=1 JOBTRAIL_STATS_FILE="$work/producer.json" \
   ruby "$here/e2e/sidekiq_enqueue.rb" "$correlation_id-burst" burst "$jobs" >"$work/producer.log" 2>&1 &
 producer=$!
 pids+=($producer)
-long_runs() { "$jobtrail" ls --db "$db" --job LongJob --state started --format json 2>/dev/null | grep -q -- "-burst\""; }
+long_runs() { grep -q -- "-burst\"" <<<"$("$jobtrail" ls --db "$db" --job LongJob --state started --format json 2>/dev/null)"; }
 wait_for 30 long_runs || fail "the burst's LongJob never started"
 sleep 0.5
 kill -KILL "$serve_pid"

@@ -43,7 +43,7 @@ wait_for 30 two_hung || fail "the hanging jobs did not start"
 for pid in $(redis-cli -u "$REDIS_URL" lrange hung_pids 0 -1); do pids+=("$pid"); done
 started() {
   for job in rq-long rq-hung celery-long celery-hung; do
-    "$jobtrail" show "$job" --db "$db" 2>/dev/null | grep -q '^started  *2' || return 1
+    grep -q '^started  *2' <<<"$("$jobtrail" show "$job" --db "$db" 2>/dev/null)" || return 1
   done
 }
 wait_for 30 started || fail "not all four jobs started"
@@ -86,8 +86,8 @@ PY
 
 # The long jobs end well, with a heartbeat about every 0.5 s on the way.
 done_long() {
-  "$jobtrail" show rq-long --db "$db" | grep -q '^state *succeeded' &&
-    "$jobtrail" show celery-long --db "$db" | grep -q '^state *succeeded'
+  grep -q '^state *succeeded' <<<"$("$jobtrail" show rq-long --db "$db")" &&
+    grep -q '^state *succeeded' <<<"$("$jobtrail" show celery-long --db "$db")"
 }
 wait_for 30 done_long || fail "the long jobs did not succeed"
 for job in rq-long celery-long; do
