@@ -166,6 +166,22 @@ def main():
                 pass
             check(driver.execute_script("return window.__pwned === undefined"), f"{where}: no injected script ran")
 
+        def job_path(job_id):
+            return "/ui/jobs/" + urllib.parse.quote(job_id, safe="")
+
+        def bar_under(kind):
+            """What a pointer on the middle of the waterfall's first bar of KIND meets: its row's link
+            and that row's title (the bars are paths, one per kind; the rows are links over them)."""
+            return driver.execute_script("""
+                const path = document.querySelector('svg.waterfall-chart path.' + arguments[0]);
+                if (!path) return null;
+                const [, x, y, width] = /^M([\\d.]+) ([\\d.]+)h([\\d.]+)/.exec(path.getAttribute('d')).map(Number);
+                const svg = path.ownerSVGElement;
+                window.scrollTo(0, svg.getBoundingClientRect().top + window.scrollY + y - 100);
+                const box = svg.getBoundingClientRect();
+                const row = document.elementFromPoint(box.left + x + width / 2, box.top + y + 5).closest('a.job-row');
+                return row && [row.getAttribute('href'), row.querySelector('title').textContent];""", kind)
+
         # Sign in through the form: the cookie is HttpOnly, so the page's script cannot read it.
         driver.get(base + "/ui/")
         check(driver.find_elements(By.NAME, "token"), "the browser is shown the login form first")
@@ -194,8 +210,12 @@ def main():
         shot("job")
         driver.find_element(By.CSS_SELECTOR, "a.trace-link").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart"))
-        check(driver.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart g.job-row rect.ongoing"),
-              "the report's trace shows it as a bar still going")
+        check(driver.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart path.ongoing"),
+              "the report's trace shows a bar still going")
+        row = bar_under("ongoing")
+        check(row is not None and row[0] == job_path("nightly-report-2017-08-31") and
+              row[1].startswith("nightly-report-2017-08-31: ") and "+ (attempt" in row[1],
+              f"the bar still going is on the report's row, which links it and says so ({row})")
         shot("trace-report")
 
         # The double charge: everything that touched customer 2, a payment, its month-close trace.
@@ -211,13 +231,20 @@ def main():
         check(driver.find_elements(By.LINK_TEXT, "payment-2017-08-2-rerun"), "the other charge is a link")
         driver.find_element(By.CSS_SELECTOR, "a.trace-link").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart"))
-        rows = driver.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart g.job-row")
+        rows = driver.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart a.job-row")
         tree = driver.find_elements(By.CSS_SELECTOR, "table.tree tbody tr")
-        bars = driver.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart g.job-row rect")
         check(len(rows) == len(tree) and len(rows) >= 5, f"the waterfall has a row per job of the tree ({len(rows)})")
-        check(len(bars) >= len(rows), f"every row of the waterfall has its bars ({len(bars)})")
-        check(driver.find_elements(By.CSS_SELECTOR, "svg.waterfall-chart rect.retry"),
-              "the retried payment's earlier attempt shows in the waterfall")
+        check([row.get_dom_attribute("href") for row in rows] ==
+              [cell.get_dom_attribute("href") for cell in driver.find_elements(By.CSS_SELECTOR, "table.tree tbody tr a")],
+              "the waterfall's rows link the tree's jobs, in the tree's order")
+        titles = driver.execute_script(
+            "return [...document.querySelectorAll('svg.waterfall-chart a.job-row > title')].map(t => t.textContent)")
+        check(len(titles) == len(rows) and all(": " in title and ("waited" in title or "attempt" in title) for title in titles),
+              "every row of the waterfall tells its bars in its title")
+        row = bar_under("retry")
+        check(row is not None and row[0] == job_path("payment-2017-08-2") and
+              row[1].startswith("payment-2017-08-2: 1 earlier attempts, "),
+              f"the retried payment's earlier attempt shows in the waterfall, on its row, which says so ({row})")
         shot("trace")
 
         driver.get(base + "/ui/jobs?" + urllib.parse.urlencode({"state": "", "job": "WelcomeEmailJob", "limit": "2"}))

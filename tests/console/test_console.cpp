@@ -2,7 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <ostream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "jobtrail/console.h"
 #include "jobtrail/store.h"
@@ -33,6 +37,46 @@ constexpr Micros t0 = 1'800'000'000'000'000;
 const std::string hostile = "<script>alert('x')</script>\"&";
 const std::string hostile_escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;";
 
+
+std::size_t count(const std::string& text, const std::string& part) {
+  std::size_t found = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++found;
+  return found;
+}
+
+/// One bar of the waterfall: where a "M x y h width v 11 h -width z" of a <path> draws it.
+struct Bar {
+  double x = 0;
+  int y = 0;
+  double width = 0;
+  bool operator==(const Bar&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& out, const Bar& bar) {
+  return out << "{" << bar.x << ", " << bar.y << ", " << bar.width << "}";
+}
+
+/// The bars of one kind, read back from the d= of each <path class="KIND">, in order; a
+/// segment that is not a closed 11-px-high rectangle fails the test.
+std::vector<Bar> bars_of(const std::string& svg, const std::string& kind) {
+  std::vector<Bar> bars;
+  const std::string start = "<path class=\"" + kind + "\" d=\"";
+  for (std::size_t at = svg.find(start); at != std::string::npos; at = svg.find(start, at + 1)) {
+    std::istringstream d(svg.substr(at + start.size(), svg.find('"', at + start.size()) - at - start.size()));
+    char m = 0, h = 0, v = 0, back = 0, z = 0;
+    Bar bar;
+    int height = 0;
+    double width_back = 0;
+    while (d >> m >> bar.x >> bar.y >> h >> bar.width >> v >> height >> back >> width_back >> z) {
+      CHECK(std::string{m, h, v, back, z} == "Mhvhz");
+      CHECK(height == 11);
+      CHECK(width_back == -bar.width);
+      bars.push_back(bar);
+    }
+    CHECK(d.eof());
+  }
+  return bars;
+}
 }  // namespace
 
 TEST_CASE("escape_html escapes every character that could leave text or an attribute", "[console]") {
@@ -211,13 +255,82 @@ TEST_CASE("the waterfall draws earlier attempts, waiting and running on one axis
   running.started_at = t0 + 100;
   running.last_event_at = t0 + 100;
   const std::string svg = waterfall_svg({&retried, &running}, t0 + 2000);
-  CHECK(svg.find("class=\"retry\"") != std::string::npos);
-  CHECK(svg.find("class=\"ongoing\"") != std::string::npos);
-  CHECK(svg.find("class=\"run\"") != std::string::npos);
+  // The axis is 2,000 µs over 900 px from x = 280; payment-1's row at y = 22, <report>'s at 38.
+  CHECK(bars_of(svg, "retry") == std::vector<Bar>{{280.0, 22, 180.0}});
+  CHECK(bars_of(svg, "wait") == std::vector<Bar>{{460.0, 22, 45.0}, {280.0, 38, 45.0}});
+  CHECK(bars_of(svg, "run") == std::vector<Bar>{{505.0, 22, 225.0}});  // ran 500 µs of the 2,000
+  CHECK(bars_of(svg, "ongoing") == std::vector<Bar>{{325.0, 38, 855.0}});  // to now
+  CHECK(bars_of(svg, "failed").empty());
+  CHECK(count(svg, "<svg ") == 1);
+  // Each row links its job, and its title tells its bars in words.
+  CHECK(svg.find(R"(<a class="job-row" href="/ui/jobs/payment-1"><title>payment-1: 1 earlier attempts, 400µs; )"
+                 R"(waited 100µs; succeeded 500µs (attempt 2)</title>)") != std::string::npos);
   CHECK(svg.find("<report>") == std::string::npos);
-  CHECK(svg.find("&lt;report&gt;") != std::string::npos);
-  // payment-1 ran 500 µs of the 2,000 µs axis (900 px wide): 225 px.
-  CHECK(svg.find("class=\"run\" x=\"505.0\" y=\"22\" width=\"225.0\"") != std::string::npos);
+  CHECK(svg.find(R"(href="/ui/jobs/%3Creport%3E"><title>&lt;report&gt;: waited 100µs; started 1ms+ (attempt 1)</title>)") !=
+        std::string::npos);
+  CHECK(svg.find(">&lt;report&gt;</text>") != std::string::npos);
+}
+
+TEST_CASE("a long trace's waterfall and tree come in blocks of rows_per_block jobs", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  const std::size_t jobs = 2 * rows_per_block + 50;
+  std::vector<Event> events;
+  for (std::size_t i = 0; i < jobs; ++i) {
+    Event enqueued = event("job-" + std::to_string(i), State::enqueued, t0 + static_cast<Micros>(i) * 10);
+    enqueued.correlation_id = "long";
+    events.push_back(enqueued);
+    Event started = enqueued;
+    started.state = State::started;
+    started.at += 10;
+    events.push_back(started);
+    Event succeeded = started;
+    succeeded.state = State::succeeded;
+    succeeded.at += 10;
+    events.push_back(succeeded);
+  }
+  store->append(events);
+  Console console({});
+  const Reply page = get(console, store.get(), "/ui/traces/long", t0 + 100000);
+  REQUIRE(page.status == 200);
+  CHECK(count(page.body, R"(<div class="waterfall-block">)") == 3);
+  CHECK(count(page.body, R"(<div class="tree-block"><table class="grid tree blocks">)") == 3);
+  CHECK(count(page.body, R"(<a class="job-row" )") == jobs);
+  CHECK(count(page.body, "<tr><td class=\"tree-cell\">") == jobs);
+
+  // Every job's bars, in the tree's order: the first block under the axis (y = 22), the
+  // others from y = 0; job i ran from t0 + 10i + 10 for 10 µs of the 4,510 µs axis.
+  std::vector<Bar> runs;
+  std::size_t from = 0;
+  for (int block = 0; block < 3; ++block) {
+    const std::size_t begin = page.body.find(R"(<div class="waterfall-block">)", from);
+    from = page.body.find("</div>", begin);
+    const std::vector<Bar> bars = bars_of(page.body.substr(begin, from - begin), "run");
+    CHECK(bars.size() == (block < 2 ? rows_per_block : 50));
+    runs.insert(runs.end(), bars.begin(), bars.end());
+  }
+  REQUIRE(runs.size() == jobs);
+  const double span = static_cast<double>(jobs - 1) * 10 + 20;
+  for (std::size_t i = 0; i < jobs; ++i) {
+    const std::size_t in_block = i % rows_per_block;
+    const Bar expected{std::round((280 + static_cast<double>(i * 10 + 10) * 900 / span) * 10) / 10,
+                       (i < rows_per_block ? 22 : 0) + static_cast<int>(in_block) * 16,
+                       std::round((10 * 900 / span) * 10) / 10};
+    INFO("job-" << i);
+    CHECK(runs[i].x == Approx(expected.x).margin(0.051));
+    CHECK(runs[i].y == expected.y);
+    CHECK(runs[i].width == Approx(expected.width).margin(0.051));
+  }
+
+  // A short trace is one block of each, its table laid out as before (no fixed layout).
+  Event alone = event("alone", State::enqueued, t0);
+  alone.correlation_id = "short";
+  store->append({alone});
+  const Reply short_page = get(console, store.get(), "/ui/traces/short", t0 + 10);
+  REQUIRE(short_page.status == 200);
+  CHECK(count(short_page.body, R"(<div class="waterfall-block">)") == 1);
+  CHECK(count(short_page.body, R"(<div class="tree-block"><table class="grid tree">)") == 1);
+  CHECK(count(short_page.body, "tree blocks") == 0);
 }
 
 TEST_CASE("search refuses a bad filter with a reason, and pages by the first-seen time", "[console]") {
