@@ -129,14 +129,13 @@ std::string url_of(const Request& request) {
 
 }  // namespace
 
-/// What the worker threads share: the overview's series cache, and the login sessions: random IDs handed out as an HttpOnly cookie, held in memory only (a restart
-/// of serve signs everyone out). The token itself never goes into a cookie.
+/// What the worker threads share: the login sessions, random IDs handed out as an HttpOnly
+/// cookie, held in memory only (a restart of serve signs everyone out). The token itself never goes into a cookie.
 struct Console::Shared {
   std::mutex mutex;
   std::unordered_set<std::string> ids;
   std::deque<std::string> order;  // oldest first, to forget beyond max_sessions
   std::random_device random;      // the kernel's generator (getrandom), not a seeded PRNG
-  SeriesCache series;
 
   std::string open(std::size_t max_sessions) {
     std::lock_guard lock(mutex);
@@ -206,7 +205,7 @@ Reply Console::handle(const Request& request, Store* store, Micros now) {
     const auto after = [&](std::string_view prefix) { return path.substr(prefix.size()); };
     Page page;
     if (path == "/ui/") {
-      page = overview_page(*store, request.params, now, shared_->series);
+      page = overview_page(*store, request.params, now);
     } else if (path == "/ui/jobs" || path == "/ui/jobs/") {
       page = search_page(*store, request.params, now);
     } else if (path.starts_with("/ui/jobs/")) {

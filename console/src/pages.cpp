@@ -194,43 +194,32 @@ Page problem_page(int status, const std::string& heading, const std::string& mes
   return {status, heading, render("problem", data), false};
 }
 
-std::vector<ClassSeries> SeriesCache::get(Store& store, Micros window, int slice_count, Micros now) {
-  const std::pair<std::string, Micros> key{store.location(), window};
-  {
-    std::lock_guard lock(mutex_);
-    const auto found = entries_.find(key);
-    if (found != entries_.end() && now - found->second.computed_at < max_age && now >= found->second.computed_at) {
-      return found->second.series;
+Throughput throughput(Store& store, Micros window, int slice_count, Micros now) {
+  Throughput result;
+  const Micros buckets = (window + tally_bucket_length * slice_count - 1) / (tally_bucket_length * slice_count);
+  result.slice_length = std::max<Micros>(1, buckets) * tally_bucket_length;
+  const Micros end = tally_bucket_start(now) + tally_bucket_length;
+  std::vector<Micros> bounds;
+  for (int i = 0; i <= slice_count; ++i) bounds.push_back(end - result.slice_length * (slice_count - i));
+  // Finished: succeeded, failed or dead; failed: the red part of a bar.
+  for (const JobTally& count : store.tally(bounds)) {
+    const bool failed = count.state == State::failed || count.state == State::dead;
+    if (!failed && count.state != State::succeeded) continue;
+    if (result.classes.empty() || result.classes.back().job != count.job) {
+      ClassSeries one{count.job, 0, 0, {}};
+      for (int i = 0; i < slice_count; ++i) one.slices.push_back({bounds[static_cast<std::size_t>(i)], 0, 0});
+      result.classes.push_back(std::move(one));
     }
+    ClassSeries& one = result.classes.back();
+    Slice& slice = one.slices[count.slice];
+    slice.finished += count.jobs;
+    one.finished += count.jobs;
+    if (failed) slice.failed += count.jobs, one.failed += count.jobs;
   }
-  // From the per-class statistics of the jobs first seen since each slice's start: a slice is
-  // the difference of two such cumulative counts.
-  const Micros slice_length = window / slice_count;
-  const Micros window_start = now - window;
-  std::vector<std::map<std::string, std::pair<std::int64_t, std::int64_t>>> cumulative(slice_count + 1);
-  for (int i = 0; i <= slice_count; ++i) {
-    for (const JobStats& stats : store.stats(window_start + slice_length * i)) {
-      cumulative[i][stats.job] = {stats.succeeded + stats.failed + stats.dead, stats.failed + stats.dead};
-    }
-  }
-  std::vector<ClassSeries> series;
-  for (const auto& [job, totals] : cumulative[0]) {
-    if (totals.first == 0) continue;
-    ClassSeries one{job, totals.first, totals.second, {}};
-    for (int i = 0; i < slice_count; ++i) {
-      const auto counts = cumulative[i].count(job) ? cumulative[i].at(job) : std::pair<std::int64_t, std::int64_t>{0, 0};
-      const auto later = cumulative[i + 1].find(job);
-      const auto after = later == cumulative[i + 1].end() ? std::pair<std::int64_t, std::int64_t>{0, 0} : later->second;
-      one.slices.push_back({window_start + slice_length * i, counts.first - after.first, counts.second - after.second});
-    }
-    series.push_back(std::move(one));
-  }
-  std::lock_guard lock(mutex_);
-  entries_[key] = {now, series};
-  return series;
+  return result;
 }
 
-Page overview_page(Store& store, const Params& params, Micros now, SeriesCache& cache) {
+Page overview_page(Store& store, const Params& params, Micros now) {
   Data data;
   Data active = list();
   const std::vector<ActiveJobs> pairs = store.active_jobs();
@@ -249,30 +238,31 @@ Page overview_page(Store& store, const Params& params, Micros now, SeriesCache& 
   data.set("active", active);
   data.set("has_active", !pairs.empty());
 
-  // Throughput and failures over time, from the per-class statistics of the jobs first seen
-  // since each slice's start: one slice is the difference of two such cumulative counts.
+  // Throughput and failures over time, per class: the jobs first seen in each slice.
   Micros window = 24LL * 3600 * 1000000;
   if (const std::string asked = param(params, "window"); !asked.empty()) {
-    if (const std::optional<Micros> length = view::parse_duration(asked); length && *length >= 60LL * 1000000) window = *length;
+    // At most a year: the chart stays twelve slices, and the bounds stay far from overflowing.
+    constexpr Micros year = 366LL * 24 * 3600 * 1000000;
+    if (const std::optional<Micros> length = view::parse_duration(asked); length && *length > 0) {
+      window = std::min(*length, year);
+    }
   }
   constexpr int slice_count = 12;
-  const Micros slice_length = window / slice_count;
+  const Throughput chart = throughput(store, window, slice_count, now);
   Data classes = list();
-  const std::vector<ClassSeries> series = cache.get(store, window, slice_count, now);
-  for (const ClassSeries& one : series) {
+  for (const ClassSeries& one : chart.classes) {
     Data item;
     item.set("job", one.job.empty() ? "-" : one.job);
     item.set("url", "/ui/jobs" + query_of({{"job", one.job}}));
     item.set("finished", std::to_string(one.finished));
     item.set("failure_rate", fmt::format("{:.1f}%", 100.0 * static_cast<double>(one.failed) / static_cast<double>(one.finished)));
-    item.set("svg", throughput_svg(one.slices, slice_length));
+    item.set("svg", throughput_svg(one.slices, chart.slice_length));
     classes.push_back(item);
   }
-  const bool has_classes = !series.empty();
   data.set("classes", classes);
-  data.set("has_classes", has_classes);
-  data.set("window", view::format_duration(window));
-  data.set("bucket", view::format_duration(slice_length));
+  data.set("has_classes", !chart.classes.empty());
+  data.set("window", view::format_duration(chart.slice_length * slice_count));
+  data.set("bucket", view::format_duration(chart.slice_length));
   data.set("buckets", std::to_string(slice_count));
 
   Data checks = list();

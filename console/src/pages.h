@@ -2,8 +2,6 @@
 // Each page of the console from the store, as HTML for the layout's <main>. No HTTP and no
 // authentication here: console.cpp routes and guards.
 
-#include <map>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,25 +33,17 @@ struct ClassSeries {
   std::vector<Slice> slices;
 };
 
-/// The overview's throughput series, computed at most once a minute per store and window: it
-/// costs one stats() per slice, which reads every job of the window (150 ms at 100,000 events,
-/// console_bench), and a chart of two-hour slices does not need to be younger than a minute.
-/// Thread-safe.
-class SeriesCache {
- public:
-  static constexpr Micros max_age = 60'000'000;
-  std::vector<ClassSeries> get(Store& store, Micros window, int slice_count, Micros now);
-
- private:
-  struct Entry {
-    Micros computed_at = 0;
-    std::vector<ClassSeries> series;
-  };
-  std::mutex mutex_;
-  std::map<std::pair<std::string, Micros>, Entry> entries_;
+/// The overview's throughput chart: the slices' length (whole tally buckets), and per class the
+/// jobs first seen in each slice of the window ending with the current bucket, from
+/// Store::tally (a few hundred kept counts for a day, whatever the store holds).
+struct Throughput {
+  Micros slice_length = 0;
+  std::vector<ClassSeries> classes;
 };
+/// `window` rounded up to `slice_count` whole buckets, ending with the bucket `now` falls in.
+Throughput throughput(Store& store, Micros window, int slice_count, Micros now);
 
-Page overview_page(Store& store, const Params& params, Micros now, SeriesCache& cache);
+Page overview_page(Store& store, const Params& params, Micros now);
 Page job_page(Store& store, const std::string& job_id, Micros now);
 Page trace_page(Store& store, const std::string& correlation_id, Micros now);
 /// The ls filters with paging; `entity` set: the entity page (its jobs, no form).

@@ -357,3 +357,41 @@ TEST_CASE("search refuses a bad filter with a reason, and pages by the first-see
   REQUIRE(next != std::string::npos);
   CHECK(first.body.find("until=", next) != std::string::npos);
 }
+
+TEST_CASE("the overview's chart counts the jobs first seen in each slice, finished and failed, from the store's tally",
+          "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  const Micros minute = 60'000'000;
+  const Micros now = t0 + 2 * minute;  // t0 starts a tally bucket: the window ends with it
+  auto of = [](Event e, const std::string& job) {
+    e.job = job;
+    return e;
+  };
+  store->append({of(event("m1", State::succeeded, now - 1 * minute), "Mail"),
+                 of(event("m2", State::failed, now - 1 * minute), "Mail"),
+                 of(event("m3", State::succeeded, now - 30 * minute), "Mail"),
+                 of(event("m4", State::succeeded, now - 120 * minute), "Mail"),  // before the window
+                 of(event("m5", State::started, now - 1 * minute), "Mail"),      // not finished
+                 of(event("b1", State::started, now - 1 * minute), "Bill")});    // nothing finished
+  Console console({});
+  auto overview = [&] {
+    Request request;
+    request.path = "/ui/";
+    request.params = {{"window", "1h"}};
+    return console.handle(request, store.get(), now);
+  };
+  const Reply reply = overview();
+  REQUIRE(reply.status == 200);
+  CHECK(reply.body.find("last 1h") != std::string::npos);
+  CHECK(reply.body.find("12 slices of 5m") != std::string::npos);
+  CHECK(reply.body.find("Mail</a> · 3 finished · 33.3% failed") != std::string::npos);
+  CHECK(reply.body.find("Bill</a> ·") == std::string::npos);
+  // The last slice (the bucket `now` is in) holds m1 and m2, the one 30 minutes back m3.
+  CHECK(count(reply.body, ": 2 finished, 1 failed or dead") == 1);
+  CHECK(count(reply.body, ": 1 finished, 0 failed or dead") == 1);
+  CHECK(count(reply.body, ": 0 finished, 0 failed or dead") == 10);
+  // A job that finishes later moves from not counted to counted.
+  store->append({of(event("m5", State::dead, now), "Mail")});
+  CHECK(overview().body.find("Mail</a> · 4 finished · 50.0% failed") != std::string::npos);
+}

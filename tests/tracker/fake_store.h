@@ -97,6 +97,7 @@ class FakeStore : public Store {
   void register_schedule(const Schedule&) override {}
   std::vector<Schedule> schedules() override { return {}; }
   std::vector<ActiveJobs> active_jobs() override { return {}; }
+  std::vector<JobTally> tally(const std::vector<Micros>&) override { return {}; }
   JobFindings stuck_jobs(const JobDeadlines&, Micros, std::size_t) override { return {}; }
   JobFindings lost_jobs(const JobDeadlines&, Micros, std::size_t) override { return {}; }
   JobFindings duplicate_executions(Micros, std::size_t) override { return {}; }

@@ -10,6 +10,16 @@ using namespace jobtrail;
 using detail::BatchPlan;
 using detail::JobRow;
 
+namespace Catch {
+template <>
+struct StringMaker<jobtrail::detail::TallyChange> {
+  static std::string convert(const jobtrail::detail::TallyChange& c) {
+    return "{job " + std::to_string(c.job) + ", bucket " + std::to_string(c.bucket) + ", " +
+           std::string(to_string(c.state)) + ", " + std::to_string(c.delta) + "}";
+  }
+};
+}  // namespace Catch
+
 namespace {
 
 constexpr Micros t0 = 1'790'000'000'000'000;
@@ -247,4 +257,37 @@ TEST_CASE("CheckedEvents validates and stamps once", "[tracker][planner]") {
 
   events[0].job_id.clear();
   CHECK_THROWS_AS(CheckedEvents(events), StoreError);
+}
+
+TEST_CASE("the tally moves a job's count from where it was to where it is, once per key", "[tracker][planner]") {
+  MemoryHistory history;
+  const Micros bucket = tally_bucket_start(t0);
+  const std::int64_t report = history.label_id("ReportJob");
+  using detail::TallyChange;
+  // Two new jobs of one class in one bucket: one count of 2, nothing to take away.
+  auto first = history.plan_and_land({make("a", State::enqueued, 1, 0), make("b", State::enqueued, 1, 5)});
+  CHECK(first.tally == std::vector<TallyChange>{{report, bucket, State::enqueued, 2}});
+  // One starts: -1 enqueued, +1 started. Its heartbeat then moves nothing.
+  auto second = history.plan_and_land({make("a", State::started, 1, 10)});
+  CHECK(second.tally == std::vector<TallyChange>{{report, bucket, State::enqueued, -1}, {report, bucket, State::started, 1}});
+  CHECK(history.plan_and_land({make("a", State::heartbeat, 1, 11)}).tally.empty());
+  // An event from before the bucket arrives late: the job's first time, so its bucket, moves.
+  auto late = history.plan_and_land({make("a", State::enqueued, 1, -tally_bucket_length)});
+  CHECK(late.tally == std::vector<TallyChange>{{report, bucket - tally_bucket_length, State::started, 1},
+                                               {report, bucket, State::started, -1}});
+  // A redelivery changes nothing, so counts nothing.
+  CHECK(history.plan_and_land({make("a", State::heartbeat, 1, 11)}).tally.empty());
+  // Sorted by (bucket, job, state): the order every writer takes them in.
+  auto mixed = history.plan_and_land({make("c", State::dead, 1, 2 * tally_bucket_length), make("b", State::succeeded, 1, 20)});
+  CHECK(mixed.tally == std::vector<TallyChange>{{report, bucket, State::enqueued, -1},
+                                                {report, bucket, State::succeeded, 1},
+                                                {report, bucket + 2 * tally_bucket_length, State::dead, 1}});
+}
+
+TEST_CASE("a tally's bucket is rounded down, before 1970 too", "[tracker][planner]") {
+  CHECK(tally_bucket_start(0) == 0);
+  CHECK(tally_bucket_start(tally_bucket_length - 1) == 0);
+  CHECK(tally_bucket_start(tally_bucket_length) == tally_bucket_length);
+  CHECK(tally_bucket_start(-1) == -tally_bucket_length);
+  CHECK(tally_bucket_start(-tally_bucket_length) == -tally_bucket_length);
 }

@@ -192,7 +192,7 @@ TEST_CASE("version 4 adds the order of writes and a follower of an older store i
     testing::pg_rows(test_store.url(), "ALTER TABLE jobtrail.job DROP COLUMN changed");
   } else {
     exec(test_store.url(), "DROP INDEX job_by_change; ALTER TABLE job DROP COLUMN changed; "
-                           "DELETE FROM meta WHERE key = 'change_seq'");
+                           "DELETE FROM meta WHERE key = 'change_seq'; DROP TABLE job_tally");
   }
   set_schema_version(test_store, 3);
   auto reader = test_store.open(read_only());
@@ -218,6 +218,58 @@ TEST_CASE("version 4 adds the order of writes and a follower of an older store i
   }
   REQUIRE(changed.size() == 1);
   CHECK(changed.front().state == State::failed);
+}
+
+TEST_CASE("version 5 counts the jobs already stored, and a chart of an older store is told to upgrade it",
+          "[tracker][migrations][store]") {
+  testing::TestStore test_store;
+  const Micros hour = 3600LL * 1000000;
+  const Micros t0 = tally_bucket_start(1'790'000'000'000'000);
+  std::vector<Event> events;
+  auto add = [&](const std::string& id, const std::string& job, State state, Micros at) {
+    Event event;
+    event.job_id = id;
+    event.job = job;
+    event.state = state;
+    event.at = at;
+    events.push_back(event);
+  };
+  add("a", "Mail", State::succeeded, t0 + 1);
+  add("b", "Mail", State::failed, t0 + 2);
+  add("c", "Mail", State::succeeded, t0 + hour);
+  add("d", "", State::dead, t0 + hour + 5);
+  add("e", "Bill", State::started, t0 - hour);  // before the chart: not counted in it
+  test_store.open()->append(events);
+  const std::vector<Micros> bounds{t0, t0 + hour, t0 + 2 * hour};
+  const std::vector<JobTally> expected{
+      {"", 1, State::dead, 1}, {"Mail", 0, State::succeeded, 1}, {"Mail", 0, State::failed, 1},
+      {"Mail", 1, State::succeeded, 1}};
+  auto same = [](const std::vector<JobTally>& got, const std::vector<JobTally>& want) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].job == want[i].job);
+      CHECK(got[i].slice == want[i].slice);
+      CHECK(got[i].state == want[i].state);
+      CHECK(got[i].jobs == want[i].jobs);
+    }
+  };
+  same(test_store.open()->tally(bounds), expected);
+  if (test_store.postgres()) return;  // it counts when asked: version 5 adds nothing there
+  // Back to version 4: no kept counts.
+  exec(test_store.url(), "DROP TABLE job_tally");
+  set_schema_version(test_store, 4);
+  try {
+    test_store.open(read_only())->tally(bounds);
+    FAIL("charted a store without its job counts");
+  } catch (const StoreError& error) {
+    CHECK(std::string(error.what()).find("has schema version 4, which does not keep the job counts per class and "
+                                         "time (job_tally) (version 5); any command that records") != std::string::npos);
+  }
+  // A writer migrates it and counts every stored job, the one before the chart too.
+  auto writer = test_store.open();
+  CHECK(writer->schema_version() == latest_schema_version());
+  same(writer->tally(bounds), expected);
+  same(writer->tally({t0 - hour, t0}), {{"Bill", 0, State::started, 1}});
 }
 
 TEST_CASE("threads opening a new PostgreSQL store at once create one set of tables",

@@ -577,6 +577,15 @@ TEST_CASE_METHOD(StoreFixture, "prune deletes old finished jobs and keeps runnin
   auto fresh = event("fresh", State::succeeded, t0 + 100 * second);
   fresh.entities = {"user:2"};
   store->append({old_done, old_running, fresh});
+  const Micros bucket = tally_bucket_start(t0);
+  const std::vector<Micros> bounds{bucket, bucket + 2 * tally_bucket_length};
+  auto counted = [&](State state) {
+    std::int64_t jobs = 0;
+    for (const JobTally& count : store->tally(bounds)) jobs += count.state == state ? count.jobs : 0;
+    return jobs;
+  };
+  CHECK(counted(State::succeeded) == 2);
+  CHECK(counted(State::started) == 1);
   auto pruned = store->prune(t0 + 50 * second);
   CHECK(pruned.jobs == 1);
   CHECK(pruned.events == 1);
@@ -586,9 +595,12 @@ TEST_CASE_METHOD(StoreFixture, "prune deletes old finished jobs and keeps runnin
   JobFilter filter;
   filter.entity = "user:1";
   CHECK(store->list_jobs(filter).empty());
+  CHECK(counted(State::succeeded) == 1);  // a pruned job is no longer counted
+  CHECK(counted(State::started) == 1);
   // The store keeps working after a prune: the writer's cache must not resurrect rows.
   store->append({event("old-done", State::started, t0 + 200 * second)});
   CHECK(store->find_job("old-done")->event_count == 1);
+  CHECK(counted(State::started) == 2);
 }
 
 TEST_CASE_METHOD(StoreFixture, "two connections writing in turn keep each other's rows", "[tracker][store]") {

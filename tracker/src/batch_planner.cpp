@@ -1,6 +1,8 @@
 #include "batch_planner.h"
 
 #include <algorithm>
+#include <optional>
+#include <tuple>
 #include <unordered_map>
 
 namespace jobtrail::detail {
@@ -31,6 +33,7 @@ class Planner {
         if (row.plan_slot < 0) {
           row.plan_slot = static_cast<std::int32_t>(plan_.jobs.size());
           plan_.jobs.push_back(JobPlan{&row, {}, {}, false});
+          counted_before_.push_back(row.stored ? std::optional<TallyChange>(tally_entry(row, -1)) : std::nullopt);
           event_counts.push_back(0);
           tag_counts.push_back(0);
         }
@@ -59,6 +62,7 @@ class Planner {
                                     [](const std::string* a, const std::string* b) { return *a == *b; });
       job.entities = job.entities.first(static_cast<std::size_t>(last - job.entities.begin()));
     }
+    count_changes();
     return std::move(plan_);
   }
 
@@ -200,8 +204,36 @@ class Planner {
     job.needs_refold = false;
   }
 
+  static TallyChange tally_entry(const JobRow& row, std::int64_t delta) {
+    return {row.job, tally_bucket_start(row.life.first_event_at), row.life.state, delta};
+  }
+
+  /// The tally's changes: each written row leaves where it was counted (if it was stored) and
+  /// is counted where it is now; opposite changes of one key cancel out.
+  void count_changes() {
+    auto& tally = plan_.tally;
+    for (std::size_t j = 0; j < plan_.jobs.size(); ++j) {
+      const JobPlan& job = plan_.jobs[j];
+      if (job.pending.empty()) continue;  // an anomaly flag alone moves no count
+      if (counted_before_[j]) tally.push_back(*counted_before_[j]);
+      tally.push_back(tally_entry(*job.row, 1));
+    }
+    auto by_key = [](const TallyChange& a, const TallyChange& b) {
+      return std::tie(a.bucket, a.job, a.state) < std::tie(b.bucket, b.job, b.state);
+    };
+    std::sort(tally.begin(), tally.end(), by_key);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < tally.size();) {
+      TallyChange sum = tally[i];
+      for (++i; i < tally.size() && !by_key(sum, tally[i]); ++i) sum.delta += tally[i].delta;
+      if (sum.delta != 0) tally[kept++] = sum;
+    }
+    tally.resize(kept);
+  }
+
   BatchHistory& history_;
   BatchPlan plan_;
+  std::vector<std::optional<TallyChange>> counted_before_;  ///< per job of the plan: -1 where it was
   std::unordered_map<std::string, std::int64_t> successes_by_key_;  ///< first success in the batch
 };
 

@@ -107,6 +107,17 @@ struct PlannedAnomaly {
   Micros at = 0;
 };
 
+/// A change of the store's job counts per class, bucket of first time and state (job_tally):
+/// a job's row moving from one (class, bucket, state) to another is -1 there and +1 here.
+struct TallyChange {
+  std::int64_t job = 0;  ///< label id, 0 = none
+  Micros bucket = 0;     ///< tally_bucket_start() of the jobs' first event
+  State state = State::enqueued;
+  std::int64_t delta = 0;  ///< never 0
+
+  friend bool operator==(const TallyChange&, const TallyChange&) = default;
+};
+
 /// Everything one append writes. Move-only: the jobs' ranges point into its arrays.
 struct BatchPlan {
   BatchPlan() = default;
@@ -121,6 +132,9 @@ struct BatchPlan {
   std::vector<PlannedAnomaly> anomalies;
   /// Jobs outside the batch that join an anomaly: OR this bit into their stored flags.
   std::vector<std::int64_t> flag_others;
+  /// What the batch does to the job counts, one entry per (bucket, job, state) in that order
+  /// (the order every writer takes their locks in), without zero changes.
+  std::vector<TallyChange> tally;
   AppendResult result;
 };
 

@@ -1,10 +1,42 @@
 #include "store_rules.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <tuple>
 
 #include "batch_planner.h"
 
 namespace jobtrail::detail {
+
+void check_tally_bounds(const std::vector<Micros>& bounds) {
+  if (bounds.size() < 2) throw std::invalid_argument("a tally needs at least one slice (two bounds)");
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    if (bounds[i] % tally_bucket_length != 0) {
+      throw std::invalid_argument("a tally's bounds must be whole buckets of " + std::to_string(tally_bucket_length) + " µs");
+    }
+    if (i > 0 && bounds[i] <= bounds[i - 1]) throw std::invalid_argument("a tally's bounds must ascend");
+  }
+}
+
+void TallyBuilder::add(std::string job, std::size_t slice, State state, std::int64_t jobs) {
+  if (jobs != 0) rows_.push_back({std::move(job), slice, state, jobs});
+}
+
+std::vector<JobTally> TallyBuilder::finish() {
+  auto key = [](const JobTally& t) { return std::tie(t.job, t.slice, t.state); };
+  std::sort(rows_.begin(), rows_.end(), [&](const JobTally& a, const JobTally& b) { return key(a) < key(b); });
+  std::vector<JobTally> summed;
+  for (auto& row : rows_) {
+    if (!summed.empty() && key(summed.back()) == key(row)) {
+      summed.back().jobs += row.jobs;
+    } else {
+      summed.push_back(std::move(row));
+    }
+  }
+  std::erase_if(summed, [](const JobTally& t) { return t.jobs == 0; });
+  rows_.clear();
+  return summed;
+}
 
 void check_schedule(const Schedule& schedule) {
   if (schedule.job.empty() || schedule.job.size() > EventLimits::max_name_length) {
@@ -70,11 +102,15 @@ JobFindings FindingsBuilder::finish(const std::function<std::optional<JobRecord>
   return findings;
 }
 
-StoreError no_change_order(const std::string& location, int version) {
+StoreError older_schema(const std::string& location, int version, int needed, std::string_view what) {
   return StoreError(StoreError::Kind::other,
-                    location + " has schema version " + std::to_string(version) +
-                        ", which does not keep the order of writes that --follow reads (version 4); "
-                        "any command that records (emit, exec, serve, prune) upgrades it");
+                    location + " has schema version " + std::to_string(version) + ", which does not keep " +
+                        std::string(what) + " (version " + std::to_string(needed) +
+                        "); any command that records (emit, exec, serve, prune) upgrades it");
+}
+
+StoreError no_change_order(const std::string& location, int version) {
+  return older_schema(location, version, 4, "the order of writes that --follow reads");
 }
 
 std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {

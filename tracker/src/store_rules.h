@@ -26,9 +26,28 @@ constexpr std::string_view check_result_columns =
 /// Throws StoreError invalid_event unless `schedule` can be registered.
 void check_schedule(const Schedule& schedule);
 
+/// The error of a read that needs schema version `needed` on a store at an older `version`
+/// (a read-only opening never migrates): which data is missing and how to get it.
+StoreError older_schema(const std::string& location, int version, int needed, std::string_view what);
+
 /// The error of a follow (Store::last_change) on a store whose schema predates the order of
 /// writes (version 4): a read-only opening never migrates, so a command that records must.
 StoreError no_change_order(const std::string& location, int version);
+
+/// Throws std::invalid_argument unless `bounds` may be asked of Store::tally: at least two,
+/// ascending, each a multiple of tally_bucket_length.
+void check_tally_bounds(const std::vector<Micros>& bounds);
+
+/// Folds counted rows into Store::tally's answer: summed per (class, slice, state), ordered.
+class TallyBuilder {
+ public:
+  /// `jobs` of class `job` in `state`, first seen in slice `slice`.
+  void add(std::string job, std::size_t slice, State state, std::int64_t jobs);
+  std::vector<JobTally> finish();
+
+ private:
+  std::vector<JobTally> rows_;
+};
 
 /// The states a list walks, each its own index range: the filter's states once each, or one
 /// "any state" entry when it names none.

@@ -174,6 +174,24 @@ struct ActiveJobs {
   std::optional<Micros> longest_silent_since;
 };
 
+/// The console's throughput chart counts jobs by the bucket of time their first event falls in.
+/// The SQLite store keeps those counts as it writes (table job_tally), so a chart reads a few
+/// hundred rows whatever the store's size; a chart's slices are whole buckets.
+constexpr Micros tally_bucket_length = 5LL * 60 * 1'000'000;
+/// The start of the bucket `at` falls in (rounded down, also before 1970).
+constexpr Micros tally_bucket_start(Micros at) noexcept {
+  const Micros rest = at % tally_bucket_length;
+  return rest < 0 ? at - rest - tally_bucket_length : at - rest;
+}
+
+/// How many jobs of one class, first seen in one slice of time, are now in one state.
+struct JobTally {
+  std::string job;        ///< job class, "" when none was named
+  std::size_t slice = 0;  ///< index into the slices asked for
+  State state = State::enqueued;
+  std::int64_t jobs = 0;
+};
+
 struct PruneResult {
   std::int64_t jobs = 0;
   std::int64_t events = 0;
@@ -346,6 +364,10 @@ class Store : public HistoryWriter {
     filter.since = since;
     return stats(filter);
   }
+  /// Jobs per class and state, first seen in each slice [bounds[i], bounds[i + 1]); the bounds
+  /// ascend and each is a multiple of tally_bucket_length (else std::invalid_argument).
+  /// Only slices and states with jobs are listed, by class, slice and state.
+  virtual std::vector<JobTally> tally(const std::vector<Micros>& bounds) = 0;
   /// The business entities the jobs `filter` selects are tagged with, from the entity index.
   virtual ImpactReport impact(const ImpactFilter& filter) = 0;
   /// Flagged anomalies, newest first, at most `limit`. Of one job if `job_id` is not empty:

@@ -1015,6 +1015,26 @@ std::vector<Schedule> PostgresStore::schedules() {
   });
 }
 
+std::vector<JobTally> PostgresStore::tally(const std::vector<Micros>& bounds) {
+  detail::check_tally_bounds(bounds);
+  // One range of job_by_first_at, each job counted in its slice (width_bucket: 1 for the
+  // first slice), grouped by the server.
+  return guarded([&](pg::Connection& db) {
+    auto rows = db.exec(R"SQL(
+      SELECT coalesce(c.text, ''), t.slice, t.state, t.n FROM (
+        SELECT job, width_bucket(first_at, $1::bigint[]) - 1 AS slice, state, count(*) AS n
+        FROM job WHERE first_at >= $2 AND first_at < $3 GROUP BY 1, 2, 3) t
+      LEFT JOIN label c ON c.id = t.job)SQL",
+                        Params().add_array(bounds).add(bounds.front()).add(bounds.back()));
+    detail::TallyBuilder builder;
+    for (int r = 0; r < rows.rows(); ++r) {
+      builder.add(rows.string(r, 0), static_cast<std::size_t>(rows.integer(r, 1)), static_cast<State>(rows.integer(r, 2)),
+                  rows.integer(r, 3));
+    }
+    return builder.finish();
+  });
+}
+
 std::vector<ActiveJobs> PostgresStore::active_jobs() {
   // Two ranges of the partial index job_by_state, one per state: the cost does not grow with
   // the succeeded jobs the store holds. greatest() skips NULLs.

@@ -45,6 +45,7 @@ class PostgresStore final : public Store {
   void register_schedule(const Schedule& schedule) override;
   std::vector<Schedule> schedules() override;
   std::vector<ActiveJobs> active_jobs() override;
+  std::vector<JobTally> tally(const std::vector<Micros>& bounds) override;
   JobFindings stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
   JobFindings lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
   JobFindings duplicate_executions(Micros since, std::size_t limit) override;

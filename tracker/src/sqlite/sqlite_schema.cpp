@@ -1,6 +1,8 @@
 #include "sqlite/sqlite_schema.h"
 
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace jobtrail::sqlite {
@@ -200,6 +202,21 @@ CREATE INDEX job_by_change ON job (changed);
 INSERT INTO meta (key, value) VALUES ('change_seq', 0);
 )SQL";
 
+// Version 5: how many jobs of each class, first seen in each bucket of time
+// (tally_bucket_length), are in each state, kept by every write that changes a job (the
+// planner's BatchPlan::tally) and by prune, so that the console's throughput chart reads a few
+// hundred rows rather than every job of its window. bucket: microseconds since the epoch;
+// job: the class's label id, 0 for none. Filled for the jobs already stored by migrate().
+constexpr const char* schema_v5 = R"SQL(
+CREATE TABLE job_tally (
+  bucket INTEGER NOT NULL,
+  job INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  jobs INTEGER NOT NULL,
+  PRIMARY KEY (bucket, job, state)
+) WITHOUT ROWID;
+)SQL";
+
 int read_user_version(Connection& connection) {
   return static_cast<int>(connection.query_integer("PRAGMA user_version"));
 }
@@ -234,7 +251,7 @@ void check_identity_of(Connection& connection, const std::string& what) {
 
 }  // namespace
 
-int latest_version() noexcept { return 4; }
+int latest_version() noexcept { return 5; }
 
 void migrate(Connection& connection, const std::string& path) {
   WriteTransaction transaction(connection);
@@ -249,10 +266,37 @@ void migrate(Connection& connection, const std::string& path) {
   if (version < 2) connection.execute(schema_v2);
   if (version < 3) connection.execute(schema_v3);
   if (version < 4) connection.execute(schema_v4);
-  // Later migrations: if (version < 5) connection.execute(schema_v5); ...
+  if (version < 5) {
+    connection.execute(schema_v5);
+    const Micros epoch = read_epoch(connection);
+    Statement insert(connection.handle(), "INSERT INTO job_tally (bucket, job, state, jobs) VALUES (?1, ?2, ?3, ?4)");
+    for (const auto& count : tally_of(connection, epoch, "SELECT job, first_at, state FROM job", 1)) {
+      insert.reset()
+          .bind(1, count.bucket - epoch)
+          .bind(2, count.job)
+          .bind(3, static_cast<std::int64_t>(count.state))
+          .bind(4, count.delta)
+          .run();
+    }
+  }
+  // Later migrations: if (version < 6) connection.execute(schema_v6); ...
   connection.execute("PRAGMA application_id = " + std::to_string(application_id));
   connection.execute("PRAGMA user_version = " + std::to_string(latest_version()));
   transaction.commit();
+}
+
+std::vector<detail::TallyChange> tally_of(Connection& connection, Micros epoch, std::string_view jobs_sql, int sign) {
+  std::map<std::tuple<Micros, std::int64_t, int>, std::int64_t> counts;  // ordered as BatchPlan::tally
+  Statement jobs(connection.handle(), jobs_sql);
+  while (jobs.step()) {
+    const Micros bucket = tally_bucket_start(jobs.integer(1) + epoch);
+    counts[{bucket, jobs.optional_integer(0).value_or(0), static_cast<int>(jobs.integer(2))}] += sign;
+  }
+  std::vector<detail::TallyChange> changes;
+  for (const auto& [key, delta] : counts) {
+    changes.push_back({std::get<1>(key), std::get<0>(key), static_cast<State>(std::get<2>(key)), delta});
+  }
+  return changes;
 }
 
 void check_identity(Connection& connection, const std::string& path) { check_identity_of(connection, path); }

@@ -1,6 +1,10 @@
 #pragma once
 // The SQLite schema and its versioned migrations.
 
+#include <string_view>
+#include <vector>
+
+#include "batch_planner.h"
 #include "jobtrail/event.h"
 #include "jobtrail/drivers/sqlite_db.h"
 
@@ -23,6 +27,11 @@ void check_identity(Connection& connection, const std::string& path);
 
 /// Checks a store opened read-only: ours, and at a version this build can read.
 void check_readable(Connection& connection, const std::string& path);
+
+/// The tally changes (BatchPlan::tally's shape) of counting, `sign` times each, the jobs that
+/// `jobs_sql` selects as (job, first_at, state) in stored form: what version 5 adds for the
+/// jobs already stored, and what a prune takes away.
+std::vector<detail::TallyChange> tally_of(Connection& connection, Micros epoch, std::string_view jobs_sql, int sign);
 
 /// The store's time origin: stored times are microseconds since it, which keeps them in
 /// SQLite's 6-byte integers for four and a half years instead of 8 bytes.

@@ -114,11 +114,14 @@ struct SqliteStore::Statements {
         find_success_by_key(db, "SELECT id FROM job WHERE idempotency_key = ?1 AND successes > 0 "
                                 "AND id != ?2 LIMIT 1"),
         flag_job(db, "UPDATE job SET anomalies = anomalies | ?2, changed = ?3 WHERE id = ?1"),
-        next_change(db, "UPDATE meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value") {}
+        next_change(db, "UPDATE meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value"),
+        add_to_tally(db, "INSERT INTO job_tally (bucket, job, state, jobs) VALUES (?1, ?2, ?3, ?4) "
+                         "ON CONFLICT (bucket, job, state) DO UPDATE SET jobs = jobs + excluded.jobs"),
+        drop_empty_tally(db, "DELETE FROM job_tally WHERE bucket = ?1 AND job = ?2 AND state = ?3 AND jobs = 0") {}
 
   Statement data_version, max_job_id, load_job, insert_job, update_job, insert_event, find_event, find_event_any_attempt,
       events_for_refold, insert_error, tag_job,
-      insert_anomaly, find_success_by_key, flag_job, next_change;
+      insert_anomaly, find_success_by_key, flag_job, next_change, add_to_tally, drop_empty_tally;
 };
 
 SqliteStore::SqliteStore(const std::string& path, const OpenOptions& options, bool sync_full)
@@ -380,12 +383,23 @@ void SqliteStore::land(detail::BatchPlan& plan) {
         .bind(5, anomaly.at - epoch_)
         .run();
   }
+  change_tally(plan.tally);
   const auto bit = std::int64_t{detail::anomaly_bit(AnomalyKind::duplicate_idempotency_key)};
   for (auto other : plan.flag_others) {
     s.flag_job.reset().bind(1, other).bind(2, bit).bind(3, change_).run();
     for (auto& [id, cached] : jobs_) {
       if (cached.id == other) cached.anomalies = cached.anomalies_stored = cached.anomalies | bit;
     }
+  }
+}
+
+void SqliteStore::change_tally(const std::vector<detail::TallyChange>& changes) {
+  auto& s = *statements_;
+  for (const auto& change : changes) {
+    const Micros bucket = change.bucket - epoch_;
+    const auto state = static_cast<std::int64_t>(change.state);
+    s.add_to_tally.reset().bind(1, bucket).bind(2, change.job).bind(3, state).bind(4, change.delta).run();
+    if (change.delta < 0) s.drop_empty_tally.reset().bind(1, bucket).bind(2, change.job).bind(3, state).run();
   }
 }
 
@@ -685,6 +699,26 @@ std::vector<JobStats> SqliteStore::stats(const StatsFilter& filter) {
   return result;
 }
 
+std::vector<JobTally> SqliteStore::tally(const std::vector<Micros>& bounds) {
+  detail::check_tally_bounds(bounds);
+  if (const int version = schema_version(); version < 5) {
+    throw detail::older_schema(location(), version, 5, "the job counts per class and time (job_tally)");
+  }
+  // The kept counts of the buckets in range (job_tally's key starts with the bucket), each
+  // bucket summed into the slice it falls in: a few hundred rows for a day, whatever the store.
+  Statement q(db_->handle(), R"SQL(
+    SELECT coalesce(l.text, ''), t.bucket, t.state, t.jobs FROM job_tally t LEFT JOIN label l ON l.id = t.job
+    WHERE t.bucket >= ?1 AND t.bucket < ?2)SQL");
+  q.bind(1, bounds.front() - epoch_).bind(2, bounds.back() - epoch_);
+  detail::TallyBuilder builder;
+  while (q.step()) {
+    const Micros bucket = q.integer(1) + epoch_;
+    const auto slice = static_cast<std::size_t>(std::upper_bound(bounds.begin(), bounds.end(), bucket) - bounds.begin()) - 1;
+    builder.add(q.text(0), slice, static_cast<State>(q.integer(2)), q.integer(3));
+  }
+  return builder.finish();
+}
+
 std::vector<AnomalyRecord> SqliteStore::anomalies(const std::string& job_id, std::size_t limit) {
   constexpr std::string_view columns = R"SQL(
     SELECT j.job_id, a.kind, o.job_id, a.detail, a.at, a.id
@@ -922,6 +956,7 @@ PruneResult SqliteStore::prune(Micros cutoff) {
       result.events += db_->changes();
       db_->execute("DELETE FROM job_entity WHERE job IN (SELECT id FROM prune_batch)");
       db_->execute("DELETE FROM anomaly WHERE job IN (SELECT id FROM prune_batch)");
+      change_tally(sqlite::tally_of(*db_, epoch_, "SELECT j.job, j.first_at, j.state FROM job j JOIN prune_batch p ON p.id = j.id", -1));
       db_->execute("DELETE FROM job WHERE id IN (SELECT id FROM prune_batch)");
       result.jobs += db_->changes();
       transaction.commit();

@@ -41,6 +41,7 @@ class SqliteStore final : public Store {
   void register_schedule(const Schedule& schedule) override;
   std::vector<Schedule> schedules() override;
   std::vector<ActiveJobs> active_jobs() override;
+  std::vector<JobTally> tally(const std::vector<Micros>& bounds) override;
   JobFindings stuck_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
   JobFindings lost_jobs(const JobDeadlines& deadlines, Micros now, std::size_t limit) override;
   JobFindings duplicate_executions(Micros since, std::size_t limit) override;
@@ -74,6 +75,8 @@ class SqliteStore final : public Store {
   std::int64_t prune_check_history(Micros stored_cutoff);
   /// `noticeable`: the row takes the append's change number (JobPlan::noticeable).
   void write_row(const detail::JobRow& row, bool noticeable);
+  /// Lands tally changes (BatchPlan::tally's shape) in job_tally; a count that reaches 0 goes.
+  void change_tally(const std::vector<detail::TallyChange>& changes);
   /// `extra`, when given, gets column 21 of each row (a query's column after the job's).
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement, std::vector<std::int64_t>* extra = nullptr);
   /// Adds each job's entity tags (by row, through job_entity_by_job): every list shows them.
