@@ -101,7 +101,8 @@ Data anomaly_row(const AnomalyRecord& anomaly) {
 constexpr std::size_t max_page = 1000;
 
 bool is_filter_term(std::string_view key) {
-  for (const std::string_view term : {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit"}) {
+  for (const std::string_view term :
+       {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit", "cursor"}) {
     if (key == term) return true;
   }
   return false;
@@ -187,10 +188,15 @@ std::string check_result_section(const CheckResultRecord& result) {
 
 }  // namespace
 
-Page problem_page(int status, const std::string& heading, const std::string& message) {
+Page problem_page(int status, const std::string& heading, const std::string& message, const std::string& link_url,
+                  const std::string& link_text) {
   Data data;
   data.set("heading", heading);
   data.set("message", message);
+  if (!link_url.empty()) {
+    data.set("link_url", link_url);
+    data.set("link_text", link_text);
+  }
   return {status, heading, render("problem", data), false};
 }
 
@@ -451,13 +457,28 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
   JobFilter filter;
   std::string problem;
   Data data;
+  const std::string base_url = entity.empty() ? std::string("/ui/jobs") : entity_url(entity);
   // The form sends every field, empty ones too: an empty value means "any". The terms are
-  // read as `jobtrail ls` and GET /v1/jobs read them (the view layer's one reading).
+  // read as `jobtrail ls` and GET /v1/jobs read them (the view layer's one reading), the
+  // cursor of a next-page link too, so a page's URL names the same jobs as `ls --cursor`.
   for (const auto& [key, value] : params) {
     if (value.empty() || !is_filter_term(key)) continue;
     // A checkbox says "on"; the filter's reading knows true/false/1/0.
     const std::string term_value = key == "anomalies" && value == "on" ? "1" : value;
     if (std::string why = view::set_filter_term(filter, key, term_value, now, key, max_page); !why.empty()) {
+      if (key == "cursor") {
+        // Only a link of this console carries a cursor, so a bad one is an edited or truncated
+        // link: the view layer's reason speaks of ls's note; a person here needs the first page.
+        Params first;
+        for (const auto& [name, kept] : params) {
+          if (name != "cursor") first.emplace_back(name, kept);
+        }
+        return problem_page(400, "Bad page link",
+                            fmt::format("The cursor '{}' is not a page link this console made (edited or cut "
+                                        "short?). The first page of the same search is below.",
+                                        value),
+                            base_url + query_of(first), "First page");
+      }
       problem = std::move(why);
     }
     // Other parameters (a bookmarklet's, a tracker's) are ignored, not refused: a person is
@@ -488,25 +509,33 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
     data.set("problem", problem);
     return {status, "Jobs", render("search", data), false};
   }
-  // One more than a page tells whether there is a next one.
-  const std::size_t page_size = filter.limit;
-  filter.limit = page_size + 1;
-  std::vector<JobRecord> jobs = store.list_jobs(filter);
-  const bool more = jobs.size() > page_size;
-  if (more) jobs.resize(page_size);
-  data.set("has_jobs", !jobs.empty());
-  data.set("table", jobs_table(jobs, now));
-  if (more) {
-    // The next page: the same filters, first seen before this page's oldest job.
+  // The store's keyset page: jobs that share a first-seen time are neither skipped nor shown
+  // twice, and the count is bounded (list_page), as for ls and GET /v1/jobs.
+  const JobPage page = list_page(store, filter);
+  const bool from_cursor = filter.after.has_value();
+  data.set("has_jobs", !page.jobs.empty());
+  data.set("table", jobs_table(page.jobs, now));
+  if (!page.jobs.empty()) data.set("count", view::page_count(page) + (from_cursor ? " from this page on" : ""));
+  if (from_cursor) {
+    Params first;
+    for (const auto& [key, value] : params) {
+      if (key != "cursor") first.emplace_back(key, value);
+    }
+    data.set("first_url", base_url + query_of(first));
+  }
+  if (page.partial()) {
+    // The next page: the same filters, from the cursor after this page's last job.
     Params next;
     for (const auto& [key, value] : params) {
-      if (key != "until") next.emplace_back(key, value);
+      if (key != "cursor") next.emplace_back(key, value);
     }
-    next.emplace_back("until", view::format_rfc3339(jobs.back().first_event_at));
-    data.set("next_url", (entity.empty() ? std::string("/ui/jobs") : entity_url(entity)) + query_of(next));
+    next.emplace_back("cursor", page.next_cursor);
+    data.set("next_url", base_url + query_of(next));
   }
+  data.set("paging", from_cursor || page.partial());
+  data.set("both", from_cursor && page.partial());
   bool live = false;
-  for (const JobRecord& job : jobs) live = live || !is_final(job.state);
+  for (const JobRecord& job : page.jobs) live = live || !is_final(job.state);
   return {200, entity.empty() ? "Jobs" : entity, render("search", data), live};
 }
 

@@ -60,7 +60,9 @@ Page trace_page(Store& store, const std::string& correlation_id, Micros now);
 Page search_page(Store& store, const Params& params, Micros now, const std::string& entity = "");
 Page checks_page(Store& store);
 Page check_page(Store& store, const std::string& check);
-Page problem_page(int status, const std::string& heading, const std::string& message);
+/// A page that says what went wrong; `link_url`, when given, is offered as the way on.
+Page problem_page(int status, const std::string& heading, const std::string& message, const std::string& link_url = "",
+                  const std::string& link_text = "");
 
 /// A trace's waterfall and tree come in blocks of this many jobs, each block its own <svg> or
 /// <table> in a box with `content-visibility: auto` (console.css, whose intrinsic sizes assume

@@ -249,7 +249,10 @@ def main():
 
         driver.get(base + "/ui/jobs?" + urllib.parse.urlencode({"state": "", "job": "WelcomeEmailJob", "limit": "2"}))
         check(len(driver.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")) == 2, "search pages by the limit")
+        count = driver.find_element(By.CSS_SELECTOR, "main p.count").text
+        check(count.startswith("showing 2 of ") and count.endswith(" jobs"), f"the search says how many match ({count!r})")
         older = driver.find_element(By.CSS_SELECTOR, "a[rel=next]")
+        check("cursor=" in older.get_dom_attribute("href"), "the next page's link carries the store's cursor")
         first_page = driver.find_element(By.CSS_SELECTOR, "table.jobs tbody").text
         older.click()
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "table.jobs tbody").text != first_page)

@@ -2,8 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -333,7 +335,7 @@ TEST_CASE("a long trace's waterfall and tree come in blocks of rows_per_block jo
   CHECK(count(short_page.body, "tree blocks") == 0);
 }
 
-TEST_CASE("search refuses a bad filter with a reason, and pages by the first-seen time", "[console]") {
+TEST_CASE("search refuses a bad filter with a reason, and its next page keeps the filters", "[console]") {
   testing::TempDir dir;
   auto store = open_store(dir.file("jobs.db"));
   std::vector<Event> events;
@@ -355,5 +357,155 @@ TEST_CASE("search refuses a bad filter with a reason, and pages by the first-see
   CHECK(first.body.find(">job-2<") == std::string::npos);
   const std::size_t next = first.body.find("rel=\"next\" href=\"");
   REQUIRE(next != std::string::npos);
-  CHECK(first.body.find("until=", next) != std::string::npos);
+  CHECK(first.body.find("?limit=2&amp;cursor=", next) == next + 17 + 8);
+}
+
+namespace {
+/// `text` with its %XX escapes decoded ('+' is not a space here: the console encodes spaces as %20).
+std::string percent_decode(const std::string& text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      decoded += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
+  }
+  return decoded;
+}
+
+/// The request a link of a page makes: its href read back (HTML-unescaped, split at ? and &,
+/// each part percent-decoded), as a browser would send it to the server, which decodes it.
+Request request_of(const std::string& href) {
+  std::string url;
+  for (std::size_t i = 0; i < href.size(); ++i) {
+    if (href.compare(i, 5, "&amp;") == 0) {
+      url += '&';
+      i += 4;
+    } else {
+      url += href[i];
+    }
+  }
+  Request request;
+  const std::size_t question = url.find('?');
+  request.path = percent_decode(url.substr(0, question));
+  if (question == std::string::npos) return request;
+  std::string query = url.substr(question + 1);
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string pair = query.substr(0, amp);
+    const std::size_t equals = pair.find('=');
+    request.params.emplace_back(percent_decode(pair.substr(0, equals)),
+                                equals == std::string::npos ? "" : percent_decode(pair.substr(equals + 1)));
+    query = amp == std::string::npos ? "" : query.substr(amp + 1);
+  }
+  return request;
+}
+
+/// The href of the first link with `rel="next"` in `html`, or "".
+std::string next_href(const std::string& html) {
+  const std::string start = "rel=\"next\" href=\"";
+  const std::size_t at = html.find(start);
+  if (at == std::string::npos) return "";
+  return html.substr(at + start.size(), html.find('"', at + start.size()) - at - start.size());
+}
+
+/// The job IDs a page's job table links, in order.
+std::vector<std::string> listed_jobs(const std::string& html) {
+  std::vector<std::string> ids;
+  const std::string start = "<tr><td><a href=\"/ui/jobs/";
+  for (std::size_t at = html.find(start); at != std::string::npos; at = html.find(start, at + 1)) {
+    const std::size_t text = html.find('>', at + start.size()) + 1;
+    ids.push_back(html.substr(text, html.find('<', text) - text));
+  }
+  return ids;
+}
+}  // namespace
+
+TEST_CASE("search pages by the store's cursor: jobs sharing a first-seen time are neither skipped nor repeated",
+          "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  // 11 jobs, 8 of them first seen at the same microsecond, some tagged with one entity.
+  std::vector<Event> events;
+  for (int i = 0; i < 11; ++i) {
+    Event enqueued = event("job-" + std::to_string(i), State::enqueued, i < 8 ? t0 : t0 + i * 1000);
+    if (i % 2 == 0) enqueued.entities = {"customer:2"};
+    events.push_back(enqueued);
+  }
+  store->append(events);
+  Console console({});
+
+  const auto walk = [&](Request request, std::size_t expected_pages) {
+    std::vector<std::string> seen;
+    std::vector<std::string> counts;
+    for (std::size_t pages = 0; pages < 20; ++pages) {
+      const Reply reply = console.handle(request, store.get(), t0 + 100000);
+      REQUIRE(reply.status == 200);
+      for (const std::string& id : listed_jobs(reply.body)) seen.push_back(id);
+      const std::size_t shown = reply.body.find("showing ");
+      REQUIRE(shown != std::string::npos);
+      counts.push_back(reply.body.substr(shown, reply.body.find('<', shown) - shown));
+      const std::string href = next_href(reply.body);
+      if (href.empty()) break;
+      CHECK(href.find("until=") == std::string::npos);
+      request = request_of(href);
+      // The cursor `ls --cursor` takes: the page's URL names the same jobs as the CLI.
+      CHECK(parse_cursor(request.params.back().second).has_value());
+      CHECK(request.params.back().first == "cursor");
+    }
+    CHECK(counts.size() == expected_pages);
+    return std::pair(seen, counts);
+  };
+
+  Request search;
+  search.path = "/ui/jobs";
+  search.params = {{"state", ""}, {"limit", "3"}};
+  const auto [seen, counts] = walk(search, 4);
+  std::vector<std::string> sorted = seen;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());  // none twice
+  CHECK(seen.size() == 11);                                                 // none skipped
+  CHECK(counts == std::vector<std::string>{"showing 3 of 11 jobs", "showing 3 of 8 jobs from this page on",
+                                           "showing 3 of 5 jobs from this page on",
+                                           "showing 2 of 2 jobs from this page on"});
+
+  // The entity page is the same paging.
+  Request entity;
+  entity.path = "/ui/entities/customer:2";
+  entity.params = {{"limit", "2"}};
+  const auto [entity_seen, entity_counts] = walk(entity, 3);
+  CHECK(entity_seen.size() == 6);
+  CHECK(std::set<std::string>(entity_seen.begin(), entity_seen.end()).size() == 6);
+  CHECK(entity_counts.front() == "showing 2 of 6 jobs");
+}
+
+TEST_CASE("search's count is bounded, and a bad cursor is a 400 page that says why", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  std::vector<Event> events;
+  const int jobs = static_cast<int>(page_count_limit) + 20;
+  for (int i = 0; i < jobs; ++i) events.push_back(event("job-" + std::to_string(i), State::enqueued, t0 + i));
+  store->append(events);
+  Console console({});
+  Request request;
+  request.path = "/ui/jobs";
+  request.params = {{"limit", "10"}};
+  const Reply first = console.handle(request, store.get(), t0 + 100000);
+  CHECK(first.body.find("showing 10 of more than " + std::to_string(page_count_limit + 10) + " jobs<") != std::string::npos);
+
+  for (const std::string& cursor : {hostile, to_cursor({t0, 1}).substr(1), std::string(5000, 'A')}) {
+    request.params = {{"cursor", cursor}};
+    const Reply bad = console.handle(request, store.get(), t0 + 100000);
+    INFO(cursor.substr(0, 40));
+    CHECK(bad.status == 400);
+    CHECK(bad.body.find("<script>alert") == std::string::npos);
+    CHECK(bad.body.find("not a page link this console made") != std::string::npos);
+    CHECK(bad.body.find("href=\"/ui/jobs\"") != std::string::npos);  // the first page, offered
+  }
+  request.path = "/ui/entities/customer:2";
+  const Reply bad_entity = console.handle(request, store.get(), t0 + 100000);
+  CHECK(bad_entity.status == 400);
+  CHECK(bad_entity.body.find("href=\"/ui/entities/customer%3A2\"") != std::string::npos);
 }
