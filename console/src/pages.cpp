@@ -14,6 +14,7 @@
 
 #include "jobtrail/console.h"
 #include "render.h"
+#include "jobtrail/view/impact_text.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/view/list_filter.h"
 #include "jobtrail/view/time_format.h"
@@ -103,6 +104,16 @@ constexpr std::size_t max_page = 1000;
 bool is_filter_term(std::string_view key) {
   for (const std::string_view term :
        {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit", "cursor"}) {
+    if (key == term) return true;
+  }
+  return false;
+}
+
+/// Most entities on one blast-radius page, as GET /v1/impact bounds one answer.
+constexpr std::size_t max_entities = 10000;
+
+bool is_impact_term(std::string_view key) {
+  for (const std::string_view term : {"job", "state", "type", "since", "until", "limit", "jobs_per_entity"}) {
     if (key == term) return true;
   }
   return false;
@@ -532,11 +543,82 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
     next.emplace_back("cursor", page.next_cursor);
     data.set("next_url", base_url + query_of(next));
   }
+  if (entity.empty()) {
+    // The entities the same jobs touched: the filters `impact` shares with the list (its
+    // default since applies when the search has none).
+    data.set("impact_url", "/ui/impact" + query_of({{"job", param(params, "job")},
+                                                    {"state", param(params, "state")},
+                                                    {"since", param(params, "since")},
+                                                    {"until", param(params, "until")}}));
+  }
   data.set("paging", from_cursor || page.partial());
   data.set("both", from_cursor && page.partial());
   bool live = false;
   for (const JobRecord& job : page.jobs) live = live || !is_final(job.state);
   return {200, entity.empty() ? "Jobs" : entity, render("search", data), live};
+}
+
+Page impact_page(Store& store, const Params& params, Micros now) {
+  ImpactFilter filter = view::impact_filter(now);
+  std::string problem;
+  // The terms of `jobtrail impact` and GET /v1/impact, read by the view layer as they read
+  // them; empty fields mean "any" (since: its default), other parameters are ignored.
+  for (const auto& [key, value] : params) {
+    if (value.empty() || !is_impact_term(key)) continue;
+    if (std::string why = view::set_impact_term(filter, key, value, now, key, max_entities); !why.empty()) {
+      problem = std::move(why);
+    }
+  }
+  if (problem.empty()) problem = view::impact_window_problem(filter, "since", "until");
+  Data data;
+  for (const char* key : {"job", "state", "type", "since", "until"}) data.set(key, param(params, key));
+  data.set("limit", std::to_string(filter.limit));
+  data.set("default_since", std::string(view::default_impact_since));
+  if (!problem.empty()) {
+    data.set("problem", problem);
+    return {400, "Blast radius", render("impact", data), false};
+  }
+  const ImpactReport report = store.impact(filter);
+  data.set("scope", view::impact_scope(filter));
+  data.set("summary", view::impact_summary(filter, report));
+  Data entities = list();
+  for (const EntityImpact& entity : report.entities) {
+    Data row;
+    row.set("entity", entity.entity);
+    row.set("url", entity_url(entity.entity));
+    row.set("jobs", std::to_string(entity.jobs));
+    row.set("first_at", view::format_timestamp(entity.first_at));
+    row.set("last_at", view::format_timestamp(entity.last_at));
+    Data jobs = list();
+    for (const std::string& id : entity.job_ids) {
+      Data job;
+      job.set("job_id", id);
+      job.set("url", job_url(id));
+      jobs.push_back(job);
+    }
+    row.set("job_ids", jobs);
+    const std::int64_t more = entity.jobs - static_cast<std::int64_t>(entity.job_ids.size());
+    if (more > 0) row.set("more", std::to_string(more));
+    entities.push_back(row);
+  }
+  data.set("entities", entities);
+  data.set("has_entities", !report.entities.empty());
+  if (const std::string shown = view::impact_shown(report); !shown.empty()) {
+    data.set("shown", shown);
+    // The same filters with room for every entity, as far as one page goes.
+    Params all;
+    for (const auto& [key, value] : params) {
+      if (key != "limit") all.emplace_back(key, value);
+    }
+    all.emplace_back("limit", std::to_string(std::min<std::int64_t>(report.entity_count, max_entities)));
+    data.set("all_url", "/ui/impact" + query_of(all));
+  }
+  data.set("untagged", report.matching_jobs > 0 && report.tagged_jobs == 0 && filter.entity_type.empty());
+  // The jobs behind the counts: the search with the same filters (the default since spelled out).
+  Params search{{"job", filter.job}, {"state", param(params, "state")},
+                {"since", filter.since ? view::format_rfc3339(*filter.since) : ""}, {"until", param(params, "until")}};
+  data.set("jobs_url", "/ui/jobs" + query_of(search));
+  return {200, "Blast radius", render("impact", data), false};
 }
 
 Page checks_page(Store& store) {

@@ -509,3 +509,101 @@ TEST_CASE("search's count is bounded, and a bad cursor is a 400 page that says w
   CHECK(bad_entity.status == 400);
   CHECK(bad_entity.body.find("href=\"/ui/entities/customer%3A2\"") != std::string::npos);
 }
+
+namespace {
+/// Every href="..." of `html`, as written (HTML-escaped).
+std::vector<std::string> hrefs_of(const std::string& html) {
+  std::vector<std::string> links;
+  const std::string start = "href=\"";
+  for (std::size_t at = html.find(start); at != std::string::npos; at = html.find(start, at + 1)) {
+    links.push_back(html.substr(at + start.size(), html.find('"', at + start.size()) - at - start.size()));
+  }
+  return links;
+}
+}  // namespace
+
+TEST_CASE("the blast-radius page lists the entities the matching jobs touched, each and its jobs a link",
+          "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  const auto failed_job = [](const std::string& id, Micros at, std::vector<std::string> entities) {
+    Event enqueued = event(id, State::enqueued, at);
+    enqueued.job = "PaymentJob";
+    enqueued.queue = "payments";
+    enqueued.entities = std::move(entities);
+    Event failed = event(id, State::failed, at + 10);
+    failed.error = {"Boom", hostile, ""};
+    return std::vector<Event>{enqueued, event(id, State::started, at + 5), failed};
+  };
+  std::vector<Event> events;
+  for (auto part : {failed_job("payment-1", t0, {"customer:2", "invoice:9"}),
+                    failed_job("payment-2", t0 + 100, {"customer:2"}),
+                    failed_job(hostile, t0 + 200, {"user:<b>1</b>"}), failed_job("untagged", t0 + 300, {})}) {
+    events.insert(events.end(), part.begin(), part.end());
+  }
+  Event other = event("welcome-1", State::enqueued, t0 + 400);
+  other.job = "WelcomeJob";
+  other.entities = {"user:7"};
+  events.push_back(other);
+  store->append(events);
+  Console console({});
+  const Micros now = t0 + 1000;
+
+  Request request;
+  request.path = "/ui/impact";
+  request.params = {{"job", "PaymentJob"}, {"state", "failed,dead"}, {"type", ""}, {"since", ""}, {"until", ""}};
+  const Reply page = console.handle(request, store.get(), now);
+  REQUIRE(page.status == 200);
+  CHECK(page.body.find("PaymentJob jobs now failed or dead, first seen since ") != std::string::npos);
+  CHECK(page.body.find("4 jobs matched, 3 tagged with entities, 3 distinct entities (customer: 1, invoice: 1, user: 1)") !=
+        std::string::npos);
+  CHECK(page.body.find("<a class=\"entity\" href=\"/ui/entities/customer%3A2\">customer:2</a></td><td class=\"n\">2<") !=
+        std::string::npos);
+  CHECK(page.body.find("<a href=\"/ui/jobs/payment-2\">payment-2</a> <a href=\"/ui/jobs/payment-1\">payment-1</a>") !=
+        std::string::npos);
+  CHECK(page.body.find("welcome-1") == std::string::npos);  // another class
+  CHECK(page.body.find("showing ") == std::string::npos);   // every entity is listed
+  // Hostile IDs are text, and their links percent-encoded.
+  CHECK(page.body.find("<script>alert") == std::string::npos);
+  CHECK(page.body.find("<b>1") == std::string::npos);
+  CHECK(page.body.find(">user:&lt;b&gt;1&lt;/b&gt;</a>") != std::string::npos);
+  CHECK(page.body.find("href=\"" + escape_html(job_url(hostile)) + "\">" + hostile_escaped + "</a>") != std::string::npos);
+
+  // Every link of the page answers, the entities' and the jobs' pages included.
+  const std::vector<std::string> links = hrefs_of(page.body);
+  CHECK(links.size() > 8);
+  for (const std::string& href : links) {
+    if (href.starts_with("/ui/assets/")) continue;
+    INFO(href);
+    REQUIRE(href.starts_with("/ui/"));
+    CHECK(console.handle(request_of(href), store.get(), now).status == 200);
+  }
+
+  // Fewer entities than match: it says so and links them all.
+  request.params = {{"limit", "1"}};
+  const Reply partial = console.handle(request, store.get(), now);
+  CHECK(partial.body.find("showing 1 of 4 entities") != std::string::npos);
+  const std::size_t all = partial.body.find("\">show them all</a>");
+  REQUIRE(all != std::string::npos);
+  const std::string all_href = partial.body.substr(partial.body.rfind("href=\"", all) + 6, all - partial.body.rfind("href=\"", all) - 6);
+  CHECK(all_href == "/ui/impact?limit=4");
+  CHECK(count(console.handle(request_of(all_href), store.get(), now).body, "<a class=\"entity\"") == 4);
+
+  // A bad filter is a 400 that says why, the value escaped.
+  request.params = {{"state", hostile}};
+  const Reply bad = console.handle(request, store.get(), now);
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("<script>alert") == std::string::npos);
+  CHECK(bad.body.find(hostile_escaped) != std::string::npos);
+  request.params = {{"since", "1h"}, {"until", "2h"}};
+  CHECK(console.handle(request, store.get(), now).status == 400);
+
+  // The overview and the search link to it, the search with its filters.
+  CHECK(get(console, store.get(), "/ui/", now).body.find("href=\"/ui/impact?state=failed%2Cdead\"") != std::string::npos);
+  Request search;
+  search.path = "/ui/jobs";
+  search.params = {{"state", "failed"}, {"job", "PaymentJob"}, {"queue", "payments"}, {"since", "1h"}};
+  CHECK(console.handle(search, store.get(), now).body.find(
+            "href=\"/ui/impact?job=PaymentJob&amp;state=failed&amp;since=1h\">blast radius of these filters") !=
+        std::string::npos);
+}
