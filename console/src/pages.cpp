@@ -98,7 +98,8 @@ Data anomaly_row(const AnomalyRecord& anomaly) {
   return row;
 }
 
-/// Most jobs on one page of a search.
+/// Most rows on one page: jobs of a search, entities of a blast radius (each with its newest
+/// jobs). GET /v1/impact allows 10,000 entities, but a page is for a person to read.
 constexpr std::size_t max_page = 1000;
 
 bool is_filter_term(std::string_view key) {
@@ -108,9 +109,6 @@ bool is_filter_term(std::string_view key) {
   }
   return false;
 }
-
-/// Most entities on one blast-radius page, as GET /v1/impact bounds one answer.
-constexpr std::size_t max_entities = 10000;
 
 bool is_impact_term(std::string_view key) {
   for (const std::string_view term : {"job", "state", "type", "since", "until", "limit", "jobs_per_entity"}) {
@@ -468,6 +466,9 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
   JobFilter filter;
   std::string problem;
   Data data;
+  if (!entity.empty() && !is_valid_entity(entity)) {
+    return problem_page(400, "Bad entity", fmt::format("Bad entity '{}': expected type:id like user:42.", entity));
+  }
   const std::string base_url = entity.empty() ? std::string("/ui/jobs") : entity_url(entity);
   // The form sends every field, empty ones too: an empty value means "any". The terms are
   // read as `jobtrail ls` and GET /v1/jobs read them (the view layer's one reading), the
@@ -495,12 +496,7 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
     // Other parameters (a bookmarklet's, a tracker's) are ignored, not refused: a person is
     // looking, and the page still answers what it can.
   }
-  if (!entity.empty()) {
-    if (!is_valid_entity(entity)) {
-      return problem_page(400, "Bad entity", fmt::format("Bad entity '{}': expected type:id like user:42.", entity));
-    }
-    filter.entity = entity;
-  }
+  if (!entity.empty()) filter.entity = entity;
   Data states = list();
   for (const State state : all_states()) {
     if (state == State::heartbeat) continue;
@@ -565,7 +561,7 @@ Page impact_page(Store& store, const Params& params, Micros now) {
   // them; empty fields mean "any" (since: its default), other parameters are ignored.
   for (const auto& [key, value] : params) {
     if (value.empty() || !is_impact_term(key)) continue;
-    if (std::string why = view::set_impact_term(filter, key, value, now, key, max_entities); !why.empty()) {
+    if (std::string why = view::set_impact_term(filter, key, value, now, key, max_page); !why.empty()) {
       problem = std::move(why);
     }
   }
@@ -606,12 +602,14 @@ Page impact_page(Store& store, const Params& params, Micros now) {
   if (const std::string shown = view::impact_shown(report); !shown.empty()) {
     data.set("shown", shown);
     // The same filters with room for every entity, as far as one page goes.
+    const bool fits = report.entity_count <= static_cast<std::int64_t>(max_page);
     Params all;
     for (const auto& [key, value] : params) {
       if (key != "limit") all.emplace_back(key, value);
     }
-    all.emplace_back("limit", std::to_string(std::min<std::int64_t>(report.entity_count, max_entities)));
+    all.emplace_back("limit", std::to_string(fits ? report.entity_count : static_cast<std::int64_t>(max_page)));
     data.set("all_url", "/ui/impact" + query_of(all));
+    data.set("all_text", fits ? std::string("show them all") : fmt::format("show the first {}", max_page));
   }
   data.set("untagged", report.matching_jobs > 0 && report.tagged_jobs == 0 && filter.entity_type.empty());
   // The jobs behind the counts: the search with the same filters (the default since spelled out).

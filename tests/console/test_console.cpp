@@ -597,6 +597,20 @@ TEST_CASE("the blast-radius page lists the entities the matching jobs touched, e
   CHECK(bad.body.find(hostile_escaped) != std::string::npos);
   request.params = {{"since", "1h"}, {"until", "2h"}};
   CHECK(console.handle(request, store.get(), now).status == 400);
+  request.params = {{"limit", "1001"}};  // a page is for a person: at most 1,000 entities
+  CHECK(console.handle(request, store.get(), now).status == 400);
+  std::vector<Event> many;
+  for (int i = 0; i < 1001; ++i) {
+    Event tagged = event("many-" + std::to_string(i), State::enqueued, t0 + 500);
+    tagged.job = "ManyJob";
+    tagged.entities = {"item:" + std::to_string(i)};
+    many.push_back(tagged);
+  }
+  store->append(many);
+  request.params = {{"job", "ManyJob"}, {"limit", "1"}};
+  const Reply cut = console.handle(request, store.get(), now);
+  CHECK(cut.body.find("showing 1 of 1001 entities · <a href=\"/ui/impact?job=ManyJob&amp;limit=1000\">show the first 1000</a>") !=
+        std::string::npos);
 
   // The overview and the search link to it, the search with its filters.
   CHECK(get(console, store.get(), "/ui/", now).body.find("href=\"/ui/impact?state=failed%2Cdead\"") != std::string::npos);
