@@ -246,6 +246,8 @@ def main():
         check(row is not None and row[0] == job_path("payment-2017-08-2") and
               row[1].startswith("payment-2017-08-2: 1 earlier attempts, "),
               f"the retried payment's earlier attempt shows in the waterfall, on its row, which says so ({row})")
+        # From the top, header and all: the README shows this one (docs/console-trace.png).
+        driver.execute_script("window.scrollTo(0, 0)")
         shot("trace")
 
         driver.get(base + "/ui/jobs?" + urllib.parse.urlencode({"state": "", "job": "WelcomeEmailJob", "limit": "2"}))
