@@ -117,6 +117,15 @@ bool is_impact_term(std::string_view key) {
   return false;
 }
 
+/// `params` without any value of `key`: the same page with that one term dropped or replaced.
+Params without(const Params& params, std::string_view key) {
+  Params kept;
+  for (const auto& [name, value] : params) {
+    if (name != key) kept.emplace_back(name, value);
+  }
+  return kept;
+}
+
 /// The first value of `key` in `params`, or "".
 std::string param(const Params& params, std::string_view key) {
   for (const auto& [name, value] : params) {
@@ -481,15 +490,11 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
       if (key == "cursor") {
         // Only a link of this console carries a cursor, so a bad one is an edited or truncated
         // link: the view layer's reason speaks of ls's note; a person here needs the first page.
-        Params first;
-        for (const auto& [name, kept] : params) {
-          if (name != "cursor") first.emplace_back(name, kept);
-        }
         return problem_page(400, "Bad page link",
                             fmt::format("The cursor '{}' is not a page link this console made (edited or cut "
                                         "short?). The first page of the same search is below.",
                                         value),
-                            base_url + query_of(first), "First page");
+                            base_url + query_of(without(params, "cursor")), "First page");
       }
       problem = std::move(why);
     }
@@ -523,19 +528,10 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
   data.set("has_jobs", !page.jobs.empty());
   data.set("table", jobs_table(page.jobs, now));
   if (!page.jobs.empty()) data.set("count", view::page_count(page) + (from_cursor ? " from this page on" : ""));
-  if (from_cursor) {
-    Params first;
-    for (const auto& [key, value] : params) {
-      if (key != "cursor") first.emplace_back(key, value);
-    }
-    data.set("first_url", base_url + query_of(first));
-  }
+  if (from_cursor) data.set("first_url", base_url + query_of(without(params, "cursor")));
   if (page.partial()) {
     // The next page: the same filters, from the cursor after this page's last job.
-    Params next;
-    for (const auto& [key, value] : params) {
-      if (key != "cursor") next.emplace_back(key, value);
-    }
+    Params next = without(params, "cursor");
     next.emplace_back("cursor", page.next_cursor);
     data.set("next_url", base_url + query_of(next));
   }
@@ -603,10 +599,7 @@ Page impact_page(Store& store, const Params& params, Micros now) {
     data.set("shown", shown);
     // The same filters with room for every entity, as far as one page goes.
     const bool fits = report.entity_count <= static_cast<std::int64_t>(max_page);
-    Params all;
-    for (const auto& [key, value] : params) {
-      if (key != "limit") all.emplace_back(key, value);
-    }
+    Params all = without(params, "limit");
     all.emplace_back("limit", std::to_string(fits ? report.entity_count : static_cast<std::int64_t>(max_page)));
     data.set("all_url", "/ui/impact" + query_of(all));
     data.set("all_text", fits ? std::string("show them all") : fmt::format("show the first {}", max_page));
