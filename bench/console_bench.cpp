@@ -39,6 +39,7 @@ struct Fixture {
   std::string job_id;
   std::string correlation_id;
   std::string entity;
+  std::string second_page;  ///< the cursor of the newest 50 jobs' next page
 };
 
 /// A store of about `event_count` events over the last 7 days, a 5,000-job trace (every job a
@@ -113,6 +114,7 @@ Fixture fill(const std::string& path, std::size_t event_count, Micros now) {
     run.results.push_back(result);
   }
   fixture.store->record_check_run(run);
+  fixture.second_page = list_page(*fixture.store, JobFilter{}).next_cursor;
   return fixture;
 }
 
@@ -173,6 +175,8 @@ int main(int argc, char** argv) {
     std::function<std::string(const Fixture&)> path;
     std::vector<std::pair<std::string, std::string>> params;
     bool cold = false;
+    /// Parameters that depend on the store (a cursor), added to `params`.
+    std::function<std::vector<std::pair<std::string, std::string>>(const Fixture&)> params_of = nullptr;
   };
   const std::vector<PageCase> pages = {
       {"overview /ui/ (series cached)", [](const Fixture&) { return std::string("/ui/"); }, {}},
@@ -182,14 +186,25 @@ int main(int argc, char** argv) {
       {"trace of 5,000 jobs", [](const Fixture&) { return std::string("/ui/traces/month-close-5000"); }, {}},
       {"search /ui/jobs (newest 50)", [](const Fixture&) { return std::string("/ui/jobs"); }, {}},
       {"search state=failed", [](const Fixture&) { return std::string("/ui/jobs"); }, {{"state", "failed"}}},
+      {"search, second page (cursor)", [](const Fixture&) { return std::string("/ui/jobs"); }, {}, false,
+       [](const Fixture& f) { return std::vector<std::pair<std::string, std::string>>{{"cursor", f.second_page}}; }},
+      {"impact /ui/impact (last 24h)", [](const Fixture&) { return std::string("/ui/impact"); }, {}},
+      {"impact state=failed,dead", [](const Fixture&) { return std::string("/ui/impact"); }, {{"state", "failed,dead"}}},
       {"entity /ui/entities/E", [](const Fixture& f) { return "/ui/entities/" + f.entity; }, {}},
       {"checks /ui/checks", [](const Fixture&) { return std::string("/ui/checks"); }, {}},
       {"check /ui/checks/NAME", [](const Fixture&) { return std::string("/ui/checks/stuck_jobs"); }, {}},
   };
   std::printf("%-32s %10s %10s %10s %10s %8s\n", "page", "100k p50", "100k p95", "large p50", "large p95", "p95 x");
   for (const PageCase& page : pages) {
-    const Timing a = time_page(console, *small.store, page.path(small), page.params, runs, now, page.cold);
-    const Timing b = time_page(console, *large.store, page.path(large), page.params, runs, now, page.cold);
+    const auto params = [&](const Fixture& f) {
+      auto all = page.params;
+      if (page.params_of) {
+        for (auto& param : page.params_of(f)) all.push_back(std::move(param));
+      }
+      return all;
+    };
+    const Timing a = time_page(console, *small.store, page.path(small), params(small), runs, now, page.cold);
+    const Timing b = time_page(console, *large.store, page.path(large), params(large), runs, now, page.cold);
     std::printf("%-32s %8.2f ms %8.2f ms %8.2f ms %8.2f ms %7.2fx\n", page.name.c_str(), a.p50, a.p95, b.p50, b.p95,
                 b.p95 / std::max(a.p95, 1e-6));
   }

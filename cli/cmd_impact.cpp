@@ -14,6 +14,7 @@
 #include "global_options.h"
 #include "jobtrail/store.h"
 #include "jobtrail/view/documents.h"
+#include "jobtrail/view/impact_text.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/view/list_filter.h"
 #include "jobtrail/view/output.h"
@@ -45,49 +46,6 @@ ImpactFilter filter_from(const ImpactOptions& options, Micros now) {
     throw CliError(exit_bad_input, problem);
   }
   return filter;
-}
-
-std::string plural(std::int64_t count, std::string_view one, std::string_view many) {
-  return fmt::format("{} {}", count, count == 1 ? one : many);
-}
-
-/// What was asked, in words (the default since too): "PaymentJob jobs now failed or dead,
-/// first seen since T", "jobs of any class in any state, first seen since T".
-std::string scope_line(const ImpactFilter& filter) {
-  std::string line = filter.job.empty() ? "jobs of any class" : fmt::format("{} jobs", filter.job);
-  if (filter.states.empty()) {
-    line += " in any state";
-  } else {
-    line += " now ";
-    for (std::size_t i = 0; i < filter.states.size(); ++i) {
-      if (i > 0) line += i + 1 == filter.states.size() ? " or " : ", ";
-      line += to_string(filter.states[i]);
-    }
-  }
-  if (filter.since && filter.until) {
-    line += fmt::format(", first seen from {} until {}", format_timestamp(*filter.since), format_timestamp(*filter.until));
-  } else if (filter.since) {
-    line += fmt::format(", first seen since {}", format_timestamp(*filter.since));
-  } else if (filter.until) {
-    line += fmt::format(", first seen before {}", format_timestamp(*filter.until));
-  }
-  return line;
-}
-
-/// "9 jobs matched, 7 tagged with entities, 8 distinct entities (customer: 3, invoice: 5)".
-std::string summary_line(const ImpactFilter& filter, const ImpactReport& report) {
-  std::string line = plural(report.matching_jobs, "job matched", "jobs matched");
-  if (report.matching_jobs == 0) return line;
-  const std::string tags =
-      filter.entity_type.empty() ? "entities" : fmt::format("{} entities", filter.entity_type);
-  if (report.tagged_jobs == 0) return fmt::format("{}, none tagged with {}", line, tags);
-  line += fmt::format(", {} tagged with {}, {}", report.tagged_jobs, tags,
-                      plural(report.entity_count, "distinct entity", "distinct entities"));
-  std::string types;
-  for (const auto& [type, count] : report.by_type) {
-    types += fmt::format("{}{}: {}", types.empty() ? "" : ", ", type, count);
-  }
-  return fmt::format("{} ({})", line, types);
 }
 
 /// The JOB IDS cell: the newest IDs and how many more there are.
@@ -129,7 +87,7 @@ Table entity_table(const ImpactReport& report) {
 void print_table(const GlobalOptions& global, const ImpactFilter& filter, const ImpactReport& report,
                  std::ostream& out) {
   // Every line below may quote a class or an entity type an event brought: escaped like cells.
-  out << printable(scope_line(filter)) << '\n' << printable(summary_line(filter, report)) << '\n';
+  out << printable(impact_scope(filter)) << '\n' << printable(impact_summary(filter, report)) << '\n';
   if (report.entities.empty()) {
     if (report.matching_jobs > 0 && report.tagged_jobs == 0 && filter.entity_type.empty()) {
       out << "tag jobs with the business objects they work on (emit --entity user:42, Event::entities)\n"
@@ -140,10 +98,8 @@ void print_table(const GlobalOptions& global, const ImpactFilter& filter, const 
   out << '\n';
   write_table(global, entity_table(report), out);
   out << '\n';
-  const auto shown = static_cast<std::int64_t>(report.entities.size());
-  if (shown < report.entity_count) {
-    out << fmt::format("showing {} of {} entities; use --limit {} to see them all\n", shown, report.entity_count,
-                       report.entity_count);
+  if (const std::string shown = impact_shown(report); !shown.empty()) {
+    out << fmt::format("{}; use --limit {} to see them all\n", shown, report.entity_count);
   }
   // The examples: the first job and the first entity listed that can be pasted as they are.
   std::string job, entity;

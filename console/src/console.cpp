@@ -218,6 +218,8 @@ Reply Console::handle(const Request& request, Store* store, Micros now) {
       page = trace_page(*store, param(request, "id"), now);
     } else if (path.starts_with("/ui/entities/") && path.size() > 13) {
       page = search_page(*store, request.params, now, after("/ui/entities/"));
+    } else if (path == "/ui/impact" || path == "/ui/impact/") {
+      page = impact_page(*store, request.params, now);
     } else if (path == "/ui/checks" || path == "/ui/checks/") {
       page = checks_page(*store);
     } else if (path.starts_with("/ui/checks/")) {

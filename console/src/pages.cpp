@@ -14,6 +14,7 @@
 
 #include "jobtrail/console.h"
 #include "render.h"
+#include "jobtrail/view/impact_text.h"
 #include "jobtrail/view/job_view.h"
 #include "jobtrail/view/list_filter.h"
 #include "jobtrail/view/time_format.h"
@@ -97,14 +98,32 @@ Data anomaly_row(const AnomalyRecord& anomaly) {
   return row;
 }
 
-/// Most jobs on one page of a search.
+/// Most rows on one page: jobs of a search, entities of a blast radius (each with its newest
+/// jobs). GET /v1/impact allows 10,000 entities, but a page is for a person to read.
 constexpr std::size_t max_page = 1000;
 
 bool is_filter_term(std::string_view key) {
-  for (const std::string_view term : {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit"}) {
+  for (const std::string_view term :
+       {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit", "cursor"}) {
     if (key == term) return true;
   }
   return false;
+}
+
+bool is_impact_term(std::string_view key) {
+  for (const std::string_view term : {"job", "state", "type", "since", "until", "limit", "jobs_per_entity"}) {
+    if (key == term) return true;
+  }
+  return false;
+}
+
+/// `params` without any value of `key`: the same page with that one term dropped or replaced.
+Params without(const Params& params, std::string_view key) {
+  Params kept;
+  for (const auto& [name, value] : params) {
+    if (name != key) kept.emplace_back(name, value);
+  }
+  return kept;
 }
 
 /// The first value of `key` in `params`, or "".
@@ -187,10 +206,15 @@ std::string check_result_section(const CheckResultRecord& result) {
 
 }  // namespace
 
-Page problem_page(int status, const std::string& heading, const std::string& message) {
+Page problem_page(int status, const std::string& heading, const std::string& message, const std::string& link_url,
+                  const std::string& link_text) {
   Data data;
   data.set("heading", heading);
   data.set("message", message);
+  if (!link_url.empty()) {
+    data.set("link_url", link_url);
+    data.set("link_text", link_text);
+  }
   return {status, heading, render("problem", data), false};
 }
 
@@ -441,24 +465,33 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
   JobFilter filter;
   std::string problem;
   Data data;
+  if (!entity.empty() && !is_valid_entity(entity)) {
+    return problem_page(400, "Bad entity", fmt::format("Bad entity '{}': expected type:id like user:42.", entity));
+  }
+  const std::string base_url = entity.empty() ? std::string("/ui/jobs") : entity_url(entity);
   // The form sends every field, empty ones too: an empty value means "any". The terms are
-  // read as `jobtrail ls` and GET /v1/jobs read them (the view layer's one reading).
+  // read as `jobtrail ls` and GET /v1/jobs read them (the view layer's one reading), the
+  // cursor of a next-page link too, so a page's URL names the same jobs as `ls --cursor`.
   for (const auto& [key, value] : params) {
     if (value.empty() || !is_filter_term(key)) continue;
     // A checkbox says "on"; the filter's reading knows true/false/1/0.
     const std::string term_value = key == "anomalies" && value == "on" ? "1" : value;
     if (std::string why = view::set_filter_term(filter, key, term_value, now, key, max_page); !why.empty()) {
+      if (key == "cursor") {
+        // Only a link of this console carries a cursor, so a bad one is an edited or truncated
+        // link: the view layer's reason speaks of ls's note; a person here needs the first page.
+        return problem_page(400, "Bad page link",
+                            fmt::format("The cursor '{}' is not a page link this console made (edited or cut "
+                                        "short?). The first page of the same search is below.",
+                                        value),
+                            base_url + query_of(without(params, "cursor")), "First page");
+      }
       problem = std::move(why);
     }
     // Other parameters (a bookmarklet's, a tracker's) are ignored, not refused: a person is
     // looking, and the page still answers what it can.
   }
-  if (!entity.empty()) {
-    if (!is_valid_entity(entity)) {
-      return problem_page(400, "Bad entity", fmt::format("Bad entity '{}': expected type:id like user:42.", entity));
-    }
-    filter.entity = entity;
-  }
+  if (!entity.empty()) filter.entity = entity;
   Data states = list();
   for (const State state : all_states()) {
     if (state == State::heartbeat) continue;
@@ -478,26 +511,95 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
     data.set("problem", problem);
     return {status, "Jobs", render("search", data), false};
   }
-  // One more than a page tells whether there is a next one.
-  const std::size_t page_size = filter.limit;
-  filter.limit = page_size + 1;
-  std::vector<JobRecord> jobs = store.list_jobs(filter);
-  const bool more = jobs.size() > page_size;
-  if (more) jobs.resize(page_size);
-  data.set("has_jobs", !jobs.empty());
-  data.set("table", jobs_table(jobs, now));
-  if (more) {
-    // The next page: the same filters, first seen before this page's oldest job.
-    Params next;
-    for (const auto& [key, value] : params) {
-      if (key != "until") next.emplace_back(key, value);
-    }
-    next.emplace_back("until", view::format_rfc3339(jobs.back().first_event_at));
-    data.set("next_url", (entity.empty() ? std::string("/ui/jobs") : entity_url(entity)) + query_of(next));
+  // The store's keyset page: jobs that share a first-seen time are neither skipped nor shown
+  // twice, and the count is bounded (list_page), as for ls and GET /v1/jobs.
+  const JobPage page = list_page(store, filter);
+  const bool from_cursor = filter.after.has_value();
+  data.set("has_jobs", !page.jobs.empty());
+  data.set("table", jobs_table(page.jobs, now));
+  if (!page.jobs.empty()) data.set("count", view::page_count(page) + (from_cursor ? " from this page on" : ""));
+  if (from_cursor) data.set("first_url", base_url + query_of(without(params, "cursor")));
+  if (page.partial()) {
+    // The next page: the same filters, from the cursor after this page's last job.
+    Params next = without(params, "cursor");
+    next.emplace_back("cursor", page.next_cursor);
+    data.set("next_url", base_url + query_of(next));
   }
+  if (entity.empty()) {
+    // The entities the same jobs touched: the filters `impact` shares with the list (its
+    // default since applies when the search has none).
+    data.set("impact_url", "/ui/impact" + query_of({{"job", param(params, "job")},
+                                                    {"state", param(params, "state")},
+                                                    {"since", param(params, "since")},
+                                                    {"until", param(params, "until")}}));
+  }
+  data.set("paging", from_cursor || page.partial());
+  data.set("both", from_cursor && page.partial());
   bool live = false;
-  for (const JobRecord& job : jobs) live = live || !is_final(job.state);
+  for (const JobRecord& job : page.jobs) live = live || !is_final(job.state);
   return {200, entity.empty() ? "Jobs" : entity, render("search", data), live};
+}
+
+Page impact_page(Store& store, const Params& params, Micros now) {
+  ImpactFilter filter = view::impact_filter(now);
+  std::string problem;
+  // The terms of `jobtrail impact` and GET /v1/impact, read by the view layer as they read
+  // them; empty fields mean "any" (since: its default), other parameters are ignored.
+  for (const auto& [key, value] : params) {
+    if (value.empty() || !is_impact_term(key)) continue;
+    if (std::string why = view::set_impact_term(filter, key, value, now, key, max_page); !why.empty()) {
+      problem = std::move(why);
+    }
+  }
+  if (problem.empty()) problem = view::impact_window_problem(filter, "since", "until");
+  Data data;
+  for (const char* key : {"job", "state", "type", "since", "until"}) data.set(key, param(params, key));
+  data.set("limit", std::to_string(filter.limit));
+  data.set("default_since", std::string(view::default_impact_since));
+  if (!problem.empty()) {
+    data.set("problem", problem);
+    return {400, "Blast radius", render("impact", data), false};
+  }
+  const ImpactReport report = store.impact(filter);
+  data.set("scope", view::impact_scope(filter));
+  data.set("summary", view::impact_summary(filter, report));
+  Data entities = list();
+  for (const EntityImpact& entity : report.entities) {
+    Data row;
+    row.set("entity", entity.entity);
+    row.set("url", entity_url(entity.entity));
+    row.set("jobs", std::to_string(entity.jobs));
+    row.set("first_at", view::format_timestamp(entity.first_at));
+    row.set("last_at", view::format_timestamp(entity.last_at));
+    Data jobs = list();
+    for (const std::string& id : entity.job_ids) {
+      Data job;
+      job.set("job_id", id);
+      job.set("url", job_url(id));
+      jobs.push_back(job);
+    }
+    row.set("job_ids", jobs);
+    const std::int64_t more = entity.jobs - static_cast<std::int64_t>(entity.job_ids.size());
+    if (more > 0) row.set("more", std::to_string(more));
+    entities.push_back(row);
+  }
+  data.set("entities", entities);
+  data.set("has_entities", !report.entities.empty());
+  if (const std::string shown = view::impact_shown(report); !shown.empty()) {
+    data.set("shown", shown);
+    // The same filters with room for every entity, as far as one page goes.
+    const bool fits = report.entity_count <= static_cast<std::int64_t>(max_page);
+    Params all = without(params, "limit");
+    all.emplace_back("limit", std::to_string(fits ? report.entity_count : static_cast<std::int64_t>(max_page)));
+    data.set("all_url", "/ui/impact" + query_of(all));
+    data.set("all_text", fits ? std::string("show them all") : fmt::format("show the first {}", max_page));
+  }
+  data.set("untagged", report.matching_jobs > 0 && report.tagged_jobs == 0 && filter.entity_type.empty());
+  // The jobs behind the counts: the search with the same filters (the default since spelled out).
+  Params search{{"job", filter.job}, {"state", param(params, "state")},
+                {"since", filter.since ? view::format_rfc3339(*filter.since) : ""}, {"until", param(params, "until")}};
+  data.set("jobs_url", "/ui/jobs" + query_of(search));
+  return {200, "Blast radius", render("impact", data), false};
 }
 
 Page checks_page(Store& store) {

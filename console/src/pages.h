@@ -48,9 +48,13 @@ Page job_page(Store& store, const std::string& job_id, Micros now);
 Page trace_page(Store& store, const std::string& correlation_id, Micros now);
 /// The ls filters with paging; `entity` set: the entity page (its jobs, no form).
 Page search_page(Store& store, const Params& params, Micros now, const std::string& entity = "");
+/// The blast radius: the entities the jobs of the impact filters (`jobtrail impact`) touched.
+Page impact_page(Store& store, const Params& params, Micros now);
 Page checks_page(Store& store);
 Page check_page(Store& store, const std::string& check);
-Page problem_page(int status, const std::string& heading, const std::string& message);
+/// A page that says what went wrong; `link_url`, when given, is offered as the way on.
+Page problem_page(int status, const std::string& heading, const std::string& message, const std::string& link_url = "",
+                  const std::string& link_text = "");
 
 /// A trace's waterfall and tree come in blocks of this many jobs, each block its own <svg> or
 /// <table> in a box with `content-visibility: auto` (console.css, whose intrinsic sizes assume

@@ -4,9 +4,10 @@ through selenium, against a real `jobtrail serve` on the demo's store (examples/
 
 Walks the seed stories by clicking (a failing check's row to its job, the job to its trace, the
 waterfall's bars), opens an entity page, watches a live page follow an event posted to serve,
-shows that a job ID and an error text holding <script> render as text and run nothing, that
-reads need the token, and that every link of every page answers 200. Screenshots of each page
-go to --artifacts.
+opens the blast radius of the failed and dead jobs (from the overview and from a search), shows
+that a job ID and an error text holding <script> render as text and run nothing, that reads need
+the token, and that every link of every page answers 200. Screenshots of each page go to
+--artifacts.
 
 Usage: browser_test.py --build BUILD_DIR --source SOURCE_DIR --artifacts DIR
 """
@@ -245,11 +246,16 @@ def main():
         check(row is not None and row[0] == job_path("payment-2017-08-2") and
               row[1].startswith("payment-2017-08-2: 1 earlier attempts, "),
               f"the retried payment's earlier attempt shows in the waterfall, on its row, which says so ({row})")
+        # From the top, header and all: the README shows this one (docs/console-trace.png).
+        driver.execute_script("window.scrollTo(0, 0)")
         shot("trace")
 
         driver.get(base + "/ui/jobs?" + urllib.parse.urlencode({"state": "", "job": "WelcomeEmailJob", "limit": "2"}))
         check(len(driver.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")) == 2, "search pages by the limit")
+        count = driver.find_element(By.CSS_SELECTOR, "main p.count .shown").text
+        check(count.startswith("showing 2 of ") and count.endswith(" jobs"), f"the search says how many match ({count!r})")
         older = driver.find_element(By.CSS_SELECTOR, "a[rel=next]")
+        check("cursor=" in older.get_dom_attribute("href"), "the next page's link carries the store's cursor")
         first_page = driver.find_element(By.CSS_SELECTOR, "table.jobs tbody").text
         older.click()
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "table.jobs tbody").text != first_page)
@@ -288,11 +294,37 @@ def main():
         no_script_ran("the overview with a hostile dead job")
         shot("overview-after")
 
+        # The blast radius: from the overview, what the failed and dead jobs touched; an entity's
+        # link to its page; from a search, the same filters' blast radius.
+        driver.find_element(By.CSS_SELECTOR, "a.impact-link").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Blast radius")
+        summary = driver.find_element(By.CSS_SELECTOR, "main p.summary").text
+        check(" jobs matched, " in summary and " distinct entit" in summary, f"the blast radius says what matched ({summary!r})")
+        entities = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.impact a.entity")]
+        check("user:666" in entities, f"the blast radius lists the hostile dead job's entity ({entities})")
+        check(HOSTILE_ID in driver.find_element(By.CSS_SELECTOR, "table.impact").text,
+              "the blast radius shows a hostile job ID as text")
+        no_script_ran("the blast radius")
+        shot("impact")
+        driver.find_element(By.LINK_TEXT, "user:666").click()
+        wait.until(lambda d: "user:666" in d.find_element(By.CSS_SELECTOR, "main h1").text)
+        check(HOSTILE_ID in driver.find_element(By.CSS_SELECTOR, "table.jobs").text,
+              "an entity of the blast radius links its page, which lists its job")
+        no_script_ran("the entity page from the blast radius")
+        driver.get(base + "/ui/jobs?" + urllib.parse.urlencode({"state": "dead", "job": "HostileJob", "queue": "default"}))
+        driver.find_element(By.CSS_SELECTOR, "a.impact-link").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "main h1").text == "Blast radius")
+        check(driver.find_element(By.NAME, "job").get_attribute("value") == "HostileJob" and
+              driver.find_element(By.NAME, "state").get_attribute("value") == "dead" and
+              [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.impact a.entity")] == ["user:666"],
+              "a search's blast-radius link carries its class and state")
+
         # Every link of every page answers 200 (the crawl follows console pages two levels deep).
         seen = {}
         frontier = ["/ui/", "/ui/checks", "/ui/jobs", "/ui/jobs?anomalies=1",
                     "/ui/traces/4bf92f3577b34da6a3ce929d0e0e4736", "/ui/jobs/payment-2017-08-2",
-                    "/ui/entities/user%3A42", "/ui/jobs/" + urllib.parse.quote(HOSTILE_ID, safe="")]
+                    "/ui/entities/user%3A42", "/ui/jobs/" + urllib.parse.quote(HOSTILE_ID, safe=""),
+                    "/ui/impact", "/ui/impact?state=failed%2Cdead&limit=3"]
         for depth in range(3):
             following = []
             for path in frontier:

@@ -2,8 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -333,7 +335,7 @@ TEST_CASE("a long trace's waterfall and tree come in blocks of rows_per_block jo
   CHECK(count(short_page.body, "tree blocks") == 0);
 }
 
-TEST_CASE("search refuses a bad filter with a reason, and pages by the first-seen time", "[console]") {
+TEST_CASE("search refuses a bad filter with a reason, and its next page keeps the filters", "[console]") {
   testing::TempDir dir;
   auto store = open_store(dir.file("jobs.db"));
   std::vector<Event> events;
@@ -355,7 +357,269 @@ TEST_CASE("search refuses a bad filter with a reason, and pages by the first-see
   CHECK(first.body.find(">job-2<") == std::string::npos);
   const std::size_t next = first.body.find("rel=\"next\" href=\"");
   REQUIRE(next != std::string::npos);
-  CHECK(first.body.find("until=", next) != std::string::npos);
+  CHECK(first.body.find("?limit=2&amp;cursor=", next) == next + 17 + 8);
+}
+
+namespace {
+/// `text` with its %XX escapes decoded ('+' is not a space here: the console encodes spaces as %20).
+std::string percent_decode(const std::string& text) {
+  std::string decoded;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      decoded += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
+  }
+  return decoded;
+}
+
+/// The request a link of a page makes: its href read back (HTML-unescaped, split at ? and &,
+/// each part percent-decoded), as a browser would send it to the server, which decodes it.
+Request request_of(const std::string& href) {
+  std::string url;
+  for (std::size_t i = 0; i < href.size(); ++i) {
+    if (href.compare(i, 5, "&amp;") == 0) {
+      url += '&';
+      i += 4;
+    } else {
+      url += href[i];
+    }
+  }
+  Request request;
+  const std::size_t question = url.find('?');
+  request.path = percent_decode(url.substr(0, question));
+  if (question == std::string::npos) return request;
+  std::string query = url.substr(question + 1);
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string pair = query.substr(0, amp);
+    const std::size_t equals = pair.find('=');
+    request.params.emplace_back(percent_decode(pair.substr(0, equals)),
+                                equals == std::string::npos ? "" : percent_decode(pair.substr(equals + 1)));
+    query = amp == std::string::npos ? "" : query.substr(amp + 1);
+  }
+  return request;
+}
+
+/// The href of the first link with `rel="next"` in `html`, or "".
+std::string next_href(const std::string& html) {
+  const std::string start = "rel=\"next\" href=\"";
+  const std::size_t at = html.find(start);
+  if (at == std::string::npos) return "";
+  return html.substr(at + start.size(), html.find('"', at + start.size()) - at - start.size());
+}
+
+/// The job IDs a page's job table links, in order.
+std::vector<std::string> listed_jobs(const std::string& html) {
+  std::vector<std::string> ids;
+  const std::string start = "<tr><td><a href=\"/ui/jobs/";
+  for (std::size_t at = html.find(start); at != std::string::npos; at = html.find(start, at + 1)) {
+    const std::size_t text = html.find('>', at + start.size()) + 1;
+    ids.push_back(html.substr(text, html.find('<', text) - text));
+  }
+  return ids;
+}
+}  // namespace
+
+TEST_CASE("search pages by the store's cursor: jobs sharing a first-seen time are neither skipped nor repeated",
+          "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  // 11 jobs, 8 of them first seen at the same microsecond, some tagged with one entity.
+  std::vector<Event> events;
+  for (int i = 0; i < 11; ++i) {
+    Event enqueued = event("job-" + std::to_string(i), State::enqueued, i < 8 ? t0 : t0 + i * 1000);
+    if (i % 2 == 0) enqueued.entities = {"customer:2"};
+    events.push_back(enqueued);
+  }
+  store->append(events);
+  Console console({});
+
+  const auto walk = [&](Request request, std::size_t expected_pages) {
+    std::vector<std::string> seen;
+    std::vector<std::string> counts;
+    for (std::size_t pages = 0; pages < 20; ++pages) {
+      const Reply reply = console.handle(request, store.get(), t0 + 100000);
+      REQUIRE(reply.status == 200);
+      for (const std::string& id : listed_jobs(reply.body)) seen.push_back(id);
+      const std::size_t shown = reply.body.find("showing ");
+      REQUIRE(shown != std::string::npos);
+      counts.push_back(reply.body.substr(shown, reply.body.find('<', shown) - shown));
+      const std::string href = next_href(reply.body);
+      if (href.empty()) break;
+      CHECK(href.find("until=") == std::string::npos);
+      request = request_of(href);
+      // The cursor `ls --cursor` takes: the page's URL names the same jobs as the CLI.
+      CHECK(parse_cursor(request.params.back().second).has_value());
+      CHECK(request.params.back().first == "cursor");
+    }
+    CHECK(counts.size() == expected_pages);
+    return std::pair(seen, counts);
+  };
+
+  Request search;
+  search.path = "/ui/jobs";
+  search.params = {{"state", ""}, {"limit", "3"}};
+  const auto [seen, counts] = walk(search, 4);
+  std::vector<std::string> sorted = seen;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());  // none twice
+  CHECK(seen.size() == 11);                                                 // none skipped
+  CHECK(counts == std::vector<std::string>{"showing 3 of 11 jobs", "showing 3 of 8 jobs from this page on",
+                                           "showing 3 of 5 jobs from this page on",
+                                           "showing 2 of 2 jobs from this page on"});
+
+  // The entity page is the same paging.
+  Request entity;
+  entity.path = "/ui/entities/customer:2";
+  entity.params = {{"limit", "2"}};
+  const auto [entity_seen, entity_counts] = walk(entity, 3);
+  CHECK(entity_seen.size() == 6);
+  CHECK(std::set<std::string>(entity_seen.begin(), entity_seen.end()).size() == 6);
+  CHECK(entity_counts.front() == "showing 2 of 6 jobs");
+}
+
+TEST_CASE("search's count is bounded, and a bad cursor is a 400 page that says why", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  std::vector<Event> events;
+  const int jobs = static_cast<int>(page_count_limit) + 20;
+  for (int i = 0; i < jobs; ++i) events.push_back(event("job-" + std::to_string(i), State::enqueued, t0 + i));
+  store->append(events);
+  Console console({});
+  Request request;
+  request.path = "/ui/jobs";
+  request.params = {{"limit", "10"}};
+  const Reply first = console.handle(request, store.get(), t0 + 100000);
+  CHECK(first.body.find("showing 10 of more than " + std::to_string(page_count_limit + 10) + " jobs<") != std::string::npos);
+
+  for (const std::string& cursor : {hostile, to_cursor({t0, 1}).substr(1), std::string(5000, 'A')}) {
+    request.params = {{"cursor", cursor}};
+    const Reply bad = console.handle(request, store.get(), t0 + 100000);
+    INFO(cursor.substr(0, 40));
+    CHECK(bad.status == 400);
+    CHECK(bad.body.find("<script>alert") == std::string::npos);
+    CHECK(bad.body.find("not a page link this console made") != std::string::npos);
+    CHECK(bad.body.find("href=\"/ui/jobs\"") != std::string::npos);  // the first page, offered
+  }
+  request.path = "/ui/entities/customer:2";
+  const Reply bad_entity = console.handle(request, store.get(), t0 + 100000);
+  CHECK(bad_entity.status == 400);
+  CHECK(bad_entity.body.find("href=\"/ui/entities/customer%3A2\"") != std::string::npos);
+}
+
+namespace {
+/// Every href="..." of `html`, as written (HTML-escaped).
+std::vector<std::string> hrefs_of(const std::string& html) {
+  std::vector<std::string> links;
+  const std::string start = "href=\"";
+  for (std::size_t at = html.find(start); at != std::string::npos; at = html.find(start, at + 1)) {
+    links.push_back(html.substr(at + start.size(), html.find('"', at + start.size()) - at - start.size()));
+  }
+  return links;
+}
+}  // namespace
+
+TEST_CASE("the blast-radius page lists the entities the matching jobs touched, each and its jobs a link",
+          "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  const auto failed_job = [](const std::string& id, Micros at, std::vector<std::string> entities) {
+    Event enqueued = event(id, State::enqueued, at);
+    enqueued.job = "PaymentJob";
+    enqueued.queue = "payments";
+    enqueued.entities = std::move(entities);
+    Event failed = event(id, State::failed, at + 10);
+    failed.error = {"Boom", hostile, ""};
+    return std::vector<Event>{enqueued, event(id, State::started, at + 5), failed};
+  };
+  std::vector<Event> events;
+  for (auto part : {failed_job("payment-1", t0, {"customer:2", "invoice:9"}),
+                    failed_job("payment-2", t0 + 100, {"customer:2"}),
+                    failed_job(hostile, t0 + 200, {"user:<b>1</b>"}), failed_job("untagged", t0 + 300, {})}) {
+    events.insert(events.end(), part.begin(), part.end());
+  }
+  Event other = event("welcome-1", State::enqueued, t0 + 400);
+  other.job = "WelcomeJob";
+  other.entities = {"user:7"};
+  events.push_back(other);
+  store->append(events);
+  Console console({});
+  const Micros now = t0 + 1000;
+
+  Request request;
+  request.path = "/ui/impact";
+  request.params = {{"job", "PaymentJob"}, {"state", "failed,dead"}, {"type", ""}, {"since", ""}, {"until", ""}};
+  const Reply page = console.handle(request, store.get(), now);
+  REQUIRE(page.status == 200);
+  CHECK(page.body.find("PaymentJob jobs now failed or dead, first seen since ") != std::string::npos);
+  CHECK(page.body.find("4 jobs matched, 3 tagged with entities, 3 distinct entities (customer: 1, invoice: 1, user: 1)") !=
+        std::string::npos);
+  CHECK(page.body.find("<a class=\"entity\" href=\"/ui/entities/customer%3A2\">customer:2</a></td><td class=\"n\">2<") !=
+        std::string::npos);
+  CHECK(page.body.find("<a href=\"/ui/jobs/payment-2\">payment-2</a> <a href=\"/ui/jobs/payment-1\">payment-1</a>") !=
+        std::string::npos);
+  CHECK(page.body.find("welcome-1") == std::string::npos);  // another class
+  CHECK(page.body.find("showing ") == std::string::npos);   // every entity is listed
+  // Hostile IDs are text, and their links percent-encoded.
+  CHECK(page.body.find("<script>alert") == std::string::npos);
+  CHECK(page.body.find("<b>1") == std::string::npos);
+  CHECK(page.body.find(">user:&lt;b&gt;1&lt;/b&gt;</a>") != std::string::npos);
+  CHECK(page.body.find("href=\"" + escape_html(job_url(hostile)) + "\">" + hostile_escaped + "</a>") != std::string::npos);
+
+  // Every link of the page answers, the entities' and the jobs' pages included.
+  const std::vector<std::string> links = hrefs_of(page.body);
+  CHECK(links.size() > 8);
+  for (const std::string& href : links) {
+    if (href.starts_with("/ui/assets/")) continue;
+    INFO(href);
+    REQUIRE(href.starts_with("/ui/"));
+    CHECK(console.handle(request_of(href), store.get(), now).status == 200);
+  }
+
+  // Fewer entities than match: it says so and links them all.
+  request.params = {{"limit", "1"}};
+  const Reply partial = console.handle(request, store.get(), now);
+  CHECK(partial.body.find("showing 1 of 4 entities") != std::string::npos);
+  const std::size_t all = partial.body.find("\">show them all</a>");
+  REQUIRE(all != std::string::npos);
+  const std::string all_href = partial.body.substr(partial.body.rfind("href=\"", all) + 6, all - partial.body.rfind("href=\"", all) - 6);
+  CHECK(all_href == "/ui/impact?limit=4");
+  CHECK(count(console.handle(request_of(all_href), store.get(), now).body, "<a class=\"entity\"") == 4);
+
+  // A bad filter is a 400 that says why, the value escaped.
+  request.params = {{"state", hostile}};
+  const Reply bad = console.handle(request, store.get(), now);
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("<script>alert") == std::string::npos);
+  CHECK(bad.body.find(hostile_escaped) != std::string::npos);
+  request.params = {{"since", "1h"}, {"until", "2h"}};
+  CHECK(console.handle(request, store.get(), now).status == 400);
+  request.params = {{"limit", "1001"}};  // a page is for a person: at most 1,000 entities
+  CHECK(console.handle(request, store.get(), now).status == 400);
+  std::vector<Event> many;
+  for (int i = 0; i < 1001; ++i) {
+    Event tagged = event("many-" + std::to_string(i), State::enqueued, t0 + 500);
+    tagged.job = "ManyJob";
+    tagged.entities = {"item:" + std::to_string(i)};
+    many.push_back(tagged);
+  }
+  store->append(many);
+  request.params = {{"job", "ManyJob"}, {"limit", "1"}};
+  const Reply cut = console.handle(request, store.get(), now);
+  CHECK(cut.body.find("showing 1 of 1001 entities · <a href=\"/ui/impact?job=ManyJob&amp;limit=1000\">show the first 1000</a>") !=
+        std::string::npos);
+
+  // The overview and the search link to it, the search with its filters.
+  CHECK(get(console, store.get(), "/ui/", now).body.find("href=\"/ui/impact?state=failed%2Cdead\"") != std::string::npos);
+  Request search;
+  search.path = "/ui/jobs";
+  search.params = {{"state", "failed"}, {"job", "PaymentJob"}, {"queue", "payments"}, {"since", "1h"}};
+  CHECK(console.handle(search, store.get(), now).body.find(
+            "href=\"/ui/impact?job=PaymentJob&amp;state=failed&amp;since=1h\">blast radius of these filters") !=
+        std::string::npos);
 }
 
 TEST_CASE("the overview's chart counts the jobs first seen in each slice, finished and failed, from the store's tally",

@@ -195,11 +195,15 @@ nlohmann::ordered_json page_json(const JobPage& page) {
   return result;
 }
 
+std::string page_count(const JobPage& page) {
+  return fmt::format("showing {} of {}{} job{}", page.jobs.size(), page.total_exact ? "" : "more than ", page.total,
+                     page.total == 1 ? "" : "s");
+}
+
 std::string page_note(const JobPage& page, bool from_cursor) {
   if (!page.partial()) return "";
-  return fmt::format("showing {} of {}{} job{}{}; more: add --cursor {}", page.jobs.size(),
-                     page.total_exact ? "" : "more than ", page.total, page.total == 1 ? "" : "s",
-                     from_cursor ? " from this cursor on" : "", page.next_cursor);
+  return fmt::format("{}{}; more: add --cursor {}", page_count(page), from_cursor ? " from this cursor on" : "",
+                     page.next_cursor);
 }
 
 }  // namespace jobtrail::view

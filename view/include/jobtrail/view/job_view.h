@@ -93,6 +93,10 @@ nlohmann::ordered_json job_json(const JobRecord& job, Micros now);
 /// "total_exact"}. GET /v1/jobs answers it beside "jobs"; `ls --format json` prints it on stderr
 /// when the page is partial.
 nlohmann::ordered_json page_json(const JobPage& page);
+/// What a page holds of what matches from its first job on, for people: "showing 50 of 1234
+/// jobs", "showing 50 of more than 10050 jobs" (the count is bounded, see list_page). The one
+/// wording of `ls`'s note and the console's search page.
+std::string page_count(const JobPage& page);
 /// The same for people: "showing 50 of 1234 jobs; more: add --cursor X"; `from_cursor`: the
 /// page started at a cursor (its total counts from there on). Empty for a complete list.
 std::string page_note(const JobPage& page, bool from_cursor);
