@@ -272,7 +272,14 @@ Page overview_page(Store& store, const Params& params, Micros now) {
     }
   }
   constexpr int slice_count = 12;
-  const Throughput chart = throughput(store, window, slice_count, now);
+  // A store read as it is, not upgraded (older than schema 5, read-only), has no kept counts:
+  // the chart says so, and the rest of the overview still answers.
+  Throughput chart;
+  try {
+    chart = throughput(store, window, slice_count, now);
+  } catch (const StoreError& error) {
+    data.set("chart_problem", std::string(error.what()));
+  }
   Data classes = list();
   for (const ClassSeries& one : chart.classes) {
     Data item;

@@ -1,5 +1,7 @@
 // The console without HTTP: escaping, links, and pages rendered from a real SQLite store.
 
+#include <sqlite3.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -658,4 +660,30 @@ TEST_CASE("the overview's chart counts the jobs first seen in each slice, finish
   // A job that finishes later moves from not counted to counted.
   store->append({of(event("m5", State::dead, now), "Mail")});
   CHECK(overview().body.find("Mail</a> · 4 finished · 50.0% failed") != std::string::npos);
+}
+
+TEST_CASE("a store older than the kept counts, read as it is, gets an overview without its chart, saying why",
+          "[console]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("jobs.db");
+  {
+    auto store = open_store(path);
+    Event done = event("m1", State::succeeded, t0 - 60'000'000);
+    done.job = "Mail";
+    store->append({done});
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DROP TABLE job_tally; PRAGMA user_version = 4", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  OpenOptions read_only;
+  read_only.read_only = true;
+  auto store = open_store(path, read_only);
+  Console console({});
+  const Reply reply = get(console, store.get(), "/ui/", t0);
+  CHECK(reply.status == 200);
+  CHECK(reply.body.find("No chart: sqlite:" + path + " has schema version 4, which does not keep the job counts") !=
+        std::string::npos);
+  CHECK(reply.body.find("No job finished in this window") == std::string::npos);
+  CHECK(reply.body.find("Latest check run") != std::string::npos);  // the rest still answers
 }
