@@ -7,6 +7,7 @@
 
 #include "jobtrail/context.h"
 #include "jobtrail/store.h"
+#include "event_fault.h"
 #include "tracker_core.h"
 #include "tracker_writer.h"
 
@@ -87,20 +88,14 @@ RecordStatus Tracker::Impl::record(Event&& event, bool wait_until_durable) noexc
     }
   }
   // The one check of the event on its way down (the writer hands the store checked events): the
-  // store's rules, so nothing record() accepts is refused later for what it holds.
-  {
-    std::string why;
-    try {
-      why = validation_error(event);
-    } catch (...) {
-      why = "cannot be validated (out of memory)";
-    }
-    if (!why.empty()) {
-      core.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
-      core.reporter.report_lazily(
-          [&] { return "dropped an invalid event for job " + quoted_job_id(event.job_id) + ": " + why; });
-      return RecordStatus::invalid;
-    }
+  // store's rules, so nothing record() accepts is refused later for what it holds. Found as a
+  // value; the words are built only for the report of a drop.
+  if (const detail::EventFault fault = detail::find_fault(event)) {
+    core.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
+    core.reporter.report_lazily([&] {
+      return "dropped an invalid event for job " + quoted_job_id(event.job_id) + ": " + detail::describe(event, fault);
+    });
+    return RecordStatus::invalid;
   }
   if (event.at == 0) {
     event.at = now_micros();
