@@ -311,7 +311,29 @@ EventFault find_fault(const Event& event) noexcept {
   return {};
 }
 
-std::string describe(const Event& event, EventFault fault) {
+EntryCheck check_entry(Event& event, Micros now) noexcept {
+  EntryCheck result;
+  // Time first: a client sending seconds hears about that before anything else it got wrong.
+  if (event.at != 0 && !is_plausible_event_time(event.at, now)) {
+    result.fault.kind = EventFault::Kind::implausible_time;
+    return result;
+  }
+  // A long message costs the event nothing: it is cut here, once, so a queue never holds more
+  // than the limits (four size comparisons when nothing is long).
+  result.cut = truncate_free_text(event);
+  if (result.cut.any()) {
+    try {
+      event.error.message.shrink_to_fit();
+      event.error.backtrace.shrink_to_fit();
+    } catch (...) {
+      // Out of memory: the cut text keeps its old capacity, which is no harm.
+    }
+  }
+  result.fault = find_fault(event);
+  return result;
+}
+
+std::string describe(const Event& event, EventFault fault, Micros now) {
   using L = EventLimits;
   using Kind = EventFault::Kind;
   using Field = EventFault::Field;
@@ -345,6 +367,7 @@ std::string describe(const Event& event, EventFault fault) {
     case Kind::bad_entity:
       return "entity \"" + event.entities[fault.entity].substr(0, 60) +
              "\" is not of the form type:id (type of a-z, 0-9, _ . -)";
+    case Kind::implausible_time: return event_time_problem(event.at, now);
   }
   return {};
 }
@@ -352,5 +375,18 @@ std::string describe(const Event& event, EventFault fault) {
 }  // namespace detail
 
 std::string validation_error(const Event& event) { return detail::describe(event, detail::find_fault(event)); }
+
+EventCheck check_event(Event& event, Micros now) {
+  const detail::EntryCheck entry = detail::check_entry(event, now);
+  EventCheck result;
+  result.cut = entry.cut;
+  if (entry.fault) {
+    result.implausible_time = entry.fault.kind == detail::EventFault::Kind::implausible_time;
+    result.problem = detail::describe(event, entry.fault, now);
+  } else {
+    result.checked.emplace(CheckedEvent(std::move(event)));
+  }
+  return result;
+}
 
 }  // namespace jobtrail
