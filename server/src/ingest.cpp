@@ -51,16 +51,14 @@ bool fits_int64(const json& value) {
           value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
 }
 
-/// Both forms of "at" become microseconds, then pass the one plausibility rule (event_time.h).
-std::string read_at(const json& value, Micros now, Micros& at) {
+/// Both forms of "at" become microseconds; `spelled` is how the reason for an implausible one
+/// names it ("at 1795341600" or "at '1970-01-01T00:00:00Z'"). The rule itself is check_event()'s.
+std::string read_at(const json& value, Micros& at, std::string& spelled) {
   if (value.is_null()) return {};
   if (value.is_number_integer()) {
     if (!fits_int64(value)) return fmt::format("at {} is out of range for microseconds since the Unix epoch", value.dump());
-    const auto micros = value.get<std::int64_t>();
-    if (std::string problem = view::implausible_event_time(micros, now); !problem.empty()) {
-      return fmt::format("at {} {}", micros, problem);
-    }
-    at = micros;
+    at = value.get<std::int64_t>();
+    spelled = fmt::format("at {}", at);
     return {};
   }
   if (value.is_string()) {
@@ -68,10 +66,8 @@ std::string read_at(const json& value, Micros now, Micros& at) {
     // Only absolute times: "24h" (a duration ago) makes no sense coming from a worker.
     const std::optional<Micros> parsed = text.find('T') != std::string::npos ? view::parse_time(text, 0) : std::nullopt;
     if (!parsed) return fmt::format("at '{}' is not an RFC 3339 time such as 2026-11-22T10:00:00.123456Z", text);
-    if (std::string problem = view::implausible_event_time(*parsed, now); !problem.empty()) {
-      return fmt::format("at '{}' {}", text, problem);
-    }
     at = *parsed;
+    spelled = fmt::format("at '{}'", text);
     return {};
   }
   return fmt::format("at must be an RFC 3339 string or integer microseconds, not {}", type_name(value));
@@ -104,9 +100,9 @@ constexpr std::string_view known_fields[] = {
     "job_id", "state", "at", "job", "queue", "correlation_id", "traceparent", "parent_job_id",
     "idempotency_key", "attempt", "worker", "error", "entities"};
 
-/// Fills `event` from a parsed object, cutting over-long free text (`cut` says what); returns
-/// why it cannot be an event, or "".
-std::string event_from(const json& object, Micros now, Event& event, Truncation& cut) {
+/// Fills `event` from a parsed object, as sent; returns why it cannot be read, or "". `spelled_at`
+/// is set once "at" is read (see read_at()).
+std::string read_event(const json& object, Event& event, std::string& spelled_at) {
   if (!object.is_object()) return fmt::format("an event must be a JSON object, not {}", type_name(object));
   for (const auto& item : object.items()) {
     bool known = false;
@@ -144,7 +140,7 @@ std::string event_from(const json& object, Micros now, Event& event, Truncation&
     if (event.correlation_id.empty()) event.correlation_id = *trace_id;
   }
   if (const auto at = object.find("at"); at != object.end()) {
-    if (std::string problem = read_at(*at, now, event.at); !problem.empty()) return problem;
+    if (std::string problem = read_at(*at, event.at, spelled_at); !problem.empty()) return problem;
   }
   if (const auto attempt = object.find("attempt"); attempt != object.end() && !attempt->is_null()) {
     if (!attempt->is_number_integer()) return fmt::format("attempt must be an integer, not {}", type_name(*attempt));
@@ -167,9 +163,34 @@ std::string event_from(const json& object, Micros now, Event& event, Truncation&
       event.entities.push_back(entity.get<std::string>());
     }
   }
-  // Lengths, entity syntax and the rest: the tracker's own rules, so both paths agree.
-  cut = truncate_free_text(event);
-  return validation_error(event);
+  return {};
+}
+
+/// The event in a parsed object, checked once by the tracker's own rules (check_event()), so
+/// Tracker::record() takes it as it is; or nothing, and why in `problem`. `cut` says what free
+/// text was cut.
+std::optional<CheckedEvent> event_from(const json& object, Micros now, std::string& problem, Truncation& cut) {
+  Event event;
+  std::string spelled_at;
+  problem = read_event(object, event, spelled_at);
+  // The time as the client sent it, and what it reads as (view/event_time.h).
+  const auto time_problem = [&] { return fmt::format("{} {}", spelled_at, view::implausible_event_time(event.at, now)); };
+  if (!problem.empty()) {
+    // A field after "at" cannot be read, so check_event() never runs: a wrong time is still the
+    // first thing the client hears of, as when everything else can be read.
+    if (!spelled_at.empty() && !is_plausible_event_time(event.at, now)) problem = time_problem();
+    return std::nullopt;
+  }
+  if (!spelled_at.empty() && event.at == 0) {
+    // 0 is "not given, stamp it when recorded" to check_event(); sent, it is 1970 like any
+    // other time before 2000 (EventTimeRule::earliest).
+    problem = time_problem();
+    return std::nullopt;
+  }
+  EventCheck check = check_event(event, now);
+  cut = check.cut;
+  problem = check.implausible_time ? time_problem() : std::move(check.problem);
+  return std::move(check.checked);
 }
 
 /// "line 1, column 12: unexpected end of input" rather than nlohmann's "[json.exception...]".
@@ -295,7 +316,11 @@ std::string decode_event(std::string_view text, Event& event, Micros now) {
   ParsedValue parsed = parse_value(text);
   if (!parsed.problem.empty()) return parsed.problem;
   Truncation cut;
-  return event_from(parsed.value, now != 0 ? now : now_micros(), event, cut);
+  std::string problem;
+  if (const std::optional<CheckedEvent> checked = event_from(parsed.value, now != 0 ? now : now_micros(), problem, cut)) {
+    event = checked->event();
+  }
+  return problem;
 }
 
 DecodedEvents decode_events(std::string_view body, const DecodeOptions& options) {
@@ -307,15 +332,16 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
   }
   const Micros now = options.now != 0 ? options.now : now_micros();
   const auto take = [&](const ParsedValue& parsed, std::size_t position) {
-    Event event;
     Truncation cut;
-    std::string problem = parsed.problem.empty() ? event_from(parsed.value, now, event, cut) : parsed.problem;
-    if (!problem.empty()) {
+    std::string problem = parsed.problem;
+    std::optional<CheckedEvent> checked;
+    if (problem.empty()) checked = event_from(parsed.value, now, problem, cut);
+    if (!checked) {
       result.rejected.push_back({position, std::move(problem)});
       return;
     }
     if (cut.any()) result.truncated.push_back({position, cut});
-    result.events.push_back(std::move(event));
+    result.events.push_back(std::move(*checked));
     result.positions.push_back(position);
   };
 

@@ -34,7 +34,8 @@ void check(const jobtrail::DecodedEvents& decoded, const jobtrail::DecodeOptions
   for (std::size_t i = 1; i < decoded.positions.size(); ++i) {
     if (decoded.positions[i] <= decoded.positions[i - 1]) fail("events out of body order");
   }
-  for (const Event& event : decoded.events) {
+  for (const CheckedEvent& checked : decoded.events) {
+    const Event& event = checked.event();
     if (std::string problem = validation_error(event); !problem.empty()) fail("accepted but invalid:", problem);
     if (event.at != 0 && !view::implausible_event_time(event.at, fuzz_now).empty()) fail("accepted an implausible at");
     const std::string json = event_to_json(event);

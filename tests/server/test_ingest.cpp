@@ -26,7 +26,7 @@ TEST_CASE("one JSON object with every field is one event", "[server]") {
   REQUIRE(decoded.rejected.empty());
   REQUIRE(decoded.shape == BodyShape::object);
   REQUIRE(decoded.events.size() == 1);
-  const Event& event = decoded.events[0];
+  const Event& event = decoded.events[0].event();
   CHECK(event.job_id == "j1");
   CHECK(event.state == State::failed);
   CHECK(event.at == 1795341600500000);
@@ -136,8 +136,8 @@ TEST_CASE("an NDJSON batch with one bad line keeps the good ones and names the l
   REQUIRE(decoded.body_error.empty());
   CHECK(decoded.shape == BodyShape::ndjson);
   REQUIRE(decoded.events.size() == 2);
-  CHECK(decoded.events[0].job_id == "a");
-  CHECK(decoded.events[1].job_id == "c");
+  CHECK(decoded.events[0].event().job_id == "a");
+  CHECK(decoded.events[1].event().job_id == "c");
   CHECK(decoded.positions == std::vector<std::size_t>{1, 4});
   REQUIRE(decoded.rejected.size() == 2);
   CHECK(decoded.rejected[0].position == 3);
@@ -260,8 +260,8 @@ TEST_CASE("a number no double can hold is that event's error, never the batch's"
     INFO(reasons(decoded));
     CHECK(decoded.body_error.empty());
     REQUIRE(decoded.events.size() == 2);
-    CHECK(decoded.events[0].job_id == "a");
-    CHECK(decoded.events[1].job_id == "d");
+    CHECK(decoded.events[0].event().job_id == "a");
+    CHECK(decoded.events[1].event().job_id == "d");
     CHECK(decoded.positions == std::vector<std::size_t>{0, 4});
     REQUIRE(decoded.rejected.size() == 3);
     CHECK(decoded.rejected[0].position == 1);
@@ -308,8 +308,8 @@ TEST_CASE("an array is split without building it, and what does not balance is r
   const DecodedEvents strings = decode_events(R"([{"job_id":"a],\"[{","state":"enqueued"},{"job_id":"}","state":"enqueued"}])");
   INFO(reasons(strings));
   REQUIRE(strings.events.size() == 2);
-  CHECK(strings.events[0].job_id == "a],\"[{");
-  CHECK(strings.events[1].job_id == "}");
+  CHECK(strings.events[0].event().job_id == "a],\"[{");
+  CHECK(strings.events[1].event().job_id == "}");
   // 100,000 levels: named as element 0's problem, with no recursion anywhere.
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   const DecodedEvents nested = decode_events("[" + deep + "]");

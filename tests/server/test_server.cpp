@@ -527,3 +527,55 @@ TEST_CASE("a plain curl --data-binary batch (a form content type) over 8 KiB is 
   CHECK(json::parse(result->body)["rejected"].empty());
   CHECK(running.store()->find_job("form-0"));
 }
+
+TEST_CASE("serve checks each event once as it decodes it: the refused are answered as always, the rest stored",
+          "[server]") {
+  // The answers below are the ones serve gave when the tracker checked every event a second
+  // time in record(): what the client hears did not change when that second check went away.
+  RunningServer running;
+  auto client = running.client();
+  const std::string long_id(EventLimits::max_id_length + 1, 'x');
+  const std::string body =
+      R"({"job_id":"ok","state":"enqueued","at":"2026-01-01T00:00:00Z","entities":["user:1"]})" "\n"
+      R"({"job_id":"s","state":"started","at":1767225600})" "\n"
+      R"({"job_id":"t","state":"started","at":1767225600,"attempt":"x"})" "\n"
+      R"({"job_id":"z","state":"started","at":0})" "\n"
+      R"({"job_id":"e","state":"started","entities":["nope"]})" "\n"
+      R"({"job_id":")" + long_id + R"(","state":"started","at":5})" "\n"
+      R"({"job_id":")" + long_id + R"(","state":"started"})" "\n"
+      R"({"job_id":"y","state":"started","at":"1999-12-31T23:59:59Z"})" "\n"
+      R"({"job_id":"now","state":"started"})" "\n";
+  const auto result = client.Post("/v1/events?wait=commit", body, "application/x-ndjson");
+  REQUIRE(result);
+  INFO(result->body);
+  CHECK(result->status == 400);
+  const json answer = json::parse(result->body);
+  CHECK(answer["accepted"] == 2);
+  const std::string seconds_2026 =
+      "at 1767225600 is 1970-01-01T00:29:27.225600Z, before 2000-01-01: as seconds since the epoch it would be "
+      "2026-01-01T00:00:00.000000Z; send microseconds";
+  const std::string never_set = "before 2000-01-01: a clock that was never set, or the wrong unit (send microseconds)";
+  const std::pair<int, std::string> refused[] = {
+      {2, seconds_2026},
+      {3, seconds_2026},  // "at" is the first field read that is wrong
+      {4, "at 0 is 1970-01-01T00:00:00.000000Z, " + never_set},  // 0 sent is 1970, not "now"
+      {5, "entity \"nope\" is not of the form type:id (type of a-z, 0-9, _ . -)"},
+      {6, "at 5 is 1970-01-01T00:00:00.000005Z, " + never_set},  // the time before the long ID
+      {7, "job_id is 201 bytes long; the limit is 200"},
+      {8, "at '1999-12-31T23:59:59Z' is 1999-12-31T23:59:59.000000Z, " + never_set},
+  };
+  json expected = json::array();
+  for (const auto& [line, error] : refused) expected.push_back({{"line", line}, {"error", error}});
+  CHECK(answer["rejected"] == expected);
+  auto store = running.store();
+  const auto ok = store->find_job("ok");
+  REQUIRE(ok);
+  CHECK(store->events_of("ok").at(0).at == 1'767'225'600'000'000);
+  CHECK(ok->entities == std::vector<std::string>{"user:1"});
+  // Sent without a time: stamped when recorded, by the receiver's clock.
+  const auto stamped = store->events_of("now");
+  REQUIRE(stamped.size() == 1);
+  CHECK(stamped[0].at > 1'767'225'600'000'000);
+  CHECK(std::abs(stamped[0].at - now_micros()) < 60'000'000);
+  for (const char* job_id : {"s", "t", "z", "e", "y"}) CHECK_FALSE(store->find_job(job_id));
+}

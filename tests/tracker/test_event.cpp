@@ -84,6 +84,30 @@ TEST_CASE("validation says what is wrong", "[tracker][event]") {
     event.error.error_class = "Encoding\xff";  // free text: repaired by the stores, not refused
     CHECK(validation_error(event).empty());
   }
+  SECTION("every field is named in its words, the first fault in the order of the checks") {
+    event.state = static_cast<State>(0);
+    CHECK(validation_error(event) == "state 0 is not a known state");
+    event.state = State::started;
+    event.at = -1;
+    CHECK(validation_error(event) == "timestamp is negative");
+    event.at = 0;
+    event.parent_job_id = "parent\xc3";
+    CHECK(validation_error(event) == "parent_job_id is not UTF-8 text (or holds a NUL byte)");
+    event.idempotency_key.assign(EventLimits::max_id_length + 1, 'k');
+    CHECK(validation_error(event) == "parent_job_id is not UTF-8 text (or holds a NUL byte)");
+    event.parent_job_id = "parent";
+    CHECK(validation_error(event) == "idempotency_key is 201 bytes long; the limit is 200");
+    event.idempotency_key = "key";
+    event.queue.assign(EventLimits::max_name_length + 1, 'q');
+    event.worker = "w\x80";
+    CHECK(validation_error(event) == "queue is 201 bytes long; the limit is 200");
+    event.queue = "default";
+    event.entities = {"nope"};
+    CHECK(validation_error(event) == "worker is not UTF-8 text (or holds a NUL byte)");
+    event.worker = "w";
+    event.entities = {"user:1", std::string("user:\xff")};
+    CHECK(validation_error(event) == "entity \"user:\xff\" is not of the form type:id (type of a-z, 0-9, _ . -)");
+  }
 }
 
 TEST_CASE("UTF-8 text is told from other bytes, and repaired", "[tracker][event]") {
@@ -108,6 +132,79 @@ TEST_CASE("UTF-8 text is told from other bytes, and repaired", "[tracker][event]
     CHECK_FALSE(is_utf8_text(text));
     CHECK(to_utf8_text(text) == repaired);
     CHECK(is_utf8_text(to_utf8_text(text)));
+  }
+}
+
+namespace {
+/// Well-formed UTF-8 without NUL, one byte at a time straight from the Unicode standard's table
+/// of well-formed byte sequences (Table 3-7): the oracle for is_utf8_text()'s word-wise fast path.
+bool reference_utf8_text(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](std::size_t at) { return at < text.size() ? static_cast<unsigned char>(text[at]) : 0x100U; };
+    const unsigned lead = byte(i);
+    const auto in = [](unsigned value, unsigned low, unsigned high) { return value >= low && value <= high; };
+    std::size_t length = 0;
+    if (in(lead, 0x01, 0x7F)) length = 1;
+    else if (in(lead, 0xC2, 0xDF) && in(byte(i + 1), 0x80, 0xBF)) length = 2;
+    else if (lead == 0xE0 && in(byte(i + 1), 0xA0, 0xBF) && in(byte(i + 2), 0x80, 0xBF)) length = 3;
+    else if ((in(lead, 0xE1, 0xEC) || in(lead, 0xEE, 0xEF)) && in(byte(i + 1), 0x80, 0xBF) && in(byte(i + 2), 0x80, 0xBF)) length = 3;
+    else if (lead == 0xED && in(byte(i + 1), 0x80, 0x9F) && in(byte(i + 2), 0x80, 0xBF)) length = 3;
+    else if (lead == 0xF0 && in(byte(i + 1), 0x90, 0xBF) && in(byte(i + 2), 0x80, 0xBF) && in(byte(i + 3), 0x80, 0xBF)) length = 4;
+    else if (in(lead, 0xF1, 0xF3) && in(byte(i + 1), 0x80, 0xBF) && in(byte(i + 2), 0x80, 0xBF) && in(byte(i + 3), 0x80, 0xBF)) length = 4;
+    else if (lead == 0xF4 && in(byte(i + 1), 0x80, 0x8F) && in(byte(i + 2), 0x80, 0xBF) && in(byte(i + 3), 0x80, 0xBF)) length = 4;
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("the word-wise UTF-8 check agrees with a byte-wise one at every length and position",
+          "[tracker][event]") {
+  // is_utf8_text() reads plain ASCII in words of 8 and 4 bytes, the last overlapping the one
+  // before: every length from 0 to 40 crosses each of its cases (1-3, 4-7, 8, 9-15, 16, 17...).
+  const std::string bad_bytes[] = {
+      std::string(1, '\0'), "\x80", "\xBF", "\xC0", "\xC1", "\xF5", "\xFF",  // never valid
+      "\xC3",                                                               // a lead without its tail
+      "\xC0\xAF", "\xE0\x80\xAF", "\xF0\x80\x80\xAF",                       // overlong '/'
+      "\xED\xA0\x80", "\xED\xBF\xBF",                                       // UTF-16 surrogates
+      "\xF4\x90\x80\x80",                                                   // above U+10FFFF
+  };
+  const std::string good_characters[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xED\x9F\xBF", "\xEF\xBF\xBF",
+                                          "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF"};
+  for (std::size_t length = 0; length <= 40; ++length) {
+    const std::string plain(length, 'a');
+    INFO("length " << length);
+    CHECK(is_utf8_text(plain));
+    for (std::size_t at = 0; at < length; ++at) {
+      INFO("at " << at);
+      for (const std::string& bad : bad_bytes) {
+        // A bad sequence at every position, cut short by the end of the text (still bad).
+        std::string text = plain;
+        text.replace(at, std::min(bad.size(), length - at), bad.substr(0, length - at));
+        INFO("bad sequence " << Catch::Detail::stringify(bad));
+        CHECK(is_utf8_text(text) == reference_utf8_text(text));
+        CHECK_FALSE(is_utf8_text(text));
+      }
+      for (const std::string& good : good_characters) {
+        // A multibyte character starting at every position, so some straddle a word's edge;
+        // cut short by the end of the text, it is bad.
+        std::string text = plain;
+        text.replace(at, std::min(good.size(), length - at), good.substr(0, length - at));
+        INFO("character " << Catch::Detail::stringify(good));
+        CHECK(is_utf8_text(text) == reference_utf8_text(text));
+        CHECK(is_utf8_text(text) == (at + good.size() <= length));
+      }
+    }
+  }
+  // Every single byte, and every byte after a character that ends right at a word's edge.
+  for (unsigned value = 0; value < 256; ++value) {
+    const std::string byte(1, static_cast<char>(value));
+    for (const std::string& text : {byte, std::string(7, 'a') + byte, std::string(5, 'a') + "\xE2\x82\xAC" + byte + "bcdefgh"}) {
+      INFO(Catch::Detail::stringify(text));
+      CHECK(is_utf8_text(text) == reference_utf8_text(text));
+    }
   }
 }
 

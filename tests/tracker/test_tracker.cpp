@@ -8,6 +8,7 @@
 #include <prometheus/registry.h>
 #include <set>
 #include <thread>
+#include <type_traits>
 
 #include "error_reporter.h"
 #include "fake_store.h"
@@ -287,6 +288,74 @@ TEST_CASE_METHOD(FakeFixture, "the tracker stamps the time and the worker on eve
   CHECK(events[0].at <= now_micros());
   CHECK(events[1].worker == "cron-host:1");
   CHECK(events[1].at == 1'700'000'000'000'000);
+}
+
+// Only check_event() makes a CheckedEvent: holding one is proof that it passed.
+static_assert(!std::is_constructible_v<CheckedEvent, Event>);
+static_assert(!std::is_constructible_v<CheckedEvent, Event&&>);
+
+TEST_CASE("check_event applies the time rule, the cut and validation_error in that order", "[tracker][event]") {
+  const Micros now = 1'790'000'000'000'000;
+  Event event = make_event("job-1", State::failed);
+  event.error.message.assign(EventLimits::max_message_length + 1, 'm');
+
+  SECTION("a good event is cut and moved into the checked one") {
+    event.at = now - 1;
+    EventCheck check = check_event(event, now);
+    REQUIRE(check.checked);
+    CHECK(check.problem.empty());
+    CHECK(check.cut.message);
+    CHECK(check.checked->event().job_id == "job-1");
+    CHECK(check.checked->event().error.message.size() <= EventLimits::max_message_length);
+    CHECK(check.checked->event().at == now - 1);
+  }
+  SECTION("no time stays no time: it is stamped when recorded") {
+    EventCheck check = check_event(event, now);
+    REQUIRE(check.checked);
+    CHECK(check.checked->event().at == 0);
+  }
+  SECTION("a wrong time is named before anything else wrong, and nothing is cut") {
+    event.at = now / 1'000'000;  // seconds
+    event.job_id.assign(EventLimits::max_id_length + 1, 'x');
+    const EventCheck check = check_event(event, now);
+    CHECK_FALSE(check.checked);
+    CHECK(check.implausible_time);
+    CHECK(check.problem == event_time_problem(event.at, now));
+    CHECK_FALSE(check.cut.any());
+  }
+  SECTION("a refused event is left to the caller, cut, with validation_error's words") {
+    event.entities = {"nope"};
+    const EventCheck check = check_event(event, now);
+    CHECK_FALSE(check.checked);
+    CHECK_FALSE(check.implausible_time);
+    CHECK(check.cut.message);
+    CHECK(check.problem == validation_error(event));
+    CHECK(event.job_id == "job-1");
+  }
+}
+
+TEST_CASE_METHOD(FakeFixture, "a checked event is recorded as it is, its time stamped if it has none", "[tracker]") {
+  auto tracker_options = options();
+  tracker_options.worker = "web-3:1234";
+  Tracker tracker(store(), tracker_options);
+  Event timed = make_event("job-1", State::started);
+  timed.at = 1'700'000'000'000'000;
+  Event untimed = make_event("job-2", State::started);
+  const Micros before = now_micros();
+  auto first = check_event(timed, before);
+  auto second = check_event(untimed, before);
+  REQUIRE(first.checked);
+  REQUIRE(second.checked);
+  CHECK(tracker.record(std::move(*first.checked)) == RecordStatus::queued);
+  CHECK(tracker.record(std::move(*second.checked)) == RecordStatus::queued);
+  REQUIRE(tracker.flush(5s));
+  const auto events = state->committed();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].at == 1'700'000'000'000'000);
+  CHECK(events[1].at >= before);
+  CHECK(events[1].at <= now_micros());
+  CHECK(events[1].worker == "web-3:1234");
+  CHECK(tracker.counters().accepted == 2);
 }
 
 TEST_CASE_METHOD(FakeFixture, "the default worker name is host:pid", "[tracker]") {

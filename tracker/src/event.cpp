@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "event_fault.h"
+
 namespace jobtrail {
 
 namespace {
@@ -93,17 +95,52 @@ std::size_t utf8_sequence(std::string_view text) noexcept {
 }
 }  // namespace
 
-bool is_utf8_text(std::string_view text) noexcept {
-  // record() validates every ID on the caller's thread: plain ASCII without NUL, nearly all of
-  // them, is checked eight bytes at a time without decoding.
-  constexpr std::uint64_t ones = 0x0101010101010101ULL, high_bits = 0x8080808080808080ULL;
+namespace {
+constexpr std::uint64_t ones8 = 0x0101010101010101ULL, high_bits8 = 0x8080808080808080ULL;
+constexpr std::uint32_t ones4 = 0x01010101U, high_bits4 = 0x80808080U;
+
+/// Nonzero when a byte of `word` is 0 or at least 0x80. The zero test is the classic one: only
+/// a zero byte borrows its high bit into the result (a later byte may borrow as well, but only
+/// after a zero, so the result is nonzero exactly when some byte is zero).
+template <typename Word>
+constexpr Word plain_ascii_fault(Word word, Word ones, Word high_bits) noexcept {
+  return (word | ((word - ones) & ~word)) & high_bits;
+}
+
+template <typename Word>
+Word load(const char* at) noexcept {
+  Word word;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+
+/// Whether every byte of `text` is 1 to 0x7F: nearly every ID, name and entity. Whole words,
+/// the last one overlapping the one before, so no byte is looked at on its own and the only
+/// branches are on the length (record() checks eight texts per event).
+bool is_plain_ascii(std::string_view text) noexcept {
+  const char* const data = text.data();
+  const std::size_t size = text.size();
+  if (size >= 8) {
+    std::uint64_t fault = 0;
+    for (std::size_t i = 0; i + 8 < size; i += 8) fault |= plain_ascii_fault(load<std::uint64_t>(data + i), ones8, high_bits8);
+    return (fault | plain_ascii_fault(load<std::uint64_t>(data + size - 8), ones8, high_bits8)) == 0;
+  }
+  if (size >= 4) {
+    return (plain_ascii_fault(load<std::uint32_t>(data), ones4, high_bits4) |
+            plain_ascii_fault(load<std::uint32_t>(data + size - 4), ones4, high_bits4)) == 0;
+  }
+  if (size == 0) return true;
+  // 1 to 3 bytes: the first, middle and last cover them all.
+  const auto plain = [](char c) { return static_cast<unsigned char>(static_cast<unsigned char>(c) - 1) < 0x7F; };
+  return plain(data[0]) && plain(data[size / 2]) && plain(data[size - 1]);
+}
+
+/// is_utf8_text() for text that is not plain ASCII: decoded sequence by sequence, with runs of
+/// plain ASCII between them skipped eight bytes at a time.
+bool is_utf8_text_decoded(std::string_view text) noexcept {
   std::size_t i = 0;
   while (i < text.size()) {
-    while (i + 8 <= text.size()) {
-      std::uint64_t word;
-      std::memcpy(&word, text.data() + i, sizeof word);
-      // A high bit set, or a zero byte (the classic test: only a zero byte borrows its high bit).
-      if ((word & high_bits) != 0 || ((word - ones) & ~word & high_bits) != 0) break;
+    while (i + 8 <= text.size() && plain_ascii_fault(load<std::uint64_t>(text.data() + i), ones8, high_bits8) == 0) {
       i += 8;
     }
     if (i == text.size()) break;
@@ -117,6 +154,13 @@ bool is_utf8_text(std::string_view text) noexcept {
     i += length;
   }
   return true;
+}
+}  // namespace
+
+bool is_utf8_text(std::string_view text) noexcept {
+  // record() validates every ID on the caller's thread, and nearly all are plain ASCII without
+  // NUL: that is answered from whole words before anything is decoded.
+  return is_plain_ascii(text) || is_utf8_text_decoded(text);
 }
 
 std::string to_utf8_text(std::string_view text) {
@@ -178,21 +222,23 @@ auto free_texts(EventRef& event) noexcept {
 }
 }  // namespace
 
-Truncation truncate_free_text(Event& event) noexcept {
-  const auto texts = free_texts(event);
-  Truncation cut;
-  cut.worker = cut_to(*texts[0].first, texts[0].second);
-  cut.error_class = cut_to(*texts[1].first, texts[1].second);
-  cut.message = cut_to(*texts[2].first, texts[2].second);
-  cut.backtrace = cut_to(*texts[3].first, texts[3].second);
-  return cut;
-}
-
 bool has_over_long_text(const Event& event) noexcept {
   for (const auto& [text, limit] : free_texts(event)) {
     if (text->size() > limit) return true;
   }
   return false;
+}
+
+Truncation truncate_free_text(Event& event) noexcept {
+  Truncation cut;
+  // What record() sees nearly always: four comparisons, and no call for each text.
+  if (!has_over_long_text(event)) return cut;
+  const auto texts = free_texts(event);
+  cut.worker = cut_to(*texts[0].first, texts[0].second);
+  cut.error_class = cut_to(*texts[1].first, texts[1].second);
+  cut.message = cut_to(*texts[2].first, texts[2].second);
+  cut.backtrace = cut_to(*texts[3].first, texts[3].second);
+  return cut;
 }
 
 bool is_plausible_event_time(Micros at, Micros now) noexcept {
@@ -226,45 +272,121 @@ std::string event_time_problem(Micros at, Micros now) {
   return problem + ": a clock that is wrong, or the wrong unit (send microseconds)";
 }
 
-std::string validation_error(const Event& event) {
+namespace detail {
+
+EventFault find_fault(const Event& event) noexcept {
   using L = EventLimits;
-  if (event.job_id.empty()) return "job_id is empty";
-  if (to_string(event.state) == "unknown" || static_cast<int>(event.state) == 0) {
-    return "state " + std::to_string(static_cast<int>(event.state)) + " is not a known state";
-  }
-  if (event.at < 0) return "timestamp is negative";
-  if (event.attempt < 0) return "attempt is negative";
-  const std::pair<std::string_view, const std::string*> ids[] = {
-      {"job_id", &event.job_id},
-      {"correlation_id", &event.correlation_id},
-      {"parent_job_id", &event.parent_job_id},
-      {"idempotency_key", &event.idempotency_key}};
-  for (const auto& [field, value] : ids) {
-    if (value->size() > L::max_id_length) return too_long(field, value->size(), L::max_id_length);
-    if (!is_utf8_text(*value)) return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
-  }
+  using Kind = EventFault::Kind;
+  using Field = EventFault::Field;
+  const auto fault = [](Kind kind, Field field = Field::job_id, std::size_t entity = 0) {
+    return EventFault{kind, field, static_cast<std::uint8_t>(entity)};
+  };
+  if (event.job_id.empty()) return fault(Kind::empty_job_id);
+  // 1 to 7, what to_string() names; 0 and anything above are no state.
+  if (static_cast<std::size_t>(event.state) - 1 >= state_names.size() - 1) return fault(Kind::unknown_state);
+  if (event.at < 0) return fault(Kind::negative_time);
+  if (event.attempt < 0) return fault(Kind::negative_attempt);
+  // Each text's length, then its bytes, in the order the messages have always come in.
+  const auto check = [&](Field field, const std::string& text, std::size_t limit) {
+    if (text.size() > limit) return fault(Kind::too_long, field);
+    if (!is_utf8_text(text)) return fault(Kind::not_text, field);
+    return EventFault{};
+  };
+  if (const auto found = check(Field::job_id, event.job_id, L::max_id_length)) return found;
+  if (const auto found = check(Field::correlation_id, event.correlation_id, L::max_id_length)) return found;
+  if (const auto found = check(Field::parent_job_id, event.parent_job_id, L::max_id_length)) return found;
+  if (const auto found = check(Field::idempotency_key, event.idempotency_key, L::max_id_length)) return found;
   // Keys: a job class or queue is what filters and stats group by, so a longer one is refused
   // rather than cut into a name nobody asked for.
-  const std::pair<std::string_view, const std::string*> names[] = {{"job", &event.job}, {"queue", &event.queue}};
-  for (const auto& [field, value] : names) {
-    if (value->size() > L::max_name_length) return too_long(field, value->size(), L::max_name_length);
-    if (!is_utf8_text(*value)) return std::string(field) + " is not UTF-8 text (or holds a NUL byte)";
-  }
+  if (const auto found = check(Field::job, event.job, L::max_name_length)) return found;
+  if (const auto found = check(Field::queue, event.queue, L::max_name_length)) return found;
   // Free text is never a reason to refuse: too long, it is cut (truncate_free_text()); the
   // error's texts may hold any bytes, which stores that need UTF-8 repair. The worker is shown
   // and grouped as a name, so it must be UTF-8 text.
-  if (!is_utf8_text(event.worker)) return "worker is not UTF-8 text (or holds a NUL byte)";
-  if (event.entities.size() > L::max_entities) {
-    return "event has " + std::to_string(event.entities.size()) + " entities; the limit is " +
-           std::to_string(L::max_entities);
-  }
-  for (const auto& entity : event.entities) {
-    if (!is_valid_entity(entity) || !is_utf8_text(entity)) {
-      return "entity \"" + entity.substr(0, 60) +
-             "\" is not of the form type:id (type of a-z, 0-9, _ . -)";
-    }
+  if (!is_utf8_text(event.worker)) return fault(Kind::not_text, Field::worker);
+  if (event.entities.size() > L::max_entities) return fault(Kind::too_many_entities);
+  for (std::size_t i = 0; i < event.entities.size(); ++i) {
+    if (!is_valid_entity(event.entities[i]) || !is_utf8_text(event.entities[i])) return fault(Kind::bad_entity, Field::job_id, i);
   }
   return {};
+}
+
+EntryCheck check_entry(Event& event, Micros now) noexcept {
+  EntryCheck result;
+  // Time first: a client sending seconds hears about that before anything else it got wrong.
+  if (event.at != 0 && !is_plausible_event_time(event.at, now)) {
+    result.fault.kind = EventFault::Kind::implausible_time;
+    return result;
+  }
+  // A long message costs the event nothing: it is cut here, once, so a queue never holds more
+  // than the limits (four size comparisons when nothing is long).
+  result.cut = truncate_free_text(event);
+  if (result.cut.any()) {
+    try {
+      event.error.message.shrink_to_fit();
+      event.error.backtrace.shrink_to_fit();
+    } catch (...) {
+      // Out of memory: the cut text keeps its old capacity, which is no harm.
+    }
+  }
+  result.fault = find_fault(event);
+  return result;
+}
+
+std::string describe(const Event& event, EventFault fault, Micros now) {
+  using L = EventLimits;
+  using Kind = EventFault::Kind;
+  using Field = EventFault::Field;
+  const auto field = [&]() -> std::pair<std::string_view, const std::string*> {
+    switch (fault.field) {
+      case Field::job_id: return {"job_id", &event.job_id};
+      case Field::correlation_id: return {"correlation_id", &event.correlation_id};
+      case Field::parent_job_id: return {"parent_job_id", &event.parent_job_id};
+      case Field::idempotency_key: return {"idempotency_key", &event.idempotency_key};
+      case Field::job: return {"job", &event.job};
+      case Field::queue: return {"queue", &event.queue};
+      case Field::worker: return {"worker", &event.worker};
+    }
+    return {"job_id", &event.job_id};
+  };
+  switch (fault.kind) {
+    case Kind::none: return {};
+    case Kind::empty_job_id: return "job_id is empty";
+    case Kind::unknown_state: return "state " + std::to_string(static_cast<int>(event.state)) + " is not a known state";
+    case Kind::negative_time: return "timestamp is negative";
+    case Kind::negative_attempt: return "attempt is negative";
+    case Kind::too_long: {
+      const auto [name, text] = field();
+      const bool is_id = fault.field <= Field::idempotency_key;
+      return too_long(name, text->size(), is_id ? L::max_id_length : L::max_name_length);
+    }
+    case Kind::not_text: return std::string(field().first) + " is not UTF-8 text (or holds a NUL byte)";
+    case Kind::too_many_entities:
+      return "event has " + std::to_string(event.entities.size()) + " entities; the limit is " +
+             std::to_string(L::max_entities);
+    case Kind::bad_entity:
+      return "entity \"" + event.entities[fault.entity].substr(0, 60) +
+             "\" is not of the form type:id (type of a-z, 0-9, _ . -)";
+    case Kind::implausible_time: return event_time_problem(event.at, now);
+  }
+  return {};
+}
+
+}  // namespace detail
+
+std::string validation_error(const Event& event) { return detail::describe(event, detail::find_fault(event)); }
+
+EventCheck check_event(Event& event, Micros now) {
+  const detail::EntryCheck entry = detail::check_entry(event, now);
+  EventCheck result;
+  result.cut = entry.cut;
+  if (entry.fault) {
+    result.implausible_time = entry.fault.kind == detail::EventFault::Kind::implausible_time;
+    result.problem = detail::describe(event, entry.fault, now);
+  } else {
+    result.checked.emplace(CheckedEvent(std::move(event)));
+  }
+  return result;
 }
 
 }  // namespace jobtrail

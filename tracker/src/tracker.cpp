@@ -7,6 +7,7 @@
 
 #include "jobtrail/context.h"
 #include "jobtrail/store.h"
+#include "event_fault.h"
 #include "tracker_core.h"
 #include "tracker_writer.h"
 
@@ -56,7 +57,10 @@ std::string_view to_string(RecordStatus status) noexcept {
 struct Tracker::Impl {
   Impl(std::unique_ptr<Store> opened_store, TrackerOptions tracker_options);
 
+  /// Checks (check_entry()), stamps the time and queues.
   RecordStatus record(Event&& event, bool wait_until_durable) noexcept;
+  /// Stamps the time of an event check_event() passed and queues it.
+  RecordStatus record_checked(Event&& event) noexcept;
   bool flush(std::chrono::milliseconds timeout) noexcept { return core.queue.wait_all_resolved(timeout); }
   void shutdown(std::chrono::milliseconds timeout) noexcept;
   TrackerCounters counters() const noexcept { return core.counters(); }
@@ -64,6 +68,8 @@ struct Tracker::Impl {
   detail::TrackerCore core;
 
  private:
+  RecordStatus queue(Event&& event, bool wait_until_durable) noexcept;
+
   std::mutex shutdown_mutex_;  ///< serialises shutdown() callers around the join
   detail::TrackerWriter writer_;
 };
@@ -76,43 +82,28 @@ Tracker::Impl::Impl(std::unique_ptr<Store> opened_store, TrackerOptions tracker_
 }
 
 RecordStatus Tracker::Impl::record(Event&& event, bool wait_until_durable) noexcept {
-  // A long message costs the event nothing: it is cut here, on the caller's thread, so the
-  // queue never holds more than the limits (four size comparisons when nothing is long).
-  if (truncate_free_text(event).any()) {
-    try {
-      event.error.message.shrink_to_fit();
-      event.error.backtrace.shrink_to_fit();
-    } catch (...) {
-      // Out of memory: the cut text keeps its old capacity, which is no harm.
-    }
-  }
   // The one check of the event on its way down (the writer hands the store checked events): the
-  // store's rules, so nothing record() accepts is refused later for what it holds.
-  {
-    std::string why;
-    try {
-      why = validation_error(event);
-    } catch (...) {
-      why = "cannot be validated (out of memory)";
-    }
-    if (!why.empty()) {
-      core.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
-      core.reporter.report_lazily(
-          [&] { return "dropped an invalid event for job " + quoted_job_id(event.job_id) + ": " + why; });
-      return RecordStatus::invalid;
-    }
-  }
-  if (event.at == 0) {
-    event.at = now_micros();
-  } else if (const Micros now = now_micros(); !is_plausible_event_time(event.at, now)) {
-    // Seconds, milliseconds or nanoseconds where microseconds belong: stored, the job would sit
-    // in 1970 or centuries ahead at the top of every list for good.
+  // store's rules, so nothing record() accepts is refused later for what it holds. Found as a
+  // value; the words are built only for the report of a drop.
+  const Micros now = now_micros();
+  if (const detail::EventFault fault = detail::check_entry(event, now).fault) {
     core.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
     core.reporter.report_lazily([&] {
-      return "dropped an invalid event for job " + quoted_job_id(event.job_id) + ": " + event_time_problem(event.at, now);
+      return "dropped an invalid event for job " + quoted_job_id(event.job_id) + ": " + detail::describe(event, fault, now);
     });
     return RecordStatus::invalid;
   }
+  if (event.at == 0) event.at = now;
+  return queue(std::move(event), wait_until_durable);
+}
+
+RecordStatus Tracker::Impl::record_checked(Event&& event) noexcept {
+  // check_event() passed it and left `at` 0 when none was sent: stamped now, when recorded.
+  if (event.at == 0) event.at = now_micros();
+  return queue(std::move(event), false);
+}
+
+RecordStatus Tracker::Impl::queue(Event&& event, bool wait_until_durable) noexcept {
   const auto state_index = static_cast<std::size_t>(event.state);
 
   const auto pushed =
@@ -189,6 +180,8 @@ Tracker::Tracker(std::unique_ptr<Store> store, TrackerOptions options) {
 Tracker::~Tracker() { impl_->shutdown(impl_->core.options.shutdown_timeout); }
 
 RecordStatus Tracker::record(Event event) noexcept { return impl_->record(std::move(event), false); }
+
+RecordStatus Tracker::record(CheckedEvent event) noexcept { return impl_->record_checked(std::move(event.event_)); }
 
 RecordStatus Tracker::record_durable(Event event) noexcept { return impl_->record(std::move(event), true); }
 

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// The wire format of `jobtrail serve`: events as JSON (one object, an array, or NDJSON)
-/// decoded into Events, each validated on its own. No HTTP here, so it is testable alone.
+/// decoded into Events, each checked on its own, once (check_event()): what serve records is not
+/// checked again. No HTTP here, so it is testable alone.
 
 #include <cstddef>
 #include <string>
@@ -31,7 +32,7 @@ struct TruncatedEvent {
 /// (truncated array, not JSON at all, too many events): then no event may be recorded.
 struct DecodedEvents {
   BodyShape shape = BodyShape::object;
-  std::vector<Event> events;             ///< the valid ones, in body order
+  std::vector<CheckedEvent> events;      ///< the valid ones, in body order, for Tracker::record()
   std::vector<std::size_t> positions;    ///< positions[i] is where events[i] was
   std::vector<RejectedEvent> rejected;
   std::vector<TruncatedEvent> truncated;  ///< taken events whose free text was cut

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace jobtrail {
@@ -135,6 +136,40 @@ std::string event_time_problem(Micros at, Micros now);
 /// Why `event` cannot be recorded, or an empty string if it can. Over-long free text is no
 /// reason (see truncate_free_text(), which every store applies before writing).
 std::string validation_error(const Event& event);
+
+class Tracker;
+struct EventCheck;
+
+/// An event that passed check_event(): its free text cut to the limits, validation_error()
+/// empty, and `at` either 0 (stamped when recorded) or within EventTimeRule. Only
+/// check_event() makes one, so Tracker::record() takes it without checking it again.
+/// Not thread-safe.
+class CheckedEvent {
+ public:
+  const Event& event() const noexcept { return event_; }
+
+ private:
+  friend class Tracker;  // moves the event into its queue
+  friend EventCheck check_event(Event& event, Micros now);
+  explicit CheckedEvent(Event&& event) noexcept : event_(std::move(event)) {}
+
+  Event event_;
+};
+
+/// What check_event() made of an event.
+struct EventCheck {
+  std::optional<CheckedEvent> checked;  ///< the event, when it passed
+  Truncation cut;                       ///< what was cut, passed or not
+  bool implausible_time = false;        ///< refused for `at` alone (EventTimeRule)
+  std::string problem;                  ///< why not, in the tracker's words ("" when it passed)
+};
+
+/// The one check of an event where it enters, the rules in this order: EventTimeRule on a
+/// nonzero `at` by the clock `now` (event_time_problem()), free text cut (truncate_free_text()),
+/// then validation_error(). On success `event` is moved into `checked`; otherwise it is left
+/// for the caller's report, cut. Tracker::record(Event) applies exactly this; `jobtrail serve`
+/// calls it as it decodes, to answer the client, and records what it returns.
+EventCheck check_event(Event& event, Micros now);
 
 /// Checks an entity tag: "type:id" with a type of [a-z0-9_.-]+ and a non-empty id.
 bool is_valid_entity(std::string_view entity) noexcept;

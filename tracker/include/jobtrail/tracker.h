@@ -88,6 +88,9 @@ class Tracker {
   /// text is cut (truncate_free_text()); an event that fails validation_error(), or whose
   /// `at` breaks EventTimeRule, is dropped as invalid. Costs about a microsecond.
   RecordStatus record(Event event) noexcept;
+  /// Queues an event check_event() passed, without checking it again (`jobtrail serve` checks
+  /// each event as it decodes it, to answer its client); stamps `at` and `worker` as above.
+  RecordStatus record(CheckedEvent event) noexcept;
   /// Queues `event` and waits until it is committed (a payment, say), up to durable_timeout.
   /// Committed survives a crash of this process; with a "?sync=full" store URL, a power loss too.
   RecordStatus record_durable(Event event) noexcept;
