@@ -133,7 +133,8 @@ struct BatchPlan {
   /// Jobs outside the batch that join an anomaly: OR this bit into their stored flags.
   std::vector<std::int64_t> flag_others;
   /// What the batch does to the job counts, one entry per (bucket, job, state) in that order
-  /// (the order every writer takes their locks in), without zero changes.
+  /// (job_tally's key order), without zero changes. The SQLite store lands it; PostgreSQL
+  /// counts when asked instead (pg_schema.cpp, version 5), so its writers ignore it.
   std::vector<TallyChange> tally;
   AppendResult result;
 };
