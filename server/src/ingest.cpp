@@ -51,26 +51,39 @@ bool fits_int64(const json& value) {
           value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
 }
 
-/// Both forms of "at" become microseconds; `spelled` is how the reason for an implausible one
-/// names it ("at 1795341600" or "at '1970-01-01T00:00:00Z'"). The rule itself is check_event()'s.
-std::string read_at(const json& value, Micros& at, std::string& spelled) {
+/// How an event's "at" came, for the reason when it is implausible: the number itself, or the
+/// text as sent. Kept as it came, so an event that passes builds no words.
+struct SentAt {
+  bool given = false;
+  std::string text;  ///< the RFC 3339 form as sent, or "" for integer microseconds
+};
+
+/// Both forms of "at" become microseconds. The rule for them is check_event()'s.
+std::string read_at(const json& value, Micros& at, SentAt& sent) {
   if (value.is_null()) return {};
   if (value.is_number_integer()) {
     if (!fits_int64(value)) return fmt::format("at {} is out of range for microseconds since the Unix epoch", value.dump());
     at = value.get<std::int64_t>();
-    spelled = fmt::format("at {}", at);
+    sent.given = true;
     return {};
   }
   if (value.is_string()) {
-    const std::string text = value.get<std::string>();
+    std::string text = value.get<std::string>();
     // Only absolute times: "24h" (a duration ago) makes no sense coming from a worker.
     const std::optional<Micros> parsed = text.find('T') != std::string::npos ? view::parse_time(text, 0) : std::nullopt;
     if (!parsed) return fmt::format("at '{}' is not an RFC 3339 time such as 2026-11-22T10:00:00.123456Z", text);
     at = *parsed;
-    spelled = fmt::format("at '{}'", text);
+    sent = {true, std::move(text)};
     return {};
   }
   return fmt::format("at must be an RFC 3339 string or integer microseconds, not {}", type_name(value));
+}
+
+/// Why the "at" the client sent cannot be, naming it as sent and spelling out what it reads as
+/// (view/event_time.h).
+std::string implausible_at(const SentAt& sent, Micros at, Micros now) {
+  const std::string problem = view::implausible_event_time(at, now);
+  return sent.text.empty() ? fmt::format("at {} {}", at, problem) : fmt::format("at '{}' {}", sent.text, problem);
 }
 
 std::string read_error(const json& value, ErrorInfo& error) {
@@ -100,9 +113,9 @@ constexpr std::string_view known_fields[] = {
     "job_id", "state", "at", "job", "queue", "correlation_id", "traceparent", "parent_job_id",
     "idempotency_key", "attempt", "worker", "error", "entities"};
 
-/// Fills `event` from a parsed object, as sent; returns why it cannot be read, or "". `spelled_at`
-/// is set once "at" is read (see read_at()).
-std::string read_event(const json& object, Event& event, std::string& spelled_at) {
+/// Fills `event` from a parsed object, as sent; returns why it cannot be read, or "". `sent_at`
+/// is given once "at" is read.
+std::string read_event(const json& object, Event& event, SentAt& sent_at) {
   if (!object.is_object()) return fmt::format("an event must be a JSON object, not {}", type_name(object));
   for (const auto& item : object.items()) {
     bool known = false;
@@ -140,7 +153,7 @@ std::string read_event(const json& object, Event& event, std::string& spelled_at
     if (event.correlation_id.empty()) event.correlation_id = *trace_id;
   }
   if (const auto at = object.find("at"); at != object.end()) {
-    if (std::string problem = read_at(*at, event.at, spelled_at); !problem.empty()) return problem;
+    if (std::string problem = read_at(*at, event.at, sent_at); !problem.empty()) return problem;
   }
   if (const auto attempt = object.find("attempt"); attempt != object.end() && !attempt->is_null()) {
     if (!attempt->is_number_integer()) return fmt::format("attempt must be an integer, not {}", type_name(*attempt));
@@ -167,30 +180,27 @@ std::string read_event(const json& object, Event& event, std::string& spelled_at
 }
 
 /// The event in a parsed object, checked once by the tracker's own rules (check_event()), so
-/// Tracker::record() takes it as it is; or nothing, and why in `problem`. `cut` says what free
-/// text was cut.
-std::optional<CheckedEvent> event_from(const json& object, Micros now, std::string& problem, Truncation& cut) {
+/// Tracker::record() takes it as it is; or no event, and why in `problem`.
+EventCheck event_from(const json& object, Micros now) {
   Event event;
-  std::string spelled_at;
-  problem = read_event(object, event, spelled_at);
-  // The time as the client sent it, and what it reads as (view/event_time.h).
-  const auto time_problem = [&] { return fmt::format("{} {}", spelled_at, view::implausible_event_time(event.at, now)); };
-  if (!problem.empty()) {
+  SentAt sent_at;
+  EventCheck refused;
+  refused.problem = read_event(object, event, sent_at);
+  if (!refused.problem.empty()) {
     // A field after "at" cannot be read, so check_event() never runs: a wrong time is still the
     // first thing the client hears of, as when everything else can be read.
-    if (!spelled_at.empty() && !is_plausible_event_time(event.at, now)) problem = time_problem();
-    return std::nullopt;
+    if (sent_at.given && !is_plausible_event_time(event.at, now)) refused.problem = implausible_at(sent_at, event.at, now);
+    return refused;
   }
-  if (!spelled_at.empty() && event.at == 0) {
+  if (sent_at.given && event.at == 0) {
     // 0 is "not given, stamp it when recorded" to check_event(); sent, it is 1970 like any
     // other time before 2000 (EventTimeRule::earliest).
-    problem = time_problem();
-    return std::nullopt;
+    refused.problem = implausible_at(sent_at, event.at, now);
+    return refused;
   }
   EventCheck check = check_event(event, now);
-  cut = check.cut;
-  problem = check.implausible_time ? time_problem() : std::move(check.problem);
-  return std::move(check.checked);
+  if (check.implausible_time) check.problem = implausible_at(sent_at, event.at, now);
+  return check;
 }
 
 /// "line 1, column 12: unexpected end of input" rather than nlohmann's "[json.exception...]".
@@ -315,12 +325,9 @@ std::optional<std::vector<std::string_view>> split_array(std::string_view text, 
 std::string decode_event(std::string_view text, Event& event, Micros now) {
   ParsedValue parsed = parse_value(text);
   if (!parsed.problem.empty()) return parsed.problem;
-  Truncation cut;
-  std::string problem;
-  if (const std::optional<CheckedEvent> checked = event_from(parsed.value, now != 0 ? now : now_micros(), problem, cut)) {
-    event = checked->event();
-  }
-  return problem;
+  EventCheck check = event_from(parsed.value, now != 0 ? now : now_micros());
+  if (check.checked) event = check.checked->event();
+  return check.problem;
 }
 
 DecodedEvents decode_events(std::string_view body, const DecodeOptions& options) {
@@ -332,16 +339,17 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
   }
   const Micros now = options.now != 0 ? options.now : now_micros();
   const auto take = [&](const ParsedValue& parsed, std::size_t position) {
-    Truncation cut;
-    std::string problem = parsed.problem;
-    std::optional<CheckedEvent> checked;
-    if (problem.empty()) checked = event_from(parsed.value, now, problem, cut);
-    if (!checked) {
-      result.rejected.push_back({position, std::move(problem)});
+    if (!parsed.problem.empty()) {
+      result.rejected.push_back({position, parsed.problem});
       return;
     }
-    if (cut.any()) result.truncated.push_back({position, cut});
-    result.events.push_back(std::move(*checked));
+    EventCheck check = event_from(parsed.value, now);
+    if (!check.checked) {
+      result.rejected.push_back({position, std::move(check.problem)});
+      return;
+    }
+    if (check.cut.any()) result.truncated.push_back({position, check.cut});
+    result.events.push_back(std::move(*check.checked));
     result.positions.push_back(position);
   };
 

@@ -384,7 +384,7 @@ EventCheck check_event(Event& event, Micros now) {
     result.implausible_time = entry.fault.kind == detail::EventFault::Kind::implausible_time;
     result.problem = detail::describe(event, entry.fault, now);
   } else {
-    result.checked.emplace(CheckedEvent(std::move(event)));
+    result.checked.emplace(CheckedEvent::Key(), std::move(event));
   }
   return result;
 }

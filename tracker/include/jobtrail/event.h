@@ -145,13 +145,20 @@ struct EventCheck;
 /// check_event() makes one, so Tracker::record() takes it without checking it again.
 /// Not thread-safe.
 class CheckedEvent {
+  /// What only check_event() can name, so only it can call the constructor (which is public
+  /// so that std::optional can construct in place, without another move of the event).
+  class Key {
+    friend EventCheck check_event(Event& event, Micros now);
+    Key() = default;
+  };
+
  public:
+  CheckedEvent(Key, Event&& event) noexcept : event_(std::move(event)) {}
   const Event& event() const noexcept { return event_; }
 
  private:
   friend class Tracker;  // moves the event into its queue
   friend EventCheck check_event(Event& event, Micros now);
-  explicit CheckedEvent(Event&& event) noexcept : event_(std::move(event)) {}
 
   Event event_;
 };
