@@ -107,7 +107,7 @@ Fixture fill(const std::string& path, std::size_t event_count, Micros now) {
     result.duration = 1000;
     for (int r = 0; r < 5; ++r) {
       result.failing.push_back({std::string(name) + std::to_string(r), run.started_at,
-                                "{\"job_id\": \"close-job-" + std::to_string(r) + "\", \"state\": \"started\"}"});
+                                "{\"job_id\": \"close-job-" + std::to_string(r) + "\", \"state\": \"started\"}", ""});
     }
     result.violations = 5;
     result.new_violations = 5;

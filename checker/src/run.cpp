@@ -347,6 +347,7 @@ void run_one(const Config& config, const CheckDefinition& check, Store& store, c
         sample.failing_since = violation.first_seen_at;
         if (!check.entity.empty() && row[entity_index]) {
           sample.entity = check.entity + ":" + *row[entity_index];
+          violation.entity = sample.entity;  // kept, so the console links the row to these jobs
           JobFilter filter;
           filter.entity = sample.entity;
           filter.limit = options.linked_jobs;

@@ -151,9 +151,14 @@ Data check_row(const CheckResultRecord& result) {
   return row;
 }
 
+/// Jobs linked from one failing row of a check with `entity:`, as many as `jobtrail check`
+/// lists by default (checker.h, linked_jobs).
+constexpr std::size_t jobs_per_entity_row = 5;
+
 /// The latest result of a check with its failing rows: new or failing since when, the row's
-/// columns, and the jobs it names (a job_id column, as the built-in checks have) as links.
-std::string check_result_section(const CheckResultRecord& result) {
+/// columns, and its jobs as links: those it names (a job_id column, as the built-in checks
+/// have), and for a check with `entity:` the newest jobs that touched the row's entity.
+std::string check_result_section(Store& store, const CheckResultRecord& result) {
   Data data = check_row(result);
   Data rows = list();
   std::int64_t without_sample = 0;
@@ -183,9 +188,22 @@ std::string check_result_section(const CheckResultRecord& result) {
           job.set("url", job_url(text));
           jobs.push_back(job);
         }
-        if (name == "entity" && value.is_string() && is_valid_entity(text)) {
+        if (name == "entity" && value.is_string() && is_valid_entity(text) && violation.entity.empty()) {
           row.set("entity", text);
           row.set("entity_url", entity_url(text));
+        }
+      }
+      if (is_valid_entity(violation.entity)) {
+        row.set("entity", violation.entity);
+        row.set("entity_url", entity_url(violation.entity));
+        JobFilter touched;
+        touched.entity = violation.entity;
+        touched.limit = jobs_per_entity_row;
+        for (const JobRecord& linked : store.list_jobs(touched)) {
+          Data job;
+          job.set("job_id", linked.job_id);
+          job.set("url", job_url(linked.job_id));
+          jobs.push_back(job);
         }
       }
     } else {
@@ -616,7 +634,7 @@ Page checks_page(Store& store) {
   for (const std::string& name : names) {
     if (const std::optional<CheckResultRecord> result = store.last_check_result(name)) {
       Data item;
-      item.set("section", check_result_section(*result));
+      item.set("section", check_result_section(store, *result));
       checks.push_back(item);
     }
   }
@@ -630,7 +648,7 @@ Page check_page(Store& store, const std::string& check) {
   if (!latest) return problem_page(404, "No such check", fmt::format("No run of a check named '{}' is stored.", check));
   Data data;
   data.set("check", check);
-  data.set("latest", check_result_section(*latest));
+  data.set("latest", check_result_section(store, *latest));
   Data history = list();
   for (const CheckResultRecord& result : store.check_history(check, 100)) history.push_back(check_row(result));
   data.set("history", history);

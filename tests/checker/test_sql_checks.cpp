@@ -63,6 +63,11 @@ TEST_CASE("an SQL check joins application rows with the job history and links ea
   CHECK(sample.jobs[0].job_id == "welcome-email-42");
   CHECK(sample.jobs[0].state == State::enqueued);
   CHECK(report.exit_code() == 2);
+  // The row's entity is kept in the history, so the console can link the row to these jobs.
+  const auto stored = f.store->last_check_result("unvalidated_users_without_welcome_email");
+  REQUIRE(stored);
+  REQUIRE(stored->failing.size() == 1);
+  CHECK(stored->failing[0].entity == "user:42");
 }
 
 TEST_CASE("samples keep the first rows, every row is counted", "[checker][sql]") {

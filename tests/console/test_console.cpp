@@ -674,7 +674,8 @@ TEST_CASE("a store older than the kept counts, read as it is, gets an overview w
   }
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  CHECK(sqlite3_exec(db, "DROP TABLE job_tally; PRAGMA user_version = 4", nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "DROP TABLE job_tally; ALTER TABLE check_violation DROP COLUMN entity; PRAGMA user_version = 4",
+                     nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   OpenOptions read_only;
   read_only.read_only = true;
@@ -686,4 +687,35 @@ TEST_CASE("a store older than the kept counts, read as it is, gets an overview w
         std::string::npos);
   CHECK(reply.body.find("No job finished in this window") == std::string::npos);
   CHECK(reply.body.find("Latest check run") != std::string::npos);  // the rest still answers
+}
+
+TEST_CASE("an SQL check's failing row links its entity and the jobs that touched it", "[console]") {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("jobs.db"));
+  Event welcome = event("welcome-email-42", State::enqueued, t0 - 3'600'000'000);
+  welcome.job = "WelcomeEmailJob";
+  welcome.entities = {"user:42"};
+  Event other = event("other-job", State::succeeded, t0 - 3'600'000'000);
+  other.entities = {"user:7"};
+  store->append({welcome, other});
+  CheckRunRecord run{t0, t0 + 1'000'000, "checks.yaml", {}};
+  CheckResultRecord result;
+  result.check = "unvalidated_users";
+  result.status = CheckStatus::fail;
+  result.violations = 1;
+  result.new_violations = 1;
+  result.started_at = t0;
+  result.failing.push_back({"fp-42", t0, R"({"id":"42","email":"ann@example.com"})", "user:42"});
+  run.results.push_back(result);
+  store->record_check_run(run);
+  Console console({});
+  for (const std::string path : {"/ui/checks", "/ui/checks/unvalidated_users"}) {
+    const Reply reply = get(console, store.get(), path, t0 + 2'000'000);
+    INFO(path);
+    REQUIRE(reply.status == 200);
+    CHECK(reply.body.find("<a class=\"row-job\" href=\"/ui/jobs/welcome-email-42\">welcome-email-42</a>") !=
+          std::string::npos);
+    CHECK(reply.body.find("\">user:42</a>") != std::string::npos);
+    CHECK(reply.body.find("other-job") == std::string::npos);  // another entity's job
+  }
 }

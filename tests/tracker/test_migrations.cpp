@@ -189,10 +189,12 @@ TEST_CASE("version 4 adds the order of writes and a follower of an older store i
   test_store.open()->append({event});
   // Back to version 3: the job table without its order of writes.
   if (test_store.postgres()) {
-    testing::pg_rows(test_store.url(), "ALTER TABLE jobtrail.job DROP COLUMN changed");
+    testing::pg_rows(test_store.url(), "ALTER TABLE jobtrail.job DROP COLUMN changed; "
+                                       "ALTER TABLE jobtrail.check_violation DROP COLUMN entity");
   } else {
     exec(test_store.url(), "DROP INDEX job_by_change; ALTER TABLE job DROP COLUMN changed; "
-                           "DELETE FROM meta WHERE key = 'change_seq'; DROP TABLE job_tally");
+                           "DELETE FROM meta WHERE key = 'change_seq'; DROP TABLE job_tally; "
+                           "ALTER TABLE check_violation DROP COLUMN entity");
   }
   set_schema_version(test_store, 3);
   auto reader = test_store.open(read_only());
@@ -255,8 +257,8 @@ TEST_CASE("version 5 counts the jobs already stored, and a chart of an older sto
   };
   same(test_store.open()->tally(bounds), expected);
   if (test_store.postgres()) return;  // it counts when asked: version 5 adds nothing there
-  // Back to version 4: no kept counts.
-  exec(test_store.url(), "DROP TABLE job_tally");
+  // Back to version 4: no kept counts, no entities of failing check rows.
+  exec(test_store.url(), "DROP TABLE job_tally; ALTER TABLE check_violation DROP COLUMN entity");
   set_schema_version(test_store, 4);
   try {
     test_store.open(read_only())->tally(bounds);

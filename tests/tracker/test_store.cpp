@@ -548,7 +548,7 @@ TEST_CASE_METHOD(StoreFixture, "prune trims the check history but keeps each che
       result.status = status;
       result.severity = "error";
       result.started_at = at;
-      if (status != CheckStatus::pass) result.failing.push_back({"fp-" + name, at, "{}"});
+      if (status != CheckStatus::pass) result.failing.push_back({"fp-" + name, at, "{}", ""});
       run.results.push_back(result);
     }
     return store->record_check_run(run);
@@ -567,6 +567,24 @@ TEST_CASE_METHOD(StoreFixture, "prune trims the check history but keeps each che
   CHECK(store->last_check_result("users")->failing.size() == 1);  // its fingerprints stay
   CHECK(store->check_history("stock", 10).size() == 1);            // its newest, however old
   CHECK(store->prune(t0 + 4 * night + second).check_results == 0);
+}
+
+TEST_CASE_METHOD(StoreFixture, "a failing row's entity comes back with its fingerprint and sample", "[tracker][store]") {
+  CheckRunRecord run{t0, t0 + second, "checks.yaml", {}};
+  CheckResultRecord result;
+  result.check = "unvalidated";
+  result.status = CheckStatus::fail;
+  result.started_at = t0;
+  result.failing.push_back({"fp-42", t0, R"({"id":"42"})", "user:42"});
+  result.failing.push_back({"fp-43", t0, "", ""});  // beyond the samples: no entity kept
+  run.results.push_back(result);
+  store->record_check_run(run);
+  const auto stored = store->last_check_result("unvalidated");
+  REQUIRE(stored);
+  REQUIRE(stored->failing.size() == 2);
+  for (const CheckViolation& violation : stored->failing) {
+    CHECK(violation.entity == (violation.fingerprint == "fp-42" ? "user:42" : ""));
+  }
 }
 
 TEST_CASE_METHOD(StoreFixture, "prune deletes old finished jobs and keeps running ones", "[tracker][store]") {

@@ -284,6 +284,10 @@ struct CheckViolation {
   std::string fingerprint;
   Micros first_seen_at = 0;  ///< start of the first run in the current streak that found it
   std::string sample;        ///< empty when the row was not kept as a sample
+  /// The business entity of the row ("user:42") for a check with `entity:` (its sampled rows),
+  /// so a reader can show the jobs that touched it; "" when none (or read from a store older
+  /// than schema 5).
+  std::string entity;
 };
 
 /// One check's result in one run, as stored in the check history.

@@ -242,10 +242,11 @@ void migrate(Connection& connection, const std::string& where) {
   if (version < 2) connection.execute(schema_v2);
   if (version < 3) connection.execute(schema_v3);
   if (version < 4) connection.execute(schema_v4);
-  // Version 5 adds nothing here: the SQLite store's job_tally keeps job counts as it writes,
-  // while PostgreSQL counts them from job_by_first_at when asked (PostgresStore::tally), as a
-  // kept count would be one row that every writer of a fleet finishing jobs of one class
+  // Version 5: the entity of a failing check row, as in SQLite. Not the SQLite store's
+  // job_tally: PostgreSQL counts jobs from job_by_first_at when asked (PostgresStore::tally),
+  // as a kept count would be one row that every writer of a fleet finishing jobs of one class
   // updates, a lock each transaction would hold until its commit.
+  if (version < 5) connection.execute("ALTER TABLE jobtrail.check_violation ADD COLUMN entity text");
   // Later migrations: if (version < 6) connection.execute(schema_v6); ...
   connection.exec(
       "INSERT INTO jobtrail.meta (key, value) VALUES ('schema_version', $1) "

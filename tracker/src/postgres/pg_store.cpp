@@ -1146,16 +1146,17 @@ std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
                   .add(result.duration)
                   .add_text_or_null(to_utf8_text(result.error)));
       if (!result.failing.empty()) {
-        ArrayLiteral fingerprints, first_seen, samples;
+        ArrayLiteral fingerprints, first_seen, samples, entities;
         for (const auto& violation : result.failing) {
           fingerprints.add(std::string_view(violation.fingerprint));
           first_seen.add(violation.first_seen_at);
           samples.add_text_or_null(to_utf8_text(violation.sample));
+          entities.add_text_or_null(to_utf8_text(violation.entity));
         }
         db.exec(R"SQL(
-          INSERT INTO check_violation (check_name, run, fingerprint, first_seen_at, sample)
-          SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::text[]) ON CONFLICT DO NOTHING)SQL",
-                Params().add(result.check).add(run_id).add(fingerprints).add(first_seen).add(samples));
+          INSERT INTO check_violation (check_name, run, fingerprint, first_seen_at, sample, entity)
+          SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[]) ON CONFLICT DO NOTHING)SQL",
+                Params().add(result.check).add(run_id).add(fingerprints).add(first_seen).add(samples).add(entities));
       }
       db.exec(R"SQL(
         DELETE FROM check_violation WHERE check_name = $1 AND run < (
@@ -1170,11 +1171,14 @@ std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
 std::optional<CheckResultRecord> PostgresStore::last_check_result(const std::string& check) {
   auto results = check_history(check, 1);
   if (results.empty()) return std::nullopt;
+  // A store read as it is from before version 5 has no entity column.
+  const char* entity = schema_version() >= 5 ? "entity" : "NULL";
   guarded([&](pg::Connection& db) {
-    auto rows = db.exec("SELECT fingerprint, first_seen_at, sample FROM check_violation WHERE check_name = $1 AND run = $2",
+    auto rows = db.exec(std::string("SELECT fingerprint, first_seen_at, sample, ") + entity +
+                            " FROM check_violation WHERE check_name = $1 AND run = $2",
                         Params().add(check).add(results.front().run_id));
     for (int r = 0; r < rows.rows(); ++r) {
-      results.front().failing.push_back({rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2)});
+      results.front().failing.push_back({rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2), rows.string(r, 3)});
     }
     return 0;
   });

@@ -202,6 +202,8 @@ CREATE INDEX job_by_change ON job (changed);
 INSERT INTO meta (key, value) VALUES ('change_seq', 0);
 )SQL";
 
+// Version 5 also keeps the entity of a failing row of a check with `entity:`
+// (check_violation.entity), so the console links the row to the jobs that touched it.
 // Version 5: how many jobs of each class, first seen in each bucket of time
 // (tally_bucket_length), are in each state, kept by every write that changes a job (the
 // planner's BatchPlan::tally) and by prune, so that the console's throughput chart reads a few
@@ -215,6 +217,7 @@ CREATE TABLE job_tally (
   jobs INTEGER NOT NULL,
   PRIMARY KEY (bucket, job, state)
 ) WITHOUT ROWID;
+ALTER TABLE check_violation ADD COLUMN entity TEXT;
 )SQL";
 
 int read_user_version(Connection& connection) {

@@ -1124,8 +1124,8 @@ std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
                               complete, started_at, duration_us, error)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11))SQL");
   Statement insert_violation(db_->handle(), R"SQL(
-    INSERT OR IGNORE INTO check_violation (check_name, run, fingerprint, first_seen_at, sample)
-    VALUES (?1, ?2, ?3, ?4, ?5))SQL");
+    INSERT OR IGNORE INTO check_violation (check_name, run, fingerprint, first_seen_at, sample, entity)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6))SQL");
   Statement trim_violations(db_->handle(), R"SQL(
     DELETE FROM check_violation WHERE check_name = ?1 AND run < (
       SELECT min(run) FROM (SELECT run FROM check_result WHERE check_name = ?1 ORDER BY run DESC LIMIT ?2)))SQL");
@@ -1150,6 +1150,7 @@ std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
           .bind(3, violation.fingerprint)
           .bind(4, violation.first_seen_at - epoch_)
           .bind(5, violation.sample)
+          .bind(6, violation.entity)
           .run();
     }
     trim_violations.reset().bind(1, result.check).bind(2, std::int64_t{detail::kept_violation_runs}).run();
@@ -1162,10 +1163,12 @@ std::optional<CheckResultRecord> SqliteStore::last_check_result(const std::strin
   auto results = check_history(check, 1);
   if (results.empty()) return std::nullopt;
   sqlite::ReadTransaction snapshot(*db_);
-  Statement q(db_->handle(), R"SQL(
-    SELECT fingerprint, first_seen_at, sample FROM check_violation WHERE check_name = ?1 AND run = ?2)SQL");
+  // A store read as it is from before version 5 has no entity column.
+  const char* entity = schema_version() >= 5 ? "entity" : "NULL";
+  Statement q(db_->handle(), std::string("SELECT fingerprint, first_seen_at, sample, ") + entity +
+                                 " FROM check_violation WHERE check_name = ?1 AND run = ?2");
   q.bind(1, check).bind(2, results.front().run_id);
-  while (q.step()) results.front().failing.push_back({q.text(0), q.integer(1) + epoch_, q.text(2)});
+  while (q.step()) results.front().failing.push_back({q.text(0), q.integer(1) + epoch_, q.text(2), q.text(3)});
   return std::move(results.front());
 }
 
