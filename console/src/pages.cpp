@@ -151,6 +151,14 @@ Data check_row(const CheckResultRecord& result) {
   return row;
 }
 
+/// A job as the templates link it: {{job_id}} and its page's {{url}}.
+Data job_link(const std::string& job_id) {
+  Data job;
+  job.set("job_id", job_id);
+  job.set("url", job_url(job_id));
+  return job;
+}
+
 /// Jobs linked from one failing row of a check with `entity:`, as many as `jobtrail check`
 /// lists by default (checker.h, linked_jobs).
 constexpr std::size_t jobs_per_entity_row = 5;
@@ -182,12 +190,7 @@ std::string check_result_section(Store& store, const CheckResultRecord& result) 
         column.set("name", name);
         column.set("value", text);
         columns.push_back(column);
-        if (name == "job_id" && value.is_string()) {
-          Data job;
-          job.set("job_id", text);
-          job.set("url", job_url(text));
-          jobs.push_back(job);
-        }
+        if (name == "job_id" && value.is_string()) jobs.push_back(job_link(text));
         if (name == "entity" && value.is_string() && is_valid_entity(text) && violation.entity.empty()) {
           row.set("entity", text);
           row.set("entity_url", entity_url(text));
@@ -199,12 +202,7 @@ std::string check_result_section(Store& store, const CheckResultRecord& result) 
         JobFilter touched;
         touched.entity = violation.entity;
         touched.limit = jobs_per_entity_row;
-        for (const JobRecord& linked : store.list_jobs(touched)) {
-          Data job;
-          job.set("job_id", linked.job_id);
-          job.set("url", job_url(linked.job_id));
-          jobs.push_back(job);
-        }
+        for (const JobRecord& linked : store.list_jobs(touched)) jobs.push_back(job_link(linked.job_id));
       }
     } else {
       Data column;
@@ -597,12 +595,7 @@ Page impact_page(Store& store, const Params& params, Micros now) {
     row.set("first_at", view::format_timestamp(entity.first_at));
     row.set("last_at", view::format_timestamp(entity.last_at));
     Data jobs = list();
-    for (const std::string& id : entity.job_ids) {
-      Data job;
-      job.set("job_id", id);
-      job.set("url", job_url(id));
-      jobs.push_back(job);
-    }
+    for (const std::string& id : entity.job_ids) jobs.push_back(job_link(id));
     row.set("job_ids", jobs);
     const std::int64_t more = entity.jobs - static_cast<std::int64_t>(entity.job_ids.size());
     if (more > 0) row.set("more", std::to_string(more));
