@@ -188,6 +188,7 @@ int main(int argc, char** argv) {
       {"search, second page (cursor)", [](const Fixture&) { return std::string("/ui/jobs"); }, {}, false,
        [](const Fixture& f) { return std::vector<std::pair<std::string, std::string>>{{"cursor", f.second_page}}; }},
       {"impact /ui/impact (last 24h)", [](const Fixture&) { return std::string("/ui/impact"); }, {}},
+      {"impact, 24h, every job read", [](const Fixture&) { return std::string("/ui/impact"); }, {{"max_jobs", "0"}}},
       {"impact state=failed,dead", [](const Fixture&) { return std::string("/ui/impact"); }, {{"state", "failed,dead"}}},
       {"entity /ui/entities/E", [](const Fixture& f) { return "/ui/entities/" + f.entity; }, {}},
       {"checks /ui/checks", [](const Fixture&) { return std::string("/ui/checks"); }, {}},

@@ -30,12 +30,13 @@ ImpactFilter filter_from(const ImpactOptions& options, Micros now) {
   ImpactFilter filter = impact_filter(now);
   const std::string limit = std::to_string(options.limit);
   const std::string jobs_per_entity = std::to_string(options.jobs_per_entity);
+  const std::string max_jobs = std::to_string(options.max_jobs);
   // (term, option, value): the terms are read by the view layer, as GET /v1/impact reads them.
   const std::tuple<std::string_view, std::string_view, const std::string&> terms[] = {
       {"job", "--job", options.job},       {"state", "--state", options.state},
       {"type", "--type", options.type},    {"since", "--since", options.since},
       {"until", "--until", options.until}, {"limit", "--limit", limit},
-      {"jobs_per_entity", "--jobs-per-entity", jobs_per_entity}};
+      {"jobs_per_entity", "--jobs-per-entity", jobs_per_entity}, {"max_jobs", "--max-jobs", max_jobs}};
   for (const auto& [name, option, value] : terms) {
     if (value.empty()) continue;
     if (std::string problem = set_impact_term(filter, name, value, now, option, longest_listing); !problem.empty()) {
@@ -88,6 +89,7 @@ void print_table(const GlobalOptions& global, const ImpactFilter& filter, const 
                  std::ostream& out) {
   // Every line below may quote a class or an entity type an event brought: escaped like cells.
   out << printable(impact_scope(filter)) << '\n' << printable(impact_summary(filter, report)) << '\n';
+  if (!report.complete()) out << "--max-jobs 0 reads them all\n";
   if (report.entities.empty()) {
     if (report.matching_jobs > 0 && report.tagged_jobs == 0 && filter.entity_type.empty()) {
       out << "tag jobs with the business objects they work on (emit --entity user:42, Event::entities)\n"
@@ -137,12 +139,20 @@ CLI::App* setup_impact(CLI::App& app, ImpactOptions& options) {
                      fmt::format("Job IDs named per entity, newest first (default 5, 0 to {}).", most_jobs_per_entity))
       ->check(CLI::Range(std::size_t{0}, most_jobs_per_entity))
       ->option_text("N");
+  impact->add_option("--max-jobs", options.max_jobs,
+                     fmt::format("Read the tags of at most the newest N matching jobs, a bound on the work\n"
+                                 "however many match (default 0: all of them; at most {}).",
+                                 most_impact_jobs))
+      ->check(CLI::Range(std::size_t{0}, most_impact_jobs))
+      ->option_text("N");
   impact->footer(subcommand_footer(
       "Reads the entity tags of the jobs that match (e.g. --job PaymentJob --state failed,dead\n"
       "--since 1h): what was asked, then \"N jobs matched, M tagged with entities, K distinct\n"
       "entities (customer: 3, invoice: 5)\" - every count exact - and per entity its matching\n"
       "jobs, the first event of the oldest and the newest of them, and their newest IDs. More\n"
-      "entities than --limit: a line says how many were left out. No match exits 0.\n"
+      "entities than --limit: a line says how many were left out. With --max-jobs, the count of\n"
+      "matching jobs stays exact and the rest is of the newest N, as the summary says. No match\n"
+      "exits 0.\n"
       "JSON: one object, the one GET /v1/impact answers (docs/cli.md). CSV: a record per\n"
       "entity (entity, type, jobs, first_at, last_at, job_ids space-separated, more_job_ids).\n"));
   return impact;

@@ -70,6 +70,7 @@ struct ImpactOptions {
   std::string until;
   std::size_t limit = 50;          ///< entities shown
   std::size_t jobs_per_entity = 5;
+  std::size_t max_jobs = 0;        ///< --max-jobs: read the tags of at most the newest N; 0: all
 };
 CLI::App* setup_impact(CLI::App& app, ImpactOptions& options);
 int run_impact(const GlobalOptions& global, const ImpactOptions& options, std::ostream& out);

@@ -102,16 +102,13 @@ Data anomaly_row(const AnomalyRecord& anomaly) {
 /// jobs). GET /v1/impact allows 10,000 entities, but a page is for a person to read.
 constexpr std::size_t max_page = 1000;
 
+/// Most jobs whose tags a blast-radius page reads unless asked for all: the newest of a busy
+/// window, read in tens of milliseconds (docs/console.md, "Speed").
+constexpr std::size_t page_impact_jobs = 10000;
+
 bool is_filter_term(std::string_view key) {
   for (const std::string_view term :
        {"state", "job", "queue", "entity", "since", "until", "anomalies", "limit", "cursor"}) {
-    if (key == term) return true;
-  }
-  return false;
-}
-
-bool is_impact_term(std::string_view key) {
-  for (const std::string_view term : {"job", "state", "type", "since", "until", "limit", "jobs_per_entity"}) {
     if (key == term) return true;
   }
   return false;
@@ -565,11 +562,14 @@ Page search_page(Store& store, const Params& params, Micros now, const std::stri
 
 Page impact_page(Store& store, const Params& params, Micros now) {
   ImpactFilter filter = view::impact_filter(now);
+  // A page reads the tags of a bounded number of jobs, however busy the window (max_jobs=0
+  // asks for all of them); the count of matching jobs stays exact.
+  filter.max_jobs = page_impact_jobs;
   std::string problem;
   // The terms of `jobtrail impact` and GET /v1/impact, read by the view layer as they read
   // them; empty fields mean "any" (since: its default), other parameters are ignored.
   for (const auto& [key, value] : params) {
-    if (value.empty() || !is_impact_term(key)) continue;
+    if (value.empty() || !view::is_impact_term(key)) continue;
     if (std::string why = view::set_impact_term(filter, key, value, now, key, max_page); !why.empty()) {
       problem = std::move(why);
     }
@@ -586,6 +586,12 @@ Page impact_page(Store& store, const Params& params, Micros now) {
   const ImpactReport report = store.impact(filter);
   data.set("scope", view::impact_scope(filter));
   data.set("summary", view::impact_summary(filter, report));
+  if (!report.complete()) {
+    Params every = without(params, "max_jobs");
+    every.emplace_back("max_jobs", "0");
+    data.set("read_all_url", "/ui/impact" + query_of(every));
+    data.set("read_all_text", fmt::format("read all {} jobs", report.matching_jobs));
+  }
   Data entities = list();
   for (const EntityImpact& entity : report.entities) {
     Data row;

@@ -146,6 +146,19 @@ TEST_CASE("impact says when it lists only some entities or job IDs", "[cli][view
 
   const std::string complete = output_of(store.path(), {"impact", "--type", "customer"});
   CHECK_FALSE(contains(complete, "showing"));
+  CHECK_FALSE(contains(complete, "--max-jobs"));
+
+  // --max-jobs: the count stays exact, the rest is of the newest jobs (pay-0-5, pay-0-4, pay-4).
+  const std::string newest = output_of(store.path(), {"impact", "--max-jobs", "3"});
+  CHECK(contains(newest, "10 jobs matched; of the newest 3 read, 3 tagged with entities, 4 distinct entities "
+                         "(customer: 2, invoice: 2)\n--max-jobs 0 reads them all\n"));
+  const json bounded = json::parse(output_of(store.path(), {"--format", "json", "impact", "--max-jobs", "3"}));
+  CHECK(bounded["matching_jobs"] == 10);
+  CHECK(bounded["read_jobs"] == 3);
+  CHECK(bounded["complete"] == false);
+  CHECK(bounded["entities"][0]["entity"] == "customer:0");
+  CHECK(bounded["entities"][0]["jobs"] == 2);
+  CHECK_FALSE(contains(output_of(store.path(), {"impact", "--max-jobs", "10"}), "--max-jobs"));
   CHECK(contains(output_of(store.path(), {"impact", "--jobs-per-entity", "0", "--limit", "1"}), "… 6 more"));
 }
 
@@ -176,7 +189,7 @@ TEST_CASE("impact refuses bad flag values with exit 2", "[cli][views][impact]") 
         {"impact", "--since", "1h", "--until", "2h"}, {"impact", "--until", "2017-08-01"}, {"impact", "--limit", "0"},
         {"impact", "--limit", "many"}, {"impact", "--jobs-per-entity", "101"}, {"impact", "--jobs-per-entity", "-1"},
         {"impact", "--type", "Customer"}, {"impact", "--type", "customer:1"},
-        {"impact", "--entity", "customer:1"}}) {
+        {"impact", "--max-jobs", "-1"}, {"impact", "--max-jobs", "100000001"}, {"impact", "--entity", "customer:1"}}) {
     const CliResult result = run(store.path(), args);
     INFO(args[1] << " " << (args.size() > 2 ? args[2] : ""));
     CHECK(result.exit_code == 2);

@@ -3,7 +3,7 @@
 through selenium, against a real `jobtrail serve` on the demo's store (examples/run_demo.sh).
 
 Walks the seed stories by clicking (a failing check's row to its job, the job to its trace, the
-waterfall's bars), opens an entity page, watches a live page follow an event posted to serve,
+waterfall's bars; an SQL check's row to its job and its entity), opens an entity page, watches a live page follow an event posted to serve,
 opens the blast radius of the failed and dead jobs (from the overview and from a search), shows
 that a job ID and an error text holding <script> render as text and run nothing, that reads need
 the token, and that every link of every page answers 200. Screenshots of each page go to
@@ -218,6 +218,30 @@ def main():
               row[1].startswith("nightly-report-2017-08-31: ") and "+ (attempt" in row[1],
               f"the bar still going is on the report's row, which links it and says so ({row})")
         shot("trace-report")
+
+        # The unvalidated user: the SQL check's failing row names user 45, whose welcome email
+        # the mail gateway refused for good; the row links the job and the user.
+        driver.get(base + "/ui/")
+        driver.find_element(By.LINK_TEXT, "unvalidated_users_without_welcome_email").click()
+        wait.until(lambda d: "unvalidated_users_without_welcome_email" in d.find_element(By.CSS_SELECTOR, "main h1").text)
+        shot("check-sql")
+        rows = [row for row in driver.find_elements(By.CSS_SELECTOR, "table.failing tbody tr") if "user45@" in row.text]
+        check(len(rows) == 1, "the SQL check lists user 45 as a failing row")
+        entity = rows[0].find_elements(By.CSS_SELECTOR, "a[href^='/ui/entities/']")
+        check([link.text for link in entity] == ["user:45"], "the row links its entity, user:45")
+        jobs = rows[0].find_elements(By.CSS_SELECTOR, "a.row-job")
+        check([link.text for link in jobs] == ["welcome-email-45"], "the row links the job that touched user 45")
+        jobs[0].click()
+        wait.until(lambda d: "welcome-email-45" in d.find_element(By.CSS_SELECTOR, "main h1").text)
+        check("dead" in driver.find_element(By.CSS_SELECTOR, "main h1").text and
+              "550 5.1.1" in driver.find_element(By.CSS_SELECTOR, "main").text,
+              "user 45's welcome email is dead, with the gateway's refusal")
+        driver.back()
+        wait.until(lambda d: "unvalidated_users_without_welcome_email" in d.find_element(By.CSS_SELECTOR, "main h1").text)
+        driver.find_element(By.LINK_TEXT, "user:45").click()
+        wait.until(lambda d: "user:45" in d.find_element(By.CSS_SELECTOR, "main h1").text)
+        check(driver.find_elements(By.LINK_TEXT, "welcome-email-45"), "user 45's entity page lists the email job")
+        shot("entity-user")
 
         # The double charge: everything that touched customer 2, a payment, its month-close trace.
         driver.get(base + "/ui/entities/" + urllib.parse.quote("customer:2", safe=""))

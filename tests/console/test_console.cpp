@@ -614,6 +614,30 @@ TEST_CASE("the blast-radius page lists the entities the matching jobs touched, e
   CHECK(cut.body.find("showing 1 of 1001 entities · <a href=\"/ui/impact?job=ManyJob&amp;limit=1000\">show the first 1000</a>") !=
         std::string::npos);
 
+  // A page reads the tags of the newest 10,000 jobs unless asked for all; the count is exact.
+  std::vector<Event> busy;
+  for (int i = 0; i < 10001; ++i) {
+    Event tagged = event("busy-" + std::to_string(i), State::enqueued, t0 + 600 + i);
+    tagged.job = "BusyJob";
+    tagged.entities = {i == 0 ? "account:oldest" : "account:" + std::to_string(i % 3)};
+    busy.push_back(tagged);
+  }
+  store->append(busy);
+  request.params = {{"job", "BusyJob"}};
+  const Reply bounded = console.handle(request, store.get(), now);
+  CHECK(bounded.body.find("10001 jobs matched; of the newest 10000 read, 10000 tagged with entities, 3 distinct entities "
+                          "(account: 3) · <a href=\"/ui/impact?job=BusyJob&amp;max_jobs=0\">read all 10001 jobs</a>") !=
+        std::string::npos);
+  CHECK(bounded.body.find("account:oldest") == std::string::npos);
+  request.params = {{"job", "BusyJob"}, {"max_jobs", "0"}};
+  const Reply every = console.handle(request, store.get(), now);
+  CHECK(every.body.find("10001 jobs matched, 10001 tagged with entities, 4 distinct entities (account: 4)</p>") !=
+        std::string::npos);
+  CHECK(every.body.find(">account:oldest</a>") != std::string::npos);
+  request.params = {{"job", "BusyJob"}, {"max_jobs", "2"}};
+  CHECK(console.handle(request, store.get(), now).body.find("10001 jobs matched; of the newest 2 read, 2 tagged") !=
+        std::string::npos);
+
   // The overview and the search link to it, the search with its filters.
   CHECK(get(console, store.get(), "/ui/", now).body.find("href=\"/ui/impact?state=failed%2Cdead\"") != std::string::npos);
   Request search;

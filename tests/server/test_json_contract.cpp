@@ -243,6 +243,7 @@ TEST_CASE("GET /v1/impact is impact --format json", "[server][contract]") {
        "/v1/impact?since=" + since + "&job=ChargeJob&type=customer"},
       {{"impact", "--since", since, "--until", "2026-09-21T14:13:29Z", "--limit", "1", "--jobs-per-entity", "1"},
        "/v1/impact?since=" + since + "&until=2026-09-21T14:13:29Z&limit=1&jobs_per_entity=1"},
+      {{"impact", "--since", since, "--max-jobs", "2"}, "/v1/impact?since=" + since + "&max_jobs=2"},
   };
   for (const auto& [args, path] : reads) {
     INFO(path);
@@ -261,6 +262,14 @@ TEST_CASE("GET /v1/impact is impact --format json", "[server][contract]") {
   CHECK(partial["entity_count"] == 2);
   CHECK(partial["shown"] == 1);
   CHECK(partial["entities"][0]["more_job_ids"] == 1);
+  // A bound on the jobs read: the count stays exact, the rest is of the newest two.
+  const json newest = contract.http("/v1/impact?since=" + since + "&max_jobs=2");
+  CHECK(newest["filter"]["max_jobs"] == 2);
+  CHECK(newest["matching_jobs"] == 6);
+  CHECK(newest["read_jobs"] == 2);
+  CHECK(newest["complete"] == false);
+  CHECK(all["read_jobs"] == 6);
+  CHECK(all["complete"] == true);
   // No since: the same default window as the command line (24h before now).
   const json recent = contract.http("/v1/impact");
   CHECK(recent["filter"]["since"].is_string());
@@ -268,7 +277,7 @@ TEST_CASE("GET /v1/impact is impact --format json", "[server][contract]") {
 
   httplib::Client client("127.0.0.1", contract.port);
   for (const char* bad : {"/v1/impact?state=running", "/v1/impact?type=Customer", "/v1/impact?limit=0",
-                          "/v1/impact?jobs_per_entity=101", "/v1/impact?since=1h&until=2h", "/v1/impact?entity=user:1"}) {
+                          "/v1/impact?jobs_per_entity=101", "/v1/impact?max_jobs=-1", "/v1/impact?since=1h&until=2h", "/v1/impact?entity=user:1"}) {
     INFO(bad);
     const auto result = client.Get(bad);
     REQUIRE(result);

@@ -2,6 +2,10 @@
 // queue and window, prune --dry-run and the space given back, impact), on SQLite and
 // (registered again by jobtrail_postgres_tests) on a real PostgreSQL server.
 
+#include <algorithm>
+#include <map>
+#include <optional>
+
 #include <catch2/catch.hpp>
 
 #include "jobtrail/store.h"
@@ -281,4 +285,77 @@ TEST_CASE_METHOD(StoreFixture, "impact keeps to one entity type when asked", "[t
   CHECK(none.tagged_jobs == 0);
   CHECK(none.entities.empty());
   CHECK(none.by_type.empty());
+}
+
+TEST_CASE_METHOD(StoreFixture, "impact with max_jobs reads the newest jobs and still counts every match",
+                 "[tracker][store]") {
+  // 100 jobs 37 s apart (13 of the kept counts' 5-minute buckets, t0 not on a bucket's start),
+  // two classes, four states, seven customers.
+  struct Job {
+    std::string id, job, customer;
+    State state;
+    Micros at;
+  };
+  const State states[] = {State::failed, State::dead, State::succeeded, State::started};
+  std::vector<Job> jobs;
+  std::vector<Event> events;
+  for (int i = 0; i < 100; ++i) {
+    Job job{"job-" + std::to_string(i), i % 2 ? "EmailJob" : "PaymentJob", "customer:c" + std::to_string(i % 7),
+            states[i % 4], t0 + i * 37 * second};
+    auto e = event(job.id, job.state, job.at, job.job);
+    e.entities = {job.customer};
+    events.push_back(std::move(e));
+    jobs.push_back(std::move(job));
+  }
+  store->append(events);
+
+  const Micros bucket = tally_bucket_length;
+  const std::optional<Micros> windows[][2] = {
+      {t0 + 130 * second, t0 + 2500 * second},                     // both ends inside a bucket
+      {tally_bucket_start(t0) + bucket, tally_bucket_start(t0) + 6 * bucket},  // on bucket starts
+      {t0 + 10 * second, std::nullopt},                             // up to now
+      {t0 + 400 * second, t0 + 500 * second},                       // within one bucket
+      {std::nullopt, t0 + 1000 * second}};                          // no start
+  ImpactFilter filters[3];
+  filters[1].job = "PaymentJob";
+  filters[2].states = {State::dead, State::started};
+  for (const auto& window : windows) {
+    for (ImpactFilter filter : filters) {
+      filter.since = window[0];
+      filter.until = window[1];
+      filter.limit = 1000;
+      // The matching jobs, newest first, as impact must see them.
+      std::vector<const Job*> matching;
+      for (const Job& job : jobs) {
+        const bool in_window = (!filter.since || job.at >= *filter.since) && (!filter.until || job.at < *filter.until);
+        const bool of_class = filter.job.empty() || job.job == filter.job;
+        const bool in_state = filter.states.empty() ||
+                              std::find(filter.states.begin(), filter.states.end(), job.state) != filter.states.end();
+        if (in_window && of_class && in_state) matching.push_back(&job);
+      }
+      std::reverse(matching.begin(), matching.end());
+      for (const std::size_t max_jobs : {std::size_t{0}, std::size_t{1}, std::size_t{5}, matching.size(), std::size_t{1000}}) {
+        filter.max_jobs = max_jobs;
+        CAPTURE(filter.since.value_or(-1) - t0, filter.until.value_or(-1) - t0, filter.job, filter.states.size(), max_jobs);
+        const ImpactReport report = store->impact(filter);
+        const std::size_t read = max_jobs == 0 ? matching.size() : std::min(max_jobs, matching.size());
+        CHECK(report.matching_jobs == static_cast<std::int64_t>(matching.size()));
+        CHECK(report.read_jobs == static_cast<std::int64_t>(read));
+        CHECK(report.complete() == (read == matching.size()));
+        CHECK(report.tagged_jobs == static_cast<std::int64_t>(read));
+        // Each entity's jobs are those of the newest `read` matching jobs.
+        std::map<std::string, std::int64_t> expected;
+        for (std::size_t i = 0; i < read; ++i) expected[matching[i]->customer] += 1;
+        std::map<std::string, std::int64_t> found;
+        for (const EntityImpact& entity : report.entities) found[entity.entity] = entity.jobs;
+        CHECK(found == expected);
+        if (read > 0) {
+          const auto newest = std::find_if(report.entities.begin(), report.entities.end(),
+                                           [&](const EntityImpact& e) { return e.entity == matching[0]->customer; });
+          REQUIRE(newest != report.entities.end());
+          CHECK(newest->job_ids.front() == matching[0]->id);
+        }
+      }
+    }
+  }
 }

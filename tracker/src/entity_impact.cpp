@@ -1,6 +1,8 @@
 #include "entity_impact.h"
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 
 namespace jobtrail::detail {
 
@@ -43,6 +45,7 @@ ImpactReport ImpactBuilder::finish() {
   const ImpactFilter& filter = filter_;
   ImpactReport report;
   report.matching_jobs = static_cast<std::int64_t>(jobs_.size());
+  report.read_jobs = report.matching_jobs;
   report.tagged_jobs = std::count_if(jobs_.begin(), jobs_.end(), [](const auto& job) { return job.second; });
   report.entity_count = static_cast<std::int64_t>(entities_.size());
   std::map<std::string, std::int64_t> by_type;
@@ -69,6 +72,45 @@ ImpactReport ImpactBuilder::finish() {
   }
   entities_.clear();
   jobs_.clear();
+  return report;
+}
+
+std::int64_t count_impact_jobs(Store& store, const ImpactFilter& filter) {
+  JobFilter jobs;
+  jobs.job = filter.job;
+  jobs.states = filter.states;
+  const auto count = [&](std::optional<Micros> since, std::optional<Micros> until) {
+    JobFilter part = jobs;
+    part.since = since;
+    part.until = until;
+    return store.count_jobs(part, std::numeric_limits<std::int64_t>::max());
+  };
+  if (!filter.since || store.schema_version() < 5) return count(filter.since, filter.until);
+  // Whole buckets from the first that starts at or after `since` to the one `until` (or, with
+  // no until, now) falls in; what lies outside them is at most a bucket's worth of jobs at
+  // each end (and, with no until, any job first seen in the future).
+  const Micros first = tally_bucket_start(*filter.since) == *filter.since
+                           ? *filter.since
+                           : tally_bucket_start(*filter.since) + tally_bucket_length;
+  const Micros now = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const Micros last = tally_bucket_start(filter.until.value_or(now));
+  if (last <= first) return count(filter.since, filter.until);
+  std::int64_t total = count(filter.since, first) + count(last, filter.until);
+  for (const JobTally& row : store.tally({first, last})) {
+    const bool class_matches = filter.job.empty() || row.job == filter.job;
+    const bool state_matches =
+        filter.states.empty() || std::find(filter.states.begin(), filter.states.end(), row.state) != filter.states.end();
+    if (class_matches && state_matches) total += row.jobs;
+  }
+  return total;
+}
+
+ImpactReport finish_impact(Store& store, const ImpactFilter& filter, ImpactBuilder& builder) {
+  ImpactReport report = builder.finish();
+  if (filter.max_jobs != 0 && report.read_jobs >= static_cast<std::int64_t>(filter.max_jobs)) {
+    report.matching_jobs = count_impact_jobs(store, filter);
+  }
   return report;
 }
 

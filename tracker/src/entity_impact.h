@@ -42,4 +42,16 @@ class ImpactBuilder {
   std::unordered_map<std::int64_t, bool> jobs_;  ///< job row -> tagged
 };
 
+/// How many jobs `filter` selects (class, states, window), exact and read from a bounded part
+/// of the store: the kept counts (Store::tally) of the whole buckets inside the window, and a
+/// count of the jobs of the partial bucket at each end. A window without a start, or a store
+/// whose schema predates the kept counts, is counted job by job. For an `impact` whose read
+/// stopped at ImpactFilter::max_jobs.
+std::int64_t count_impact_jobs(Store& store, const ImpactFilter& filter);
+
+/// What a store's `impact` returns after reading at most filter.max_jobs jobs (the newest)
+/// into `builder`: the report, its matching_jobs counted by count_impact_jobs when the read may
+/// have stopped short.
+ImpactReport finish_impact(Store& store, const ImpactFilter& filter, ImpactBuilder& builder);
+
 }  // namespace jobtrail::detail

@@ -39,6 +39,8 @@ std::string impact_scope(const ImpactFilter& filter) {
 std::string impact_summary(const ImpactFilter& filter, const ImpactReport& report) {
   std::string line = plural(report.matching_jobs, "job matched", "jobs matched");
   if (report.matching_jobs == 0) return line;
+  // A read cut short at max_jobs: what follows is of the jobs read, and says so.
+  if (!report.complete()) line += fmt::format("; of the newest {} read", report.read_jobs);
   const std::string tags =
       filter.entity_type.empty() ? "entities" : fmt::format("{} entities", filter.entity_type);
   if (report.tagged_jobs == 0) return fmt::format("{}, none tagged with {}", line, tags);

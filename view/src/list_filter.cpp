@@ -81,6 +81,17 @@ std::string set_filter_term(JobFilter& filter, std::string_view name, std::strin
 
 namespace jobtrail::view {
 
+bool is_impact_term(std::string_view name) {
+  // Read off the list the messages show, so that the two cannot differ.
+  std::string_view names = impact_term_names;
+  while (!names.empty()) {
+    const std::size_t comma = names.find(", ");
+    if (names.substr(0, comma) == name) return true;
+    names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 2);
+  }
+  return false;
+}
+
 ImpactFilter impact_filter(Micros now) {
   ImpactFilter filter;
   filter.since = parse_time(default_impact_since, now);
@@ -94,6 +105,7 @@ std::string set_impact_term(ImpactFilter& filter, std::string_view name, std::st
   if (name == "until") return time_term(filter.until, value, now, shown_as);
   if (name == "limit") return count_term(filter.limit, value, 1, max_limit, shown_as);
   if (name == "jobs_per_entity") return count_term(filter.jobs_per_entity, value, 0, most_jobs_per_entity, shown_as);
+  if (name == "max_jobs") return count_term(filter.max_jobs, value, 0, most_impact_jobs, shown_as);
   if (name == "job") {
     filter.job = value;
     return {};

@@ -218,6 +218,9 @@ struct ImpactFilter {
   std::string entity_type;
   std::size_t limit = 50;           ///< entities returned, most-hit first
   std::size_t jobs_per_entity = 5;  ///< job IDs named per entity, newest first
+  /// Most matching jobs whose tags are read, the newest first; 0: all of them. A bound on the
+  /// work, whatever the window holds: the count of matching jobs stays exact (ImpactReport).
+  std::size_t max_jobs = 0;
 };
 
 /// One business entity the matching jobs touched.
@@ -229,13 +232,18 @@ struct EntityImpact {
   Micros last_at = 0;                ///< first event of the newest of them
 };
 
-/// What `impact` found: every count is exact, `entities` the first `limit` of them.
+/// What `impact` found: every count is exact, `entities` the first `limit` of them. The counts
+/// after `matching_jobs` are of the jobs read: all of them unless ImpactFilter::max_jobs cut
+/// the read short (complete() is false), then of the newest `read_jobs`.
 struct ImpactReport {
   std::int64_t matching_jobs = 0;   ///< jobs the filter selects
-  std::int64_t tagged_jobs = 0;     ///< of those, jobs with at least one entity tag
+  std::int64_t read_jobs = 0;       ///< of those, the jobs whose tags were read (the newest)
+  std::int64_t tagged_jobs = 0;     ///< of the jobs read, those with at least one entity tag
   std::int64_t entity_count = 0;    ///< distinct entities, of which `entities` lists the first
   std::vector<std::pair<std::string, std::int64_t>> by_type;  ///< entity type -> distinct entities
   std::vector<EntityImpact> entities;  ///< most jobs first, then by name
+  /// Whether every matching job was read.
+  bool complete() const noexcept { return read_jobs == matching_jobs; }
 };
 
 /// What the built-in checks over the job history look for. Deadlines may differ per job class.
@@ -372,7 +380,9 @@ class Store : public HistoryWriter {
   /// ascend and each is a multiple of tally_bucket_length (else std::invalid_argument).
   /// Only slices and states with jobs are listed, by class, slice and state.
   virtual std::vector<JobTally> tally(const std::vector<Micros>& bounds) = 0;
-  /// The business entities the jobs `filter` selects are tagged with, from the entity index.
+  /// The business entities the jobs `filter` selects are tagged with, from the entity index:
+  /// of every matching job, or of the newest filter.max_jobs; the matching jobs are counted
+  /// all the same, from the kept counts (tally) and the window's two partial buckets.
   virtual ImpactReport impact(const ImpactFilter& filter) = 0;
   /// Flagged anomalies, newest first, at most `limit`. Of one job if `job_id` is not empty:
   /// those flagged on it, and those flagged on another job that names it as the other job

@@ -844,16 +844,14 @@ std::vector<std::string> PostgresStore::job_ids_near(const std::string& job_id, 
 ImpactReport PostgresStore::impact(const ImpactFilter& filter) {
   // The jobs from one index range (job_by_class, job_by_state or job_by_first_at), their tags
   // from job_entity_by_job. Only fixed SQL text is concatenated; caller values are parameters.
+  // With max_jobs, the newest that many, their tags joined after the limit.
   Params params;
   params.add(filter.since ? *filter.since : std::numeric_limits<std::int64_t>::min());
   params.add(filter.until ? *filter.until : std::numeric_limits<std::int64_t>::max());
-  std::string sql = R"SQL(
-    SELECT je.entity, j.id, j.job_id, j.first_at
-    FROM job j LEFT JOIN job_entity je ON je.job = j.id
-    WHERE j.first_at >= $1 AND j.first_at < $2)SQL";
+  std::string jobs = "SELECT j.id, j.job_id, j.first_at FROM job j WHERE j.first_at >= $1 AND j.first_at < $2";
   if (!filter.job.empty()) {
     params.add(filter.job);
-    sql += " AND j.job = (SELECT id FROM label WHERE text = $3)";
+    jobs += " AND j.job = (SELECT id FROM label WHERE text = $3)";
   }
   if (!filter.states.empty()) {
     std::vector<std::int64_t> states;
@@ -863,18 +861,25 @@ ImpactReport PostgresStore::impact(const ImpactFilter& filter) {
       succeeded = succeeded || state == State::succeeded;
     }
     params.add_array(states);
-    sql += " AND j.state = ANY($" + std::to_string(params.size()) + "::smallint[])";
+    jobs += " AND j.state = ANY($" + std::to_string(params.size()) + "::smallint[])";
     // Lets the planner use the partial index job_by_state (WHERE state <> 4).
-    if (!succeeded) sql += " AND j.state <> 4";
+    if (!succeeded) jobs += " AND j.state <> 4";
   }
-  return guarded([&](pg::Connection& db) {
+  if (filter.max_jobs != 0) {
+    params.add(static_cast<std::int64_t>(std::min<std::size_t>(filter.max_jobs, INT64_MAX)));
+    jobs += " ORDER BY j.first_at DESC, j.id DESC LIMIT $" + std::to_string(params.size());
+  }
+  const std::string sql = "SELECT je.entity, j.id, j.job_id, j.first_at FROM (" + jobs +
+                          ") j LEFT JOIN job_entity je ON je.job = j.id";
+  detail::ImpactBuilder builder(filter);
+  guarded([&](pg::Connection& db) {
     auto rows = db.exec(sql, params);
-    detail::ImpactBuilder builder(filter);
     for (int r = 0; r < rows.rows(); ++r) {
       builder.add(rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2), rows.integer(r, 3));
     }
-    return builder.finish();
   });
+  // Outside `guarded`: the count is store calls of its own.
+  return detail::finish_impact(*this, filter, builder);
 }
 
 namespace {

@@ -749,12 +749,10 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
   // The jobs come from one index range: job_by_class with a class, job_by_state (partial,
   // hence "state != 4" word for word) with states that exclude succeeded, else
   // job_by_first_at; their tags from job_entity_by_job. States are numbers of the State enum,
-  // never caller text; every caller value is a bound parameter.
-  std::string sql = R"SQL(
-    SELECT e.name, j.id, j.job_id, j.first_at
-    FROM job j LEFT JOIN job_entity je ON je.job = j.id LEFT JOIN entity e ON e.id = je.entity
-    WHERE j.first_at >= ?1 AND j.first_at < ?2)SQL";
-  if (!filter.job.empty()) sql += " AND j.job = (SELECT id FROM label WHERE text = ?3)";
+  // never caller text; every caller value is a bound parameter. With max_jobs, the newest
+  // that many (each of those indexes is in first_at order), their tags joined after the limit.
+  std::string jobs = "SELECT j.id, j.job_id, j.first_at FROM job j WHERE j.first_at >= ?1 AND j.first_at < ?2";
+  if (!filter.job.empty()) jobs += " AND j.job = (SELECT id FROM label WHERE text = ?3)";
   if (!filter.states.empty()) {
     std::string list;
     bool succeeded = false;
@@ -763,19 +761,23 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
       list += std::to_string(static_cast<int>(state));
       succeeded = succeeded || state == State::succeeded;
     }
-    sql += " AND j.state IN (" + list + ")";
-    if (!succeeded) sql += " AND j.state != 4";
+    jobs += " AND j.state IN (" + list + ")";
+    if (!succeeded) jobs += " AND j.state != 4";
   }
+  if (filter.max_jobs != 0) jobs += " ORDER BY j.first_at DESC, j.id DESC LIMIT ?4";
   sqlite::ReadTransaction snapshot(*db_);
-  Statement q(db_->handle(), sql);
+  Statement q(db_->handle(), "SELECT e.name, j.id, j.job_id, j.first_at FROM (" + jobs + R"SQL() j
+    LEFT JOIN job_entity je ON je.job = j.id LEFT JOIN entity e ON e.id = je.entity)SQL");
   q.bind(1, filter.since ? *filter.since - epoch_ : std::numeric_limits<std::int64_t>::min());
   q.bind(2, filter.until ? *filter.until - epoch_ : std::numeric_limits<std::int64_t>::max());
   if (!filter.job.empty()) q.bind(3, filter.job);
+  if (filter.max_jobs != 0) q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(filter.max_jobs, INT64_MAX)));
   detail::ImpactBuilder builder(filter);
   while (q.step()) {
     builder.add(q.is_null(0) ? std::string() : q.text(0), q.integer(1), read_id(q, 2), q.integer(3) + epoch_);
   }
-  return builder.finish();
+  // The count in the same snapshot as the read.
+  return detail::finish_impact(*this, filter, builder);
 }
 
 namespace {

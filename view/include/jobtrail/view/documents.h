@@ -56,9 +56,10 @@ bool has_finished_jobs(const JobStats& stats);
 /// One job class's line of `stats`.
 nlohmann::ordered_json stats_document(const JobStats& stats, StatsGroup by = StatsGroup::job_class);
 
-/// The answer of `impact` as one object: "filter" (job, states, type, since, until: what was
-/// asked, the default since included), "matching_jobs", "tagged_jobs", "entity_count",
-/// "by_type" ({type: distinct entities}), "shown" (entities listed) and "entities", most jobs
+/// The answer of `impact` as one object: "filter" (job, states, type, since, until, max_jobs:
+/// what was asked, the default since included), "matching_jobs", "read_jobs" (the newest of
+/// them whose tags were read), "complete" (all were), then of the jobs read "tagged_jobs",
+/// "entity_count", "by_type" ({type: distinct entities}), "shown" (entities listed) and "entities", most jobs
 /// first: each {"entity", "type", "jobs", "first_at", "last_at", "job_ids" (newest first),
 /// "more_job_ids" (how many of its jobs job_ids leaves out)}.
 nlohmann::ordered_json impact_document(const ImpactFilter& filter, const ImpactReport& report);

@@ -15,7 +15,9 @@ namespace jobtrail::view {
 std::string impact_scope(const ImpactFilter& filter);
 
 /// What was found: "9 jobs matched, 7 tagged with entities, 8 distinct entities (customer: 3,
-/// invoice: 5)"; "3 jobs matched, none tagged with entities". Quotes entity types as stored.
+/// invoice: 5)"; "3 jobs matched, none tagged with entities"; of a read cut short at max_jobs,
+/// "41022 jobs matched; of the newest 10000 read, 9120 tagged with entities, …". Quotes
+/// entity types as stored.
 std::string impact_summary(const ImpactFilter& filter, const ImpactReport& report);
 
 /// "showing 3 of 11 entities" when the report lists fewer entities than it counted, else "".

@@ -24,7 +24,13 @@ std::string set_filter_term(JobFilter& filter, std::string_view name, std::strin
                             std::string_view shown_as, std::size_t max_limit);
 
 /// The terms set_impact_term knows, for help texts and messages.
-inline constexpr const char* impact_term_names = "job, state, type, since, until, limit, jobs_per_entity";
+inline constexpr const char* impact_term_names = "job, state, type, since, until, limit, jobs_per_entity, max_jobs";
+
+/// Whether `name` is one of impact_term_names.
+bool is_impact_term(std::string_view name);
+
+/// Most jobs max_jobs may name (0, every job, is always allowed).
+inline constexpr std::size_t most_impact_jobs = 100'000'000;
 
 /// How far back `impact` looks when no `since` is given (a duration before now). A bound, so
 /// that the question asked without one ("what did the failures touch?") reads a day of the
@@ -39,7 +45,7 @@ ImpactFilter impact_filter(Micros now);
 
 /// Sets the term `name` (one of impact_term_names) of `filter` from `value`, as set_filter_term
 /// does for a list (the same messages for the shared terms); `limit` (entities) must be 1 to
-/// `max_limit`, jobs_per_entity 0 to most_jobs_per_entity. Thread-safe; never throws but for memory.
+/// `max_limit`, jobs_per_entity 0 to most_jobs_per_entity, max_jobs 0 (all) to most_impact_jobs. Thread-safe; never throws but for memory.
 std::string set_impact_term(ImpactFilter& filter, std::string_view name, std::string_view value, Micros now,
                             std::string_view shown_as, std::size_t max_limit);
 
