@@ -106,10 +106,12 @@ std::optional<std::int64_t> Statement::optional_integer(int column) const noexce
   return integer(column);
 }
 
-std::string Statement::text(int column) const {
+std::string Statement::text(int column) const { return std::string(text_view(column)); }
+
+std::string_view Statement::text_view(int column) const noexcept {
   auto* data = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
   if (!data) return {};
-  return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
+  return std::string_view(data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
 }
 
 bool Statement::is_blob(int column) const noexcept {

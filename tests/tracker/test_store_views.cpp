@@ -359,3 +359,30 @@ TEST_CASE_METHOD(StoreFixture, "impact with max_jobs reads the newest jobs and s
     }
   }
 }
+
+TEST_CASE_METHOD(StoreFixture, "impact names the newest jobs of an entity, equal times by ID, however they arrived",
+                 "[tracker][store]") {
+  // More jobs of one microsecond than an entity keeps while reading: which two are named
+  // must not depend on the order they were written in (nor on the store's row numbers).
+  std::vector<Event> events;
+  for (const char* id : {"tie-5", "tie-2", "tie-6", "tie-0", "tie-3", "tie-1", "tie-4", "tie-8", "tie-7"}) {
+    auto e = event(id, State::dead, t0);
+    e.entities = {"customer:tie"};
+    events.push_back(std::move(e));
+  }
+  store->append(events);
+  ImpactFilter filter;
+  filter.since = t0;
+  filter.jobs_per_entity = 2;
+  const ImpactReport tied = store->impact(filter);
+  REQUIRE(tied.entities.size() == 1);
+  CHECK(tied.entities[0].jobs == 9);
+  CHECK(tied.entities[0].job_ids == Ids{"tie-0", "tie-1"});
+
+  auto newer = event("tie-9", State::dead, t0 + 1);
+  newer.entities = {"customer:tie"};
+  store->append({newer});
+  CHECK(store->impact(filter).entities[0].job_ids == Ids{"tie-9", "tie-0"});
+  filter.jobs_per_entity = 0;
+  CHECK(store->impact(filter).entities[0].job_ids.empty());
+}

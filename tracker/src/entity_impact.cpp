@@ -7,13 +7,25 @@
 namespace jobtrail::detail {
 
 namespace {
-// Newest first, then by ID so that equal times list the same way on every store.
-bool newer(const auto& a, const auto& b) {
-  return a.first_at != b.first_at ? a.first_at > b.first_at : a.job_id < b.job_id;
+
+bool later(Micros a, Micros b) { return a > b; }
+
+/// Keeps the `keep` newest hits and those tied with the last of them, in no order.
+template <typename Hits>
+void trim(Hits& hits, std::size_t keep) {
+  if (hits.size() <= keep) return;
+  const auto nth = hits.begin() + static_cast<std::ptrdiff_t>(keep - 1);
+  std::nth_element(hits.begin(), nth, hits.end(), [](const auto& a, const auto& b) { return later(a.first_at, b.first_at); });
+  const Micros cutoff = nth->first_at;
+  hits.erase(std::partition(nth + 1, hits.end(), [&](const auto& hit) { return hit.first_at == cutoff; }), hits.end());
 }
+
 }  // namespace
 
-void ImpactBuilder::add(const std::string& entity, std::int64_t job_row, const std::string& job_id, Micros first_at) {
+ImpactBuilder::ImpactBuilder(const ImpactFilter& filter)
+    : filter_(filter), keep_(std::max<std::size_t>(filter.jobs_per_entity, 1)) {}
+
+void ImpactBuilder::add(std::string_view entity, std::int64_t job_row, Micros first_at) {
   auto job = jobs_.try_emplace(job_row, false).first;
   if (entity.empty()) return;
   // A tag of another type: the job still matched, it just touched nothing of this type.
@@ -23,25 +35,25 @@ void ImpactBuilder::add(const std::string& entity, std::int64_t job_row, const s
     return;
   }
   job->second = true;
-  auto [it, new_entity] = entities_.try_emplace(entity);
-  Entity& hit = it->second;
-  if (new_entity) {
-    hit.first_at = hit.last_at = first_at;
-  } else {
-    hit.first_at = std::min(hit.first_at, first_at);
-    hit.last_at = std::max(hit.last_at, first_at);
+  auto it = entities_.find(entity);
+  if (it == entities_.end()) {
+    it = entities_.emplace(std::string(entity), Entity{}).first;
+    it->second.first_at = it->second.last_at = first_at;
+    it->second.trim_at = 2 * keep_;
   }
+  Entity& hit = it->second;
+  hit.first_at = std::min(hit.first_at, first_at);
+  hit.last_at = std::max(hit.last_at, first_at);
   hit.jobs += 1;
-  hit.newest.push_back({first_at, job_row, job_id});
-  // Bounded memory however many jobs an entity has: trim to the newest whenever it doubles.
-  if (hit.newest.size() >= 2 * keep_) {
-    std::nth_element(hit.newest.begin(), hit.newest.begin() + static_cast<std::ptrdiff_t>(keep_), hit.newest.end(),
-                     [](const Hit& a, const Hit& b) { return newer(a, b); });
-    hit.newest.resize(keep_);
+  hit.newest.push_back({first_at, job_row});
+  // Bounded memory however many jobs an entity has (but for jobs of one same microsecond).
+  if (hit.newest.size() >= hit.trim_at) {
+    trim(hit.newest, keep_);
+    hit.trim_at = std::max(2 * keep_, 2 * hit.newest.size());
   }
 }
 
-ImpactReport ImpactBuilder::finish() {
+ImpactReport ImpactBuilder::finish(const JobNamer& name) {
   const ImpactFilter& filter = filter_;
   ImpactReport report;
   report.matching_jobs = static_cast<std::int64_t>(jobs_.size());
@@ -49,9 +61,9 @@ ImpactReport ImpactBuilder::finish() {
   report.tagged_jobs = std::count_if(jobs_.begin(), jobs_.end(), [](const auto& job) { return job.second; });
   report.entity_count = static_cast<std::int64_t>(entities_.size());
   std::map<std::string, std::int64_t> by_type;
-  std::vector<const std::pair<const std::string, Entity>*> order;
+  std::vector<std::pair<const std::string, Entity>*> order;
   order.reserve(entities_.size());
-  for (const auto& entry : entities_) {
+  for (auto& entry : entities_) {
     by_type[entry.first.substr(0, entry.first.find(':'))] += 1;
     order.push_back(&entry);
   }
@@ -59,15 +71,31 @@ ImpactReport ImpactBuilder::finish() {
   // Most jobs first; equal counts by name (the map's order, kept by stable_sort).
   std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->second.jobs > b->second.jobs; });
   if (order.size() > filter.limit) order.resize(filter.limit);
+  // The IDs of the listed entities' candidates, in one call.
+  std::vector<std::int64_t> rows;
+  if (filter.jobs_per_entity > 0) {
+    for (auto* entry : order) {
+      trim(entry->second.newest, keep_);
+      for (const Hit& hit : entry->second.newest) rows.push_back(hit.job_row);
+    }
+  }
+  const std::vector<std::string> ids = rows.empty() ? std::vector<std::string>() : name(rows);
+  std::size_t next_id = 0;
   for (const auto* entry : order) {
     EntityImpact impact;
     impact.entity = entry->first;
     impact.jobs = entry->second.jobs;
     impact.first_at = entry->second.first_at;
     impact.last_at = entry->second.last_at;
-    std::vector<Hit> newest = entry->second.newest;
-    std::sort(newest.begin(), newest.end(), [](const Hit& a, const Hit& b) { return newer(a, b); });
-    for (std::size_t i = 0; i < newest.size() && i < filter.jobs_per_entity; ++i) impact.job_ids.push_back(newest[i].job_id);
+    if (filter.jobs_per_entity > 0) {
+      // Newest first, then by ID, so that equal times list the same way on every store.
+      std::vector<std::pair<Micros, const std::string*>> named;
+      for (const Hit& hit : entry->second.newest) named.emplace_back(hit.first_at, &ids.at(next_id++));
+      std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? later(a.first, b.first) : *a.second < *b.second;
+      });
+      for (std::size_t i = 0; i < named.size() && i < filter.jobs_per_entity; ++i) impact.job_ids.push_back(*named[i].second);
+    }
     report.entities.push_back(std::move(impact));
   }
   entities_.clear();
@@ -106,8 +134,8 @@ std::int64_t count_impact_jobs(Store& store, const ImpactFilter& filter) {
   return total;
 }
 
-ImpactReport finish_impact(Store& store, const ImpactFilter& filter, ImpactBuilder& builder) {
-  ImpactReport report = builder.finish();
+ImpactReport finish_impact(Store& store, const ImpactFilter& filter, ImpactBuilder& builder, const JobNamer& name) {
+  ImpactReport report = builder.finish(name);
   if (filter.max_jobs != 0 && report.read_jobs >= static_cast<std::int64_t>(filter.max_jobs)) {
     report.matching_jobs = count_impact_jobs(store, filter);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <unordered_map>
 
 #include "entity_impact.h"
 #include "job_stats.h"
@@ -848,7 +849,8 @@ ImpactReport PostgresStore::impact(const ImpactFilter& filter) {
   Params params;
   params.add(filter.since ? *filter.since : std::numeric_limits<std::int64_t>::min());
   params.add(filter.until ? *filter.until : std::numeric_limits<std::int64_t>::max());
-  std::string jobs = "SELECT j.id, j.job_id, j.first_at FROM job j WHERE j.first_at >= $1 AND j.first_at < $2";
+  // Only the IDs the report lists are looked up, afterwards.
+  std::string jobs = "SELECT j.id, j.first_at FROM job j WHERE j.first_at >= $1 AND j.first_at < $2";
   if (!filter.job.empty()) {
     params.add(filter.job);
     jobs += " AND j.job = (SELECT id FROM label WHERE text = $3)";
@@ -869,17 +871,27 @@ ImpactReport PostgresStore::impact(const ImpactFilter& filter) {
     params.add(static_cast<std::int64_t>(std::min<std::size_t>(filter.max_jobs, INT64_MAX)));
     jobs += " ORDER BY j.first_at DESC, j.id DESC LIMIT $" + std::to_string(params.size());
   }
-  const std::string sql = "SELECT je.entity, j.id, j.job_id, j.first_at FROM (" + jobs +
+  const std::string sql = "SELECT je.entity, j.id, j.first_at FROM (" + jobs +
                           ") j LEFT JOIN job_entity je ON je.job = j.id";
   detail::ImpactBuilder builder(filter);
   guarded([&](pg::Connection& db) {
     auto rows = db.exec(sql, params);
     for (int r = 0; r < rows.rows(); ++r) {
-      builder.add(rows.string(r, 0), rows.integer(r, 1), rows.string(r, 2), rows.integer(r, 3));
+      builder.add(rows.string(r, 0), rows.integer(r, 1), rows.integer(r, 2));
     }
   });
-  // Outside `guarded`: the count is store calls of its own.
-  return detail::finish_impact(*this, filter, builder);
+  const auto name = [&](const std::vector<std::int64_t>& job_rows) {
+    return guarded([&](pg::Connection& db) {
+      auto named = db.exec("SELECT id, job_id FROM job WHERE id = ANY($1::bigint[])", Params().add_array(job_rows));
+      std::unordered_map<std::int64_t, std::string> by_row;
+      for (int r = 0; r < named.rows(); ++r) by_row.emplace(named.integer(r, 0), named.string(r, 1));
+      std::vector<std::string> ids;
+      for (const std::int64_t row : job_rows) ids.push_back(by_row[row]);
+      return ids;
+    });
+  };
+  // Outside `guarded`: the count and the names are store calls of their own.
+  return detail::finish_impact(*this, filter, builder, name);
 }
 
 namespace {

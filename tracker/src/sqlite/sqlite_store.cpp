@@ -751,7 +751,9 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
   // job_by_first_at; their tags from job_entity_by_job. States are numbers of the State enum,
   // never caller text; every caller value is a bound parameter. With max_jobs, the newest
   // that many (each of those indexes is in first_at order), their tags joined after the limit.
-  std::string jobs = "SELECT j.id, j.job_id, j.first_at FROM job j WHERE j.first_at >= ?1 AND j.first_at < ?2";
+  // Each of those indexes holds the row's id and first_at: the jobs are read from the index
+  // alone, and only the IDs the report lists are looked up in the table.
+  std::string jobs = "SELECT j.id, j.first_at FROM job j WHERE j.first_at >= ?1 AND j.first_at < ?2";
   if (!filter.job.empty()) jobs += " AND j.job = (SELECT id FROM label WHERE text = ?3)";
   if (!filter.states.empty()) {
     std::string list;
@@ -766,7 +768,7 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
   }
   if (filter.max_jobs != 0) jobs += " ORDER BY j.first_at DESC, j.id DESC LIMIT ?4";
   sqlite::ReadTransaction snapshot(*db_);
-  Statement q(db_->handle(), "SELECT e.name, j.id, j.job_id, j.first_at FROM (" + jobs + R"SQL() j
+  Statement q(db_->handle(), "SELECT e.name, j.id, j.first_at FROM (" + jobs + R"SQL() j
     LEFT JOIN job_entity je ON je.job = j.id LEFT JOIN entity e ON e.id = je.entity)SQL");
   q.bind(1, filter.since ? *filter.since - epoch_ : std::numeric_limits<std::int64_t>::min());
   q.bind(2, filter.until ? *filter.until - epoch_ : std::numeric_limits<std::int64_t>::max());
@@ -774,10 +776,19 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
   if (filter.max_jobs != 0) q.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(filter.max_jobs, INT64_MAX)));
   detail::ImpactBuilder builder(filter);
   while (q.step()) {
-    builder.add(q.is_null(0) ? std::string() : q.text(0), q.integer(1), read_id(q, 2), q.integer(3) + epoch_);
+    builder.add(q.is_null(0) ? std::string_view() : q.text_view(0), q.integer(1), q.integer(2) + epoch_);
   }
-  // The count in the same snapshot as the read.
-  return detail::finish_impact(*this, filter, builder);
+  Statement id_of(db_->handle(), "SELECT job_id FROM job WHERE id = ?1");
+  const auto name = [&](const std::vector<std::int64_t>& rows) {
+    std::vector<std::string> ids;
+    for (const std::int64_t row : rows) {
+      id_of.reset().bind(1, row);
+      ids.push_back(id_of.step() ? read_id(id_of, 0) : std::string());
+    }
+    return ids;
+  };
+  // The count and the names in the same snapshot as the read.
+  return detail::finish_impact(*this, filter, builder, name);
 }
 
 namespace {

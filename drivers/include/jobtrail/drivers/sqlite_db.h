@@ -64,6 +64,8 @@ class Statement {
   std::int64_t integer(int column) const noexcept;
   std::optional<std::int64_t> optional_integer(int column) const noexcept;
   std::string text(int column) const;
+  /// The column's text without a copy: valid until the next step, reset or read of the column.
+  std::string_view text_view(int column) const noexcept;
   bool is_blob(int column) const noexcept;
   std::string_view blob(int column) const noexcept;
   std::string_view sql() const noexcept;
