@@ -28,7 +28,7 @@ class ImpactBuilder {
   /// `entity` empty for a matching job without tags. `job_row` tells jobs apart and names
   /// them afterwards (the store's row of the job).
   void add(std::string_view entity, std::int64_t job_row, Micros first_at);
-  /// The report; `name` is called once, for the newest jobs of the entities listed.
+  /// The report; `name` is called at most once, for the newest jobs of the entities listed.
   ImpactReport finish(const JobNamer& name);
 
  private:
