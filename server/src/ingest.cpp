@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
 
 #include <fmt/format.h>
@@ -232,10 +233,22 @@ struct ParsedValue {
 /// the last silently, so which one the client meant is anyone's guess. A SAX handler of our
 /// own rather than json::parse() with a callback: that one calls a std::function and copies
 /// each key into a json for every token, which was a third of serve's parsing time.
-/// Not thread-safe; one per parse.
+/// One parser reads all the events of a body in turn, keeping its buffers' capacity.
+/// Not thread-safe.
 class EventParser {
  public:
-  explicit EventParser(json& root) : root_(root) {}
+  /// Parses `text` into `root`; false on an error, then error_id() and error() say which.
+  bool parse(std::string_view text, json& root) {
+    root_ = &root;
+    open_.clear();
+    slot_ = nullptr;
+    object_depth_ = 0;
+    duplicate_.clear();
+    error_id_ = 0;
+    error_.clear();
+    // Strict parsing: invalid UTF-8 is an error here too, so nothing malformed reaches the store.
+    return json::sax_parse(text, this);
+  }
 
   bool null() { return put(nullptr); }
   bool boolean(bool value) { return put(value); }
@@ -247,12 +260,12 @@ class EventParser {
 
   bool start_object(std::size_t) {
     // Deeper objects are refused anyway (no field takes one), so only two levels keep key sets.
-    if (++object_depth_ <= tracked_depth) keys_.emplace_back();
+    if (++object_depth_ <= tracked_depth) keys_[object_depth_ - 1].clear();
     return open(json::value_t::object);
   }
   bool key(std::string& key) {
     if (object_depth_ <= tracked_depth && duplicate_.empty()) {
-      std::vector<std::string>& seen = keys_.back();
+      std::vector<std::string>& seen = keys_[object_depth_ - 1];
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
         duplicate_ = key;
       } else {
@@ -263,7 +276,7 @@ class EventParser {
     return true;
   }
   bool end_object() {
-    if (object_depth_-- <= tracked_depth) keys_.pop_back();
+    --object_depth_;
     open_.pop_back();
     return true;
   }
@@ -290,8 +303,8 @@ class EventParser {
   /// Where a value goes: the root, the end of the open array, or the object's last key.
   json* place(json&& value) {
     if (open_.empty()) {
-      root_ = std::move(value);
-      return &root_;
+      *root_ = std::move(value);
+      return root_;
     }
     if (open_.back()->is_array()) {
       open_.back()->push_back(std::move(value));
@@ -309,11 +322,11 @@ class EventParser {
     return true;
   }
 
-  json& root_;
+  json* root_ = nullptr;
   std::vector<json*> open_;   // the objects and arrays being filled, innermost last
   json* slot_ = nullptr;      // the value of the open object's last key
   std::size_t object_depth_ = 0;
-  std::vector<std::vector<std::string>> keys_;  // few keys per object: a scan beats a set
+  std::array<std::vector<std::string>, tracked_depth> keys_;  // per open object; few: a scan beats a set
   std::string duplicate_;
   int error_id_ = 0;
   std::string error_;
@@ -326,11 +339,9 @@ std::string parse_problem(std::string what) {
   return "not valid JSON: " + what;
 }
 
-ParsedValue parse_value(std::string_view text) {
+ParsedValue parse_value(std::string_view text, EventParser& parser) {
   ParsedValue result;
-  EventParser parser(result.value);
-  // Strict parsing: invalid UTF-8 is an error here too, so nothing malformed reaches the store.
-  if (json::sax_parse(text, &parser)) {
+  if (parser.parse(text, result.value)) {
     if (!parser.duplicate().empty()) {
       result.problem = fmt::format("duplicate key '{}': which of its values counts is ambiguous", parser.duplicate());
     }
@@ -412,7 +423,8 @@ std::optional<std::vector<std::string_view>> split_array(std::string_view text, 
 }  // namespace
 
 std::string decode_event(std::string_view text, Event& event, Micros now) {
-  ParsedValue parsed = parse_value(text);
+  EventParser parser;
+  ParsedValue parsed = parse_value(text, parser);
   if (!parsed.problem.empty()) return parsed.problem;
   EventCheck check = event_from(parsed.value, now != 0 ? now : now_micros());
   if (check.checked) event = check.checked->event();
@@ -427,6 +439,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     return result;
   }
   const Micros now = options.now != 0 ? options.now : now_micros();
+  EventParser parser;
   const auto take = [&](ParsedValue& parsed, std::size_t position) {
     if (!parsed.problem.empty()) {
       result.rejected.push_back({position, parsed.problem});
@@ -447,7 +460,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     const std::optional<std::vector<std::string_view>> elements = split_array(content, options.max_events);
     if (!elements) {
       // A broken array cannot be split into good and bad elements: refuse all of it.
-      const ParsedValue whole = parse_value(content);
+      const ParsedValue whole = parse_value(content, parser);
       result.body_error = whole.syntax_error ? whole.problem : "not valid JSON: the array's brackets do not balance";
       return result;
     }
@@ -461,7 +474,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     result.events.reserve(elements->size());
     result.positions.reserve(elements->size());
     for (std::size_t index = 0; index < elements->size(); ++index) {
-      parsed.push_back(parse_value((*elements)[index]));
+      parsed.push_back(parse_value((*elements)[index], parser));
       if (parsed.back().syntax_error) {
         // Not JSON inside: the array as a whole is not JSON, as a parser of the body would say.
         result.body_error = fmt::format("{} (in element {})", parsed.back().problem, index);
@@ -476,7 +489,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
   if (!options.ndjson) {
     const bool one_line = content.find('\n') == std::string_view::npos;
     const bool one_object = content.front() == '{' && value_end(content) == content.size();
-    ParsedValue parsed = parse_value(content);
+    ParsedValue parsed = parse_value(content, parser);
     if (parsed.problem.empty() || one_line || (one_object && !parsed.syntax_error)) {
       result.shape = BodyShape::object;
       if (parsed.syntax_error) {
@@ -490,7 +503,10 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
 
   result.shape = BodyShape::ndjson;
   // One event a line, usually: room for them at once rather than copies as the vectors grow.
-  const auto lines = static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n')) + 1;
+  std::size_t lines = 1;
+  for (const char* at = body.data(); (at = static_cast<const char*>(std::memchr(at, '\n', body.data() + body.size() - at))) != nullptr; ++at) {
+    ++lines;
+  }
   result.events.reserve(std::min(lines, options.max_events));
   result.positions.reserve(std::min(lines, options.max_events));
   std::size_t line_number = 0;
@@ -510,7 +526,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
       result.too_many = true;
       return result;
     }
-    ParsedValue parsed = parse_value(line);
+    ParsedValue parsed = parse_value(line, parser);
     take(parsed, line_number);
     if (end == body.size()) break;
   }
