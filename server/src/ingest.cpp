@@ -1,6 +1,8 @@
 #include "jobtrail/ingest.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <limits>
 
 #include <fmt/format.h>
@@ -35,12 +37,15 @@ const char* type_name(const json& value) {
   return "null";
 }
 
-/// Reads an optional string field; null counts as absent. Returns the reason on a wrong type.
-std::string read_string(const json& object, const char* field, std::string& target) {
-  const auto found = object.find(field);
-  if (found == object.end() || found->is_null()) return {};
-  if (!found->is_string()) return fmt::format("{} must be a string, not {}", field, type_name(*found));
-  target = found->get<std::string>();
+/// The text of a string value, moved out of the parsed value: each is read once.
+std::string take_string(json& value) { return std::move(value.get_ref<std::string&>()); }
+
+/// Reads an optional string field (`value` is nullptr when absent); null counts as absent.
+/// Returns the reason on a wrong type.
+std::string read_string(json* value, const char* field, std::string& target) {
+  if (value == nullptr || value->is_null()) return {};
+  if (!value->is_string()) return fmt::format("{} must be a string, not {}", field, type_name(*value));
+  target = take_string(*value);
   return {};
 }
 
@@ -59,7 +64,7 @@ struct SentAt {
 };
 
 /// Both forms of "at" become microseconds. The rule for them is check_event()'s.
-std::string read_at(const json& value, Micros& at, SentAt& sent) {
+std::string read_at(json& value, Micros& at, SentAt& sent) {
   if (value.is_null()) return {};
   if (value.is_number_integer()) {
     if (!fits_int64(value)) return fmt::format("at {} is out of range for microseconds since the Unix epoch", value.dump());
@@ -68,7 +73,7 @@ std::string read_at(const json& value, Micros& at, SentAt& sent) {
     return {};
   }
   if (value.is_string()) {
-    std::string text = value.get<std::string>();
+    std::string text = take_string(value);
     // Only absolute times: "24h" (a duration ago) makes no sense coming from a worker.
     const std::optional<Micros> parsed = text.find('T') != std::string::npos ? view::parse_time(text, 0) : std::nullopt;
     if (!parsed) return fmt::format("at '{}' is not an RFC 3339 time such as 2026-11-22T10:00:00.123456Z", text);
@@ -86,10 +91,10 @@ std::string implausible_at(const SentAt& sent, Micros at, Micros now) {
   return sent.text.empty() ? fmt::format("at {} {}", at, problem) : fmt::format("at '{}' {}", sent.text, problem);
 }
 
-std::string read_error(const json& value, ErrorInfo& error) {
+std::string read_error(json& value, ErrorInfo& error) {
   if (value.is_null()) return {};
   if (value.is_string()) {  // the common case: just a message
-    error.message = value.get<std::string>();
+    error.message = take_string(value);
     return {};
   }
   if (!value.is_object()) return fmt::format("error must be an object or a string, not {}", type_name(value));
@@ -103,59 +108,69 @@ std::string read_error(const json& value, ErrorInfo& error) {
   }
   const auto text = [&](const char* key) {
     const auto found = value.find(key);
-    return found == value.end() || found->is_null() ? std::string() : found->get<std::string>();
+    return found == value.end() || found->is_null() ? std::string() : take_string(*found);
   };
   error = {text("class"), text("message"), text("backtrace")};
   return {};
 }
 
+/// The fields an event may have. The object's values are found by one pass over it (with
+/// a std::map lookup per field instead, the lookups cost more than reading the values).
+enum Field : std::size_t {
+  job_id_field, state_field, at_field, job_field, queue_field, correlation_id_field, traceparent_field,
+  parent_job_id_field, idempotency_key_field, attempt_field, worker_field, error_field, entities_field
+};
 constexpr std::string_view known_fields[] = {
     "job_id", "state", "at", "job", "queue", "correlation_id", "traceparent", "parent_job_id",
     "idempotency_key", "attempt", "worker", "error", "entities"};
+static_assert(std::size(known_fields) == entities_field + 1);
 
-/// Fills `event` from a parsed object, as sent; returns why it cannot be read, or "". `sent_at`
-/// is given once "at" is read.
-std::string read_event(const json& object, Event& event, SentAt& sent_at) {
+/// Fills `event` from a parsed object, as sent, moving its strings out; returns why it cannot
+/// be read, or "". `sent_at` is given once "at" is read.
+std::string read_event(json& object, Event& event, SentAt& sent_at) {
   if (!object.is_object()) return fmt::format("an event must be a JSON object, not {}", type_name(object));
-  for (const auto& item : object.items()) {
-    bool known = false;
-    for (const std::string_view field : known_fields) known = known || item.key() == field;
+  std::array<json*, std::size(known_fields)> fields{};  // nullptr: absent
+  for (auto& [key, value] : object.get_ref<json::object_t&>()) {
+    const auto known = std::find(std::begin(known_fields), std::end(known_fields), key);
     // Strict: a misspelt "correlation" would otherwise drop the trace link without a word.
-    if (!known) return fmt::format("unknown field '{}'", item.key());
+    if (known == std::end(known_fields)) return fmt::format("unknown field '{}'", key);
+    fields[static_cast<std::size_t>(known - std::begin(known_fields))] = &value;
   }
-  const auto job_id = object.find("job_id");
-  if (job_id == object.end() || job_id->is_null()) return "job_id is missing";
+  json* const job_id = fields[job_id_field];
+  if (job_id == nullptr || job_id->is_null()) return "job_id is missing";
   if (!job_id->is_string()) return fmt::format("job_id must be a string, not {}", type_name(*job_id));
-  event.job_id = job_id->get<std::string>();
+  event.job_id = take_string(*job_id);
 
-  const auto state = object.find("state");
-  if (state == object.end() || state->is_null()) return "state is missing";
+  const json* const state = fields[state_field];
+  if (state == nullptr || state->is_null()) return "state is missing";
   if (!state->is_string()) return fmt::format("state must be a string, not {}", type_name(*state));
-  const std::optional<State> parsed_state = parse_state(state->get<std::string>());
-  if (!parsed_state) {
-    return fmt::format("unknown state '{}' (valid: {})", state->get<std::string>(), all_state_names());
-  }
+  const std::string& state_name = state->get_ref<const std::string&>();
+  const std::optional<State> parsed_state = parse_state(state_name);
+  if (!parsed_state) return fmt::format("unknown state '{}' (valid: {})", state_name, all_state_names());
   event.state = *parsed_state;
 
-  for (const auto& [field, target] : {std::pair{"job", &event.job}, std::pair{"queue", &event.queue},
-                                      std::pair{"correlation_id", &event.correlation_id},
-                                      std::pair{"parent_job_id", &event.parent_job_id},
-                                      std::pair{"idempotency_key", &event.idempotency_key},
-                                      std::pair{"worker", &event.worker}}) {
-    if (std::string problem = read_string(object, field, *target); !problem.empty()) return problem;
+  for (const auto& [field, target] : {std::pair{job_field, &event.job}, std::pair{queue_field, &event.queue},
+                                      std::pair{correlation_id_field, &event.correlation_id},
+                                      std::pair{parent_job_id_field, &event.parent_job_id},
+                                      std::pair{idempotency_key_field, &event.idempotency_key},
+                                      std::pair{worker_field, &event.worker}}) {
+    const char* name = known_fields[field].data();  // each a literal: NUL-terminated
+    if (std::string problem = read_string(fields[field], name, *target); !problem.empty()) return problem;
   }
   std::string traceparent;
-  if (std::string problem = read_string(object, "traceparent", traceparent); !problem.empty()) return problem;
+  if (std::string problem = read_string(fields[traceparent_field], "traceparent", traceparent); !problem.empty()) {
+    return problem;
+  }
   if (!traceparent.empty()) {
     const std::optional<std::string> trace_id = correlation_from_traceparent(traceparent);
     if (!trace_id) return fmt::format("traceparent '{}' is not a W3C traceparent header", traceparent);
     // An explicit correlation_id wins: the client chose it on purpose.
     if (event.correlation_id.empty()) event.correlation_id = *trace_id;
   }
-  if (const auto at = object.find("at"); at != object.end()) {
+  if (json* const at = fields[at_field]; at != nullptr) {
     if (std::string problem = read_at(*at, event.at, sent_at); !problem.empty()) return problem;
   }
-  if (const auto attempt = object.find("attempt"); attempt != object.end() && !attempt->is_null()) {
+  if (const json* const attempt = fields[attempt_field]; attempt != nullptr && !attempt->is_null()) {
     if (!attempt->is_number_integer()) return fmt::format("attempt must be an integer, not {}", type_name(*attempt));
     const auto value = fits_int64(*attempt) ? attempt->get<std::int64_t>() : -1;
     if (value < 0 || value > std::numeric_limits<std::int32_t>::max()) {
@@ -163,25 +178,27 @@ std::string read_event(const json& object, Event& event, SentAt& sent_at) {
     }
     event.attempt = static_cast<std::int32_t>(value);
   }
-  if (const auto error = object.find("error"); error != object.end()) {
+  if (json* const error = fields[error_field]; error != nullptr) {
     if (std::string problem = read_error(*error, event.error); !problem.empty()) return problem;
   }
-  if (const auto entities = object.find("entities"); entities != object.end() && !entities->is_null()) {
+  if (json* const entities = fields[entities_field]; entities != nullptr && !entities->is_null()) {
     if (!entities->is_array()) return fmt::format("entities must be an array of strings, not {}", type_name(*entities));
     if (entities->size() > EventLimits::max_entities) {
       return fmt::format("entities has {} items; at most {}", entities->size(), EventLimits::max_entities);
     }
-    for (const json& entity : *entities) {
+    event.entities.reserve(entities->size());
+    for (json& entity : *entities) {
       if (!entity.is_string()) return fmt::format("entities must hold strings, not {}", type_name(entity));
-      event.entities.push_back(entity.get<std::string>());
+      event.entities.push_back(take_string(entity));
     }
   }
   return {};
 }
 
 /// The event in a parsed object, checked once by the tracker's own rules (check_event()), so
-/// Tracker::record() takes it as it is; or no event, and why in `problem`.
-EventCheck event_from(const json& object, Micros now) {
+/// Tracker::record() takes it as it is; or no event, and why in `problem`. The object's
+/// strings are moved into the event.
+EventCheck event_from(json& object, Micros now) {
   Event event;
   SentAt sent_at;
   EventCheck refused;
@@ -203,14 +220,6 @@ EventCheck event_from(const json& object, Micros now) {
   return check;
 }
 
-/// "line 1, column 12: unexpected end of input" rather than nlohmann's "[json.exception...]".
-std::string parse_problem(const json::parse_error& error) {
-  std::string what = error.what();
-  // what() reads "[json.exception.parse_error.101] parse error at line 1, column 12: ..."
-  if (const auto at = what.find("parse error"); at != std::string::npos) what = what.substr(at);
-  return "not valid JSON: " + what;
-}
-
 /// One JSON text parsed, or why not. A number beyond a double (3e476) is no syntax error: the
 /// text is JSON, the event in it just cannot be represented, so it is that event's problem.
 struct ParsedValue {
@@ -219,41 +228,132 @@ struct ParsedValue {
   bool syntax_error = false;  ///< not JSON at all, as opposed to an unrepresentable number
 };
 
-ParsedValue parse_value(std::string_view text) {
-  ParsedValue result;
-  // Duplicate keys in an event or its error object ({"state":"succeeded","state":"failed"}):
-  // the parser would keep the last silently, so which one the client meant is anyone's guess.
-  // Deeper objects are refused anyway (no field takes one), so only two levels keep key sets.
-  constexpr std::size_t tracked_depth = 2;
-  std::size_t depth = 0;
-  std::vector<std::vector<std::string>> keys;  // few keys per object: a scan beats a set
-  std::string duplicate;
-  const json::parser_callback_t find_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      if (++depth <= tracked_depth) keys.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      if (depth-- <= tracked_depth) keys.pop_back();
-    } else if (event == json::parse_event_t::key && depth <= tracked_depth && duplicate.empty()) {
-      std::string key = parsed.get<std::string>();
-      std::vector<std::string>& seen = keys.back();
+/// Builds the value as nlohmann's own parser does, and notes the first duplicate key of an
+/// event or its error object ({"state":"succeeded","state":"failed"}): the parser would keep
+/// the last silently, so which one the client meant is anyone's guess. A SAX handler of our
+/// own rather than json::parse() with a callback: that one calls a std::function and copies
+/// each key into a json for every token, which was a third of serve's parsing time.
+/// One parser reads all the events of a body in turn, keeping its buffers' capacity.
+/// Not thread-safe.
+class EventParser {
+ public:
+  /// Parses `text` into `root`; false on an error, then error_id() and error() say which.
+  bool parse(std::string_view text, json& root) {
+    root_ = &root;
+    open_.clear();
+    slot_ = nullptr;
+    object_depth_ = 0;
+    duplicate_.clear();
+    error_id_ = 0;
+    error_.clear();
+    // Strict parsing: invalid UTF-8 is an error here too, so nothing malformed reaches the store.
+    return json::sax_parse(text, this);
+  }
+
+  bool null() { return put(nullptr); }
+  bool boolean(bool value) { return put(value); }
+  bool number_integer(json::number_integer_t value) { return put(value); }
+  bool number_unsigned(json::number_unsigned_t value) { return put(value); }
+  bool number_float(json::number_float_t value, const std::string&) { return put(value); }
+  bool string(std::string& value) { return put(std::move(value)); }
+  bool binary(json::binary_t& value) { return put(std::move(value)); }
+
+  bool start_object(std::size_t) {
+    // Deeper objects are refused anyway (no field takes one), so only two levels keep key sets.
+    if (++object_depth_ <= tracked_depth) keys_[object_depth_ - 1].clear();
+    return open(json::value_t::object);
+  }
+  bool key(std::string& key) {
+    if (object_depth_ <= tracked_depth && duplicate_.empty()) {
+      std::vector<std::string>& seen = keys_[object_depth_ - 1];
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
-        duplicate = std::move(key);
+        duplicate_ = key;
       } else {
-        seen.push_back(std::move(key));
+        seen.push_back(key);
       }
     }
+    slot_ = &(*open_.back())[key];
     return true;
-  };
-  try {
-    // Strict parsing: invalid UTF-8 throws here too, so nothing malformed reaches the store.
-    result.value = json::parse(text, find_duplicates);
-    if (!duplicate.empty()) result.problem = fmt::format("duplicate key '{}': which of its values counts is ambiguous", duplicate);
-  } catch (const json::parse_error& error) {
-    result.problem = parse_problem(error);
+  }
+  bool end_object() {
+    --object_depth_;
+    open_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) { return open(json::value_t::array); }
+  bool end_array() {
+    open_.pop_back();
+    return true;
+  }
+
+  bool parse_error(std::size_t, const std::string&, const json::exception& error) {
+    error_id_ = error.id;
+    error_ = error.what();
+    return false;
+  }
+
+  const std::string& duplicate() const { return duplicate_; }
+  /// nlohmann's exception id (101 and up: syntax; 406: a number beyond a double), or 0.
+  int error_id() const { return error_id_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  static constexpr std::size_t tracked_depth = 2;
+
+  /// Where a value goes: the root, the end of the open array, or the object's last key.
+  json* place(json&& value) {
+    if (open_.empty()) {
+      *root_ = std::move(value);
+      return root_;
+    }
+    if (open_.back()->is_array()) {
+      open_.back()->push_back(std::move(value));
+      return &open_.back()->back();
+    }
+    *slot_ = std::move(value);
+    return slot_;
+  }
+  bool put(json&& value) {
+    place(std::move(value));
+    return true;
+  }
+  bool open(json::value_t type) {
+    open_.push_back(place(json(type)));
+    return true;
+  }
+
+  json* root_ = nullptr;
+  std::vector<json*> open_;   // the objects and arrays being filled, innermost last
+  json* slot_ = nullptr;      // the value of the open object's last key
+  std::size_t object_depth_ = 0;
+  std::array<std::vector<std::string>, tracked_depth> keys_;  // per open object; few: a scan beats a set
+  std::string duplicate_;
+  int error_id_ = 0;
+  std::string error_;
+};
+
+/// "line 1, column 12: unexpected end of input" rather than nlohmann's "[json.exception...]".
+std::string parse_problem(std::string what) {
+  // what() reads "[json.exception.parse_error.101] parse error at line 1, column 12: ..."
+  if (const auto at = what.find("parse error"); at != std::string::npos) what = what.substr(at);
+  return "not valid JSON: " + what;
+}
+
+ParsedValue parse_value(std::string_view text, EventParser& parser) {
+  ParsedValue result;
+  if (parser.parse(text, result.value)) {
+    if (!parser.duplicate().empty()) {
+      result.problem = fmt::format("duplicate key '{}': which of its values counts is ambiguous", parser.duplicate());
+    }
+    return result;
+  }
+  result.value = nullptr;  // what was built before the error is no event
+  if (parser.error_id() >= 100 && parser.error_id() < 200) {
+    result.problem = parse_problem(parser.error());
     result.syntax_error = true;
-  } catch (const json::exception& error) {
-    // out_of_range.406, "number overflow parsing '3e476'": the only other error parse() has.
-    std::string what = error.what();
+  } else {
+    // out_of_range.406, "number overflow parsing '3e476'": the only other error parsing has.
+    std::string what = parser.error();
     if (const auto end = what.find("] "); what.starts_with("[json.exception.") && end != std::string::npos) {
       what = what.substr(end + 2);
     }
@@ -323,7 +423,8 @@ std::optional<std::vector<std::string_view>> split_array(std::string_view text, 
 }  // namespace
 
 std::string decode_event(std::string_view text, Event& event, Micros now) {
-  ParsedValue parsed = parse_value(text);
+  EventParser parser;
+  ParsedValue parsed = parse_value(text, parser);
   if (!parsed.problem.empty()) return parsed.problem;
   EventCheck check = event_from(parsed.value, now != 0 ? now : now_micros());
   if (check.checked) event = check.checked->event();
@@ -338,7 +439,8 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     return result;
   }
   const Micros now = options.now != 0 ? options.now : now_micros();
-  const auto take = [&](const ParsedValue& parsed, std::size_t position) {
+  EventParser parser;
+  const auto take = [&](ParsedValue& parsed, std::size_t position) {
     if (!parsed.problem.empty()) {
       result.rejected.push_back({position, parsed.problem});
       return;
@@ -358,7 +460,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     const std::optional<std::vector<std::string_view>> elements = split_array(content, options.max_events);
     if (!elements) {
       // A broken array cannot be split into good and bad elements: refuse all of it.
-      const ParsedValue whole = parse_value(content);
+      const ParsedValue whole = parse_value(content, parser);
       result.body_error = whole.syntax_error ? whole.problem : "not valid JSON: the array's brackets do not balance";
       return result;
     }
@@ -369,8 +471,10 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
     }
     std::vector<ParsedValue> parsed;
     parsed.reserve(elements->size());
+    result.events.reserve(elements->size());
+    result.positions.reserve(elements->size());
     for (std::size_t index = 0; index < elements->size(); ++index) {
-      parsed.push_back(parse_value((*elements)[index]));
+      parsed.push_back(parse_value((*elements)[index], parser));
       if (parsed.back().syntax_error) {
         // Not JSON inside: the array as a whole is not JSON, as a parser of the body would say.
         result.body_error = fmt::format("{} (in element {})", parsed.back().problem, index);
@@ -385,7 +489,7 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
   if (!options.ndjson) {
     const bool one_line = content.find('\n') == std::string_view::npos;
     const bool one_object = content.front() == '{' && value_end(content) == content.size();
-    const ParsedValue parsed = parse_value(content);
+    ParsedValue parsed = parse_value(content, parser);
     if (parsed.problem.empty() || one_line || (one_object && !parsed.syntax_error)) {
       result.shape = BodyShape::object;
       if (parsed.syntax_error) {
@@ -398,6 +502,13 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
   }
 
   result.shape = BodyShape::ndjson;
+  // One event a line, usually: room for them at once rather than copies as the vectors grow.
+  std::size_t lines = 1;
+  for (const char* at = body.data(); (at = static_cast<const char*>(std::memchr(at, '\n', body.data() + body.size() - at))) != nullptr; ++at) {
+    ++lines;
+  }
+  result.events.reserve(std::min(lines, options.max_events));
+  result.positions.reserve(std::min(lines, options.max_events));
   std::size_t line_number = 0;
   std::size_t start = 0;
   std::size_t counted = 0;
@@ -415,7 +526,8 @@ DecodedEvents decode_events(std::string_view body, const DecodeOptions& options)
       result.too_many = true;
       return result;
     }
-    take(parse_value(line), line_number);
+    ParsedValue parsed = parse_value(line, parser);
+    take(parsed, line_number);
     if (end == body.size()) break;
   }
   return result;
