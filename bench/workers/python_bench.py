@@ -104,6 +104,8 @@ def phase(kind, tracked, jobs):
     worker = start_worker(kind, tracked, queue)
     try:
         wait_idle(connection, kind, queue, worker)
+        # The counter of an earlier round (or run) would end this one before its jobs ran.
+        connection.delete(counter)
         track_celery_publishes(kind, tracked)
         enqueue = make_enqueuer(kind, tracked, queue, connection)
         clock = time.perf_counter

@@ -34,6 +34,8 @@ queue = jobtrail_rq.TrackedQueue("default", connection=redis.Redis.from_url(os.e
 open(os.environ["WORK"] + "/producing", "w").close()
 for i in range(int(sys.argv[1])):
     queue.enqueue(rq_tasks.noop, i, job_id="burst-rq-%d" % i)
+    if i % 5 == 0:  # events too big for the horse's pipe: sent by the horse, or spooled
+        queue.enqueue(rq_tasks.fails_long, i, job_id="long-rq-%d" % i)
     celery_tasks.noop.apply_async((i,), task_id="burst-celery-%d" % i)
     time.sleep(0.02)
 jobtrail_client.flush(60)
@@ -47,7 +49,9 @@ wait_for 60 producing || fail "the web process did not start"
 sleep 0.5
 kill -KILL "$serve_pid"
 wait "$serve_pid" 2>/dev/null || true
+date +%s%6N >"$work/down_at"
 sleep 1.5  # serve is down: the clients keep their events and retry
+date +%s%6N >"$work/up_at"
 start_serve "$listen"
 [ "$JOBTRAIL_URL" = "http://$listen" ] || fail "serve came back on $JOBTRAIL_URL, not http://$listen"
 wait "$producer" || fail "the web process failed"
@@ -81,5 +85,42 @@ bad = {job: c for job, c in counts.items() if c != want}
 assert len(counts) == 2 * jobs, "%d jobs stored, not %d" % (len(counts), 2 * jobs)
 assert not bad, "%d jobs with missing or doubled events, e.g. %s" % (len(bad), sorted(bad.items())[:5])
 print("e2e_workers_restart: %d jobs, each event stored exactly once across the restart" % len(counts))
+PY
+
+# The failing RQ jobs: their events (over PIPE_BUF) went through the horse's own sender; a
+# horse that could not reach serve within $JOBTRAIL_HORSE_FLUSH_TIMEOUT spooled them in Redis
+# and told its worker, which sent them. Each stored exactly once, none left in the spool.
+count_long() {
+  "$python" - "$db" "$jobs" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+dead, = db.execute("SELECT count(*) FROM jobs WHERE job_id LIKE 'long-rq-%' AND state = 'dead'").fetchone()
+sys.exit(0 if dead == len(range(0, int(sys.argv[2]), 5)) else 1)
+PY
+}
+wait_for 60 count_long || fail "not every failing RQ job was recorded as dead within 60 s"
+left=$(redis-cli -u "$REDIS_URL" --scan --pattern 'jobtrail:spool:*' | wc -l)
+[ "$left" = 0 ] || fail "$left spool lists left in Redis"
+"$python" - "$db" "$jobs" "$(cat "$work/down_at")" "$(cat "$work/up_at")" <<'PY' || fail "failing jobs' events were lost or stored twice"
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+want_jobs = len(range(0, int(sys.argv[2]), 5))
+down_at, up_at = int(sys.argv[3]), int(sys.argv[4])
+rows = db.execute("""SELECT j.job_id, e.state, count(*), max(e.at) + (SELECT value FROM meta WHERE key = 'epoch_us'), max(length(er.message)) FROM event e
+                     JOIN job j ON j.id = e.job LEFT JOIN error er ON er.id = e.error
+                     WHERE j.job_id LIKE 'long-rq-%' GROUP BY j.job_id, e.state""").fetchall()
+counts, while_down = {}, 0
+for job_id, state, n, at_us, message_length in rows:
+    counts.setdefault(job_id, {})[state] = n
+    if state == 5:
+        assert message_length > 6000, (job_id, message_length)
+        while_down += down_at <= at_us <= up_at
+# 1 enqueued, 2 started, 5 failed, 6 dead.
+bad = {job: c for job, c in counts.items() if c != {1: 1, 2: 1, 5: 1, 6: 1}}
+assert len(counts) == want_jobs, "%d failing jobs stored, not %d" % (len(counts), want_jobs)
+assert not bad, "failing jobs with missing or doubled events: %s" % sorted(bad.items())[:5]
+assert while_down > 0, "no failing job ran while serve was down (%d to %d; failures at %s): the spool was not exercised" % (down_at, up_at, sorted(r[3] for r in rows if r[1] == 5)[:40])
+print("e2e_workers_restart: %d failing jobs, %d of them while serve was down, each event stored once" % (
+    len(counts), while_down))
 PY
 echo "e2e_workers_restart: PASS"

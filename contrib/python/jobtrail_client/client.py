@@ -145,6 +145,10 @@ class Client:
         os.set_blocking(fd, False)
         self._forward = fd
 
+    def forwarding(self):
+        """True if this process's events go down a pipe to another process (forward_to)."""
+        return self._forward is not None
+
     def _forward_one(self, event):
         line = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
         if len(line) > select.PIPE_BUF:

@@ -54,10 +54,15 @@ class RunningJob:
         self.fields = fields_ or {}
         self._lock = threading.Lock()
         self._entities = fields.clean_entities(entities)
+        # Called after tag(): where the heartbeats are sent by another process (RQ's worker
+        # for its work horse), the new entities must be told now, not at the next beat.
+        self.on_tag = None
 
     def tag(self, *entities):
         with self._lock:
             self._entities = fields.clean_entities(self._entities + [str(e) for e in entities])
+        if self.on_tag is not None:
+            self.on_tag(self)
 
     def entities(self):
         with self._lock:

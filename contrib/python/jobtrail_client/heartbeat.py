@@ -59,5 +59,8 @@ class Heartbeats:
             with self._lock:
                 jobs = list(self._jobs.values())
             for job in jobs:
+                alive = getattr(job, "alive", None)
+                if alive is not None and not alive():
+                    continue  # run by a process that is stopped or gone: no sign of life
                 self.client.record(job.job_id, "heartbeat", attempt=job.attempt, entities=job.entities(),
                                    **job.fields)

@@ -27,9 +27,10 @@ class Lifecycle:
     def enqueued(self, job_id, attempt=1, durable=False, **fields):
         return self.client.record(job_id, "enqueued", attempt=attempt, durable=durable, **fields)
 
-    def started(self, job_id, attempt, durable=False, entities=(), **fields):
+    def started(self, job_id, attempt, durable=False, entities=(), heartbeat=True, **fields):
         """Records the start, makes the job the running one (for tag() and for jobs it enqueues)
-        and heartbeats for it; returns the handle finished() takes."""
+        and heartbeats for it (unless ``heartbeat`` is False: another process does, see
+        beat_for()); returns the handle finished() takes."""
         job = context.RunningJob(job_id, attempt, fields.get("correlation_id") or context.new_correlation_id(),
                                  {key: value for key, value in fields.items() if value}, entities)
         job.fields["correlation_id"] = job.correlation_id
@@ -38,8 +39,19 @@ class Lifecycle:
         self.client.record(job_id, "started", attempt=attempt, durable=durable, entities=job.entities(),
                            **job.fields)
         job.tokens = context.enter_job(job)
-        self._ticker().start(job)
+        if heartbeat:
+            self._ticker().start(job)
         return job
+
+    def beat_for(self, job):
+        """Heartbeats, from this process, for a job another process runs (``job``: job_id,
+        attempt, fields, entities() and optionally alive(), which False skips a beat); until
+        stop_beating(job)."""
+        self._ticker().start(job)
+
+    def stop_beating(self, job):
+        if job is not None and self._heartbeats is not None:
+            self._heartbeats.stop(job)
 
     def finished(self, job, state, error=None, next_attempt=False):
         """Records the end of the running ``job``'s attempt (and, with next_attempt, the retry's
@@ -47,7 +59,7 @@ class Lifecycle:
         if job is None or job.done:
             return
         job.done = True
-        self._ticker().stop(job)
+        self.stop_beating(job)
         self.client.record(job.job_id, state, attempt=job.attempt, durable=job.durable, error=error,
                            entities=job.entities(), **job.fields)
         if next_attempt:
@@ -62,7 +74,7 @@ class Lifecycle:
         if job is None:
             return
         job.done = True
-        self._ticker().stop(job)
+        self.stop_beating(job)
         if getattr(job, "tokens", None):
             context.leave_job(job.tokens)
             job.tokens = None

@@ -61,6 +61,12 @@ def noop(n):
     return n
 
 
+def fails_long(n):
+    """Fails with a message too long for the pipe a work horse writes its events to: the horse
+    sends those itself and, when serve is down, hands them to its worker through Redis."""
+    raise RuntimeError("failure %d: %s" % (n, "x" * 6000))
+
+
 def web_request(connection, correlation_id):
     """What a web request does: enqueue under the request's correlation ID."""
     queue = TrackedQueue("default", connection=connection)
