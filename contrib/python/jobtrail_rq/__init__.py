@@ -126,25 +126,21 @@ def _process_runs(pid):
         return False
 
 
-class _HorseJob:
-    """The job a work horse runs, as its worker heartbeats for it: the fields of the horse's
-    `started`, the entities it last told. Alive while that horse is the worker's current one
-    and neither stopped nor gone, so a frozen horse sends no heartbeat and its job turns stuck.
+class _HorseJob(_context.RunningJob):
+    """The job a work horse runs, as its worker heartbeats for it: the fields and entities of
+    the horse's `started` (what the horse tags later goes at once, as a heartbeat of its own,
+    and the store keeps every entity a job was ever tagged with). Alive while that horse is the
+    worker's current one and neither stopped nor gone, so a frozen horse sends no heartbeat and
+    its job turns stuck.
     (A horse spinning with the GIL held, which a thread inside it could not beat for either, or
     deadlocked with it released, which such a thread would beat for, still looks alive.)"""
 
     def __init__(self, event, worker, horse_pid):
-        self.job_id, self.attempt = event["job_id"], event.get("attempt", 1)
-        self.fields = {key: event[key] for key in ("job", "queue", "correlation_id", "parent_job_id", "worker")
-                       if event.get(key)}
-        self._entities = list(event.get("entities") or [])
+        fields = {key: event[key] for key in ("job", "queue", "correlation_id", "parent_job_id", "worker")
+                  if event.get(key)}
+        super().__init__(event["job_id"], event.get("attempt", 1), fields.get("correlation_id"), fields,
+                         event.get("entities") or [])
         self._worker, self._horse_pid = worker, horse_pid
-
-    def entities(self):
-        return list(self._entities)
-
-    def set_entities(self, entities):
-        self._entities = list(entities)
 
     def alive(self):
         return bool(self._horse_pid) and self._worker._horse_pid == self._horse_pid and _process_runs(self._horse_pid)
@@ -372,10 +368,6 @@ class TrackedWorker(rq.Worker):
             lifecycle.stop_beating(beating.pop(job_id, None))
             beating[job_id] = beat
             lifecycle.beat_for(beat)
-        elif state == "heartbeat":  # sent by tag() in the horse
-            beat = beating.get(job_id)
-            if beat is not None:
-                beat.set_entities(event.get("entities") or [])
         elif state in ENDS_ATTEMPT:
             lifecycle.stop_beating(beating.pop(job_id, None))
 
