@@ -103,7 +103,7 @@ class FakeStore : public Store {
   JobFindings duplicate_executions(Micros, std::size_t) override { return {}; }
   JobFindings dead_jobs(Micros, std::size_t) override { return {}; }
   std::int64_t record_check_run(const CheckRunRecord&) override { return 0; }
-  std::optional<CheckResultRecord> last_check_result(const std::string&) override { return std::nullopt; }
+  std::vector<CheckViolation> check_violations(const std::string&, std::int64_t) override { return {}; }
   std::vector<CheckResultRecord> check_history(const std::string&, std::size_t) override { return {}; }
   std::vector<std::string> check_names() override { return {}; }
   std::optional<Micros> last_check_success(const std::string&) override { return std::nullopt; }

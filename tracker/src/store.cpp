@@ -9,6 +9,13 @@
 
 namespace jobtrail {
 
+std::optional<CheckResultRecord> Store::last_check_result(const std::string& check) {
+  auto results = check_history(check, 1);
+  if (results.empty()) return std::nullopt;
+  results.front().failing = check_violations(check, results.front().run_id);
+  return std::move(results.front());
+}
+
 std::string_view to_string(AnomalyKind kind) noexcept {
   switch (kind) {
     case AnomalyKind::duplicate_success: return "duplicate_success";

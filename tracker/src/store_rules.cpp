@@ -122,4 +122,32 @@ std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
   return states;
 }
 
+std::vector<std::string> job_filter_conditions(const JobFilter& filter, const FilterPlaceholders& at,
+                                               std::optional<State> state, bool with_after) {
+  std::vector<std::string> conditions;
+  if (state) {
+    conditions.push_back("j.state = " + std::to_string(static_cast<int>(*state)));
+    // Both stores use the partial index job_by_state (WHERE state <> 4) only when the query
+    // implies that term; SQLite sees that only when the term is there as it is.
+    if (*state != State::succeeded) conditions.push_back("j.state <> 4");
+  }
+  if (!filter.job.empty()) conditions.push_back("j.job = (SELECT id FROM label WHERE text = " + at.job + ")");
+  if (!filter.queue.empty()) conditions.push_back("j.queue = (SELECT id FROM label WHERE text = " + at.queue + ")");
+  if (filter.since) conditions.push_back("j.first_at >= " + at.since);
+  if (filter.until) conditions.push_back("j.first_at < " + at.until);
+  if (filter.anomalies_only) conditions.push_back("j.anomalies <> 0");
+  if (with_after && filter.after) {
+    // Written so that the first term alone bounds the index range (first_at, then the row id).
+    conditions.push_back("j.first_at <= " + at.after_first + " AND (j.first_at < " + at.after_first + " OR j.id < " +
+                         at.after_row + ")");
+  }
+  return conditions;
+}
+
+std::string state_numbers(const std::vector<State>& states) {
+  std::string list;
+  for (const State state : states) list += (list.empty() ? "" : ", ") + std::to_string(static_cast<int>(state));
+  return list;
+}
+
 }  // namespace jobtrail::detail

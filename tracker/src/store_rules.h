@@ -53,6 +53,22 @@ class TallyBuilder {
 /// "any state" entry when it names none.
 std::vector<std::optional<State>> states_to_scan(const JobFilter& filter);
 
+/// Where a job filter's values stand in one store's SQL: their placeholders ("?3", "$2"),
+/// empty where the filter leaves a value out.
+struct FilterPlaceholders {
+  std::string job, queue, since, until, after_first, after_row;
+};
+
+/// The conditions `filter` puts on the job table `j`, for one of its states (or any state),
+/// with its page position or not: the same terms on both stores, so that each picks the same
+/// index. Its entity is not among them: each store joins its tags in its own way. Caller
+/// values appear only as the placeholders; states as numbers of the State enum.
+std::vector<std::string> job_filter_conditions(const JobFilter& filter, const FilterPlaceholders& at,
+                                               std::optional<State> state, bool with_after);
+
+/// The states as a list of their numbers for SQL's IN ("5, 6"), never caller text.
+std::string state_numbers(const std::vector<State>& states);
+
 /// Folds the rows of an active-jobs query, one per (job class, queue, state) and ordered by
 /// class and queue, into one ActiveJobs per pair. Not thread-safe.
 class ActiveJobsBuilder {

@@ -422,8 +422,11 @@ class Store : public HistoryWriter {
   /// The check history: stores one run with every check's result and failing fingerprints.
   /// Returns the run's id. Throws StoreError (read_only on a read-only store).
   virtual std::int64_t record_check_run(const CheckRunRecord& run) = 0;
-  /// The newest stored result of `check` with its failing fingerprints and samples.
-  virtual std::optional<CheckResultRecord> last_check_result(const std::string& check) = 0;
+  /// The newest stored result of `check` with its failing fingerprints and samples: its
+  /// newest check_history entry, with check_violations of its run.
+  std::optional<CheckResultRecord> last_check_result(const std::string& check);
+  /// The failing fingerprints and samples one run kept for `check`.
+  virtual std::vector<CheckViolation> check_violations(const std::string& check, std::int64_t run) = 0;
   /// Past results of `check`, newest first, without their fingerprints.
   virtual std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) = 0;
   /// Every check with a stored result, by name (the console's list of checks).

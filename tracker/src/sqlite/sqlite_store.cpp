@@ -8,13 +8,13 @@
 
 #include "entity_impact.h"
 #include "job_stats.h"
+#include "record_columns.h"
 #include "sqlite/sqlite_check_queries.h"
 #include "sqlite/sqlite_schema.h"
 #include "store_rules.h"
 
 namespace jobtrail {
 
-using detail::lifecycle_key;
 using sqlite::Statement;
 
 namespace {
@@ -57,10 +57,36 @@ std::string read_id(const Statement& statement, int column) {
   return id;
 }
 
-// The columns every job query returns, in the order read_jobs() reads them, and their tables.
+/// A result row as the decoders of record_columns.h read it. Times are stored relative to the
+/// store's epoch, and a job's other times relative to its first_at: the queries add first_at.
+struct Row {
+  const Statement& q;
+  Micros epoch;
+  std::string text(int column) const { return q.text(column); }
+  std::string id(int column) const { return read_id(q, column); }
+  std::int64_t integer(int column) const { return q.integer(column); }
+  std::optional<std::int64_t> optional_integer(int column) const { return q.optional_integer(column); }
+  Micros time(int column) const { return q.integer(column) + epoch; }
+  std::optional<Micros> optional_time(int column) const {
+    const auto value = q.optional_integer(column);
+    return value ? std::optional<Micros>(*value + epoch) : std::nullopt;
+  }
+  bool boolean(int column) const { return q.integer(column) != 0; }
+};
+
+/// Every row `q` steps to, decoded.
+template <typename Decode>
+auto decode_rows(Statement& q, Micros epoch, Decode decode) {
+  std::vector<decltype(decode(Row{q, epoch}))> records;
+  while (q.step()) records.push_back(decode(Row{q, epoch}));
+  return records;
+}
+
+// The columns every job query returns, in the order of detail::read_job_record, and their tables.
 constexpr std::string_view job_select = R"SQL(
   j.job_id, c.text, q.text, co.text, j.parent_job_id, j.idempotency_key, j.state,
-  j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at, j.first_at, j.last_at,
+  j.first_at + j.enqueued_at, j.first_at + j.started_at, j.first_at + j.finished_at,
+  j.first_at + j.heartbeat_at, j.first_at, j.first_at + j.last_at,
   j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies, j.id)SQL";
 constexpr std::string_view job_from = R"SQL(
 FROM job j
@@ -79,12 +105,14 @@ struct SqliteStore::Statements {
   explicit Statements(sqlite3* db)
       : data_version(db, "PRAGMA data_version"),
         max_job_id(db, "SELECT coalesce(max(id), 0) FROM job"),
+        // detail::read_job_row's columns, then the names for the caches.
         load_job(db, R"SQL(
-          SELECT j.id, j.job, j.queue, j.correlation, j.parent_job_id, j.idempotency_key,
-                 j.state, j.enqueued_at, j.started_at, j.finished_at, j.heartbeat_at,
-                 j.first_at, j.last_at, j.attempts, j.events, j.successes, j.worker,
-                 j.last_error, j.tail_state, j.tail_attempt, j.tail_at, j.anomalies,
-                 c.text, q.text, co.text
+          SELECT j.id, j.job, j.queue, j.parent_job_id, j.idempotency_key, j.state,
+                 j.first_at + j.enqueued_at, j.first_at + j.started_at, j.first_at + j.finished_at,
+                 j.first_at + j.heartbeat_at, j.first_at, j.first_at + j.last_at, j.attempts,
+                 j.events, j.successes, j.worker, j.last_error, j.tail_state, j.tail_attempt,
+                 j.first_at + coalesce(j.tail_at, j.last_at), j.anomalies,
+                 c.text, q.text, co.text, j.correlation
           FROM job j LEFT JOIN label c ON c.id = j.job LEFT JOIN label q ON q.id = j.queue
           LEFT JOIN correlation co ON co.id = j.correlation
           WHERE j.job_id = ?1)SQL"),
@@ -239,39 +267,12 @@ detail::JobRow& SqliteStore::job_row(const std::string& job_id) {
   auto& q = statements_->load_job;
   bind_id(q.reset(), 1, job_id);
   if (q.step()) {
-    const Micros first = q.integer(11) + epoch_;
-    auto time = [&](int column) -> std::optional<Micros> {
-      auto value = q.optional_integer(column);
-      return value ? std::optional<Micros>(*value + first) : std::nullopt;
-    };
-    row.id = q.integer(0);
-    row.stored = true;
-    row.job = q.integer(1);
-    row.queue = q.integer(2);
-    row.parent_job_id = read_id(q, 4);
-    row.idempotency_key = q.text(5);
-    auto& life = row.life;
-    life.empty = false;
-    life.state = static_cast<State>(q.integer(6));
-    life.enqueued_at = time(7);
-    life.started_at = time(8);
-    life.finished_at = time(9);
-    life.heartbeat_at = time(10);
-    life.first_event_at = first;
-    life.last_event_at = q.integer(12) + first;
-    life.attempts = static_cast<std::int32_t>(q.integer(13));
-    life.event_count = static_cast<std::int32_t>(q.integer(14));
-    life.successes = static_cast<std::int32_t>(q.integer(15));
-    row.worker = q.integer(16);
-    if (auto error = q.optional_integer(17)) row.last_error_stored = *error;
-    life.tail = lifecycle_key(static_cast<State>(q.integer(18)), static_cast<std::int32_t>(q.integer(19)),
-                              q.optional_integer(20).value_or(q.integer(12)) + first);
-    row.anomalies = row.anomalies_stored = static_cast<std::uint32_t>(q.integer(21));
-    if (!q.is_null(22)) labels_.ids.emplace(q.text(22), row.job);
-    if (!q.is_null(23)) labels_.ids.emplace(q.text(23), row.queue);
-    if (!q.is_null(24)) {
-      row.correlation_id = read_id(q, 24);
-      row.correlation = q.integer(3);
+    detail::read_job_row(Row{q, epoch_}, row);
+    if (!q.is_null(21)) labels_.ids.emplace(q.text(21), row.job);
+    if (!q.is_null(22)) labels_.ids.emplace(q.text(22), row.queue);
+    if (!q.is_null(23)) {
+      row.correlation_id = read_id(q, 23);
+      row.correlation = q.integer(24);
       correlations_.ids.emplace(row.correlation_id, row.correlation);
     }
     q.reset();
@@ -465,33 +466,8 @@ AppendResult SqliteStore::append_checked(const CheckedEvents& batch) {
 std::vector<JobRecord> SqliteStore::read_jobs(Statement& q, std::vector<std::int64_t>* extra) {
   std::vector<JobRecord> jobs;
   while (q.step()) {
-    const Micros first = q.integer(11) + epoch_;
-    auto time = [&](int column) -> std::optional<Micros> {
-      auto value = q.optional_integer(column);
-      return value ? std::optional<Micros>(*value + first) : std::nullopt;
-    };
-    JobRecord job;
-    job.job_id = read_id(q, 0);
-    job.job = q.text(1);
-    job.queue = q.text(2);
-    job.correlation_id = read_id(q, 3);
-    job.parent_job_id = read_id(q, 4);
-    job.idempotency_key = q.text(5);
-    job.state = static_cast<State>(q.integer(6));
-    job.enqueued_at = time(7);
-    job.started_at = time(8);
-    job.finished_at = time(9);
-    job.heartbeat_at = time(10);
-    job.first_event_at = first;
-    job.last_event_at = q.integer(12) + first;
-    job.attempts = static_cast<std::int32_t>(q.integer(13));
-    job.event_count = static_cast<std::int32_t>(q.integer(14));
-    job.worker = q.text(15);
-    job.last_error = {q.text(16), q.text(17), q.text(18)};
-    job.anomalies = static_cast<std::uint32_t>(q.integer(19));
-    job.row = q.integer(20);
+    jobs.push_back(detail::read_job_record(Row{q, epoch_}));
     if (extra != nullptr) extra->push_back(q.integer(21));
-    jobs.push_back(std::move(job));
   }
   return jobs;
 }
@@ -518,16 +494,7 @@ std::vector<EventRecord> SqliteStore::events_of(const std::string& job_id) {
     LEFT JOIN error e ON e.id = ev.error
     WHERE ev.job = (SELECT id FROM job WHERE job_id = ?1))SQL");
   bind_id(q, 1, job_id);
-  std::vector<EventRecord> events;
-  while (q.step()) {
-    EventRecord event;
-    event.state = static_cast<State>(q.integer(0));
-    event.attempt = static_cast<std::int32_t>(q.integer(1));
-    event.at = q.integer(2) + epoch_;
-    event.worker = q.text(3);
-    event.error = {q.text(4), q.text(5), q.text(6)};
-    events.push_back(std::move(event));
-  }
+  auto events = decode_rows(q, epoch_, detail::read_event_record<Row>);
   detail::sort_in_lifecycle_order(events);
   return events;
 }
@@ -565,20 +532,8 @@ std::string SqliteStore::filter_sql(const JobFilter& filter, std::optional<State
   if (!filter.entity.empty()) {
     sql += " JOIN job_entity je ON je.job = j.id AND je.entity = (SELECT id FROM entity WHERE name = ?1)";
   }
-  std::vector<std::string> conditions;
-  // SQLite uses the partial index job_by_state (WHERE state != 4) only when the query repeats
-  // that term word for word. The state is a number from the State enum, never caller text.
-  if (state) {
-    conditions.push_back("j.state = " + std::to_string(static_cast<int>(*state)));
-    if (*state != State::succeeded) conditions.push_back("j.state != 4");
-  }
-  if (!filter.job.empty()) conditions.push_back("j.job = (SELECT id FROM label WHERE text = ?3)");
-  if (!filter.queue.empty()) conditions.push_back("j.queue = (SELECT id FROM label WHERE text = ?4)");
-  if (filter.since) conditions.push_back("j.first_at >= ?5");
-  if (filter.until) conditions.push_back("j.first_at < ?6");
-  if (filter.anomalies_only) conditions.push_back("j.anomalies != 0");
-  // Written so that the first term alone bounds the index range (first_at, then the rowid).
-  if (with_after && filter.after) conditions.push_back("j.first_at <= ?8 AND (j.first_at < ?8 OR j.id < ?9)");
+  static const detail::FilterPlaceholders at{"?3", "?4", "?5", "?6", "?8", "?9"};
+  const auto conditions = detail::job_filter_conditions(filter, at, state, with_after);
   for (std::size_t i = 0; i < conditions.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + conditions[i];
   return sql;
 }
@@ -649,8 +604,7 @@ ChangedJobs SqliteStore::changed_jobs(const JobFilter& filter, const ChangePosit
   if (after >= horizon) return {{}, after};
   JobFilter unpaged = filter;
   unpaged.after.reset();
-  std::string states;
-  for (const State state : filter.states) states += (states.empty() ? "" : ", ") + std::to_string(static_cast<int>(state));
+  const std::string states = detail::state_numbers(filter.states);
   // A range of job_by_change from `after` (the first term alone bounds it), the filter tested
   // on the rows of that range. INDEXED BY: left to choose, SQLite takes job_by_class for --job
   // or job_entity for --entity (a walk of every job of the class, each poll), as seen with
@@ -738,11 +692,7 @@ std::vector<AnomalyRecord> SqliteStore::anomalies(const std::string& job_id, std
   Statement q(db_->handle(), sql);
   if (!job_id.empty()) bind_id(q, 1, job_id);
   q.bind(2, static_cast<std::int64_t>(limit));
-  std::vector<AnomalyRecord> result;
-  while (q.step()) {
-    result.push_back({read_id(q, 0), static_cast<AnomalyKind>(q.integer(1)), read_id(q, 2), q.text(3), q.integer(4) + epoch_});
-  }
-  return result;
+  return decode_rows(q, epoch_, detail::read_anomaly_record<Row>);
 }
 
 ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
@@ -756,15 +706,10 @@ ImpactReport SqliteStore::impact(const ImpactFilter& filter) {
   std::string jobs = "SELECT j.id, j.first_at FROM job j WHERE j.first_at >= ?1 AND j.first_at < ?2";
   if (!filter.job.empty()) jobs += " AND j.job = (SELECT id FROM label WHERE text = ?3)";
   if (!filter.states.empty()) {
-    std::string list;
-    bool succeeded = false;
-    for (const State state : filter.states) {
-      if (!list.empty()) list += ", ";
-      list += std::to_string(static_cast<int>(state));
-      succeeded = succeeded || state == State::succeeded;
+    jobs += " AND j.state IN (" + detail::state_numbers(filter.states) + ")";
+    if (std::find(filter.states.begin(), filter.states.end(), State::succeeded) == filter.states.end()) {
+      jobs += " AND j.state != 4";
     }
-    jobs += " AND j.state IN (" + list + ")";
-    if (!succeeded) jobs += " AND j.state != 4";
   }
   if (filter.max_jobs != 0) jobs += " ORDER BY j.first_at DESC, j.id DESC LIMIT ?4";
   sqlite::ReadTransaction snapshot(*db_);
@@ -1027,17 +972,7 @@ std::vector<Schedule> SqliteStore::schedules() {
     SELECT l.text, s.every_us, s.grace_us, s.updated_at,
            (SELECT max(j.first_at) FROM job j WHERE j.job = s.job)
     FROM schedule s JOIN label l ON l.id = s.job ORDER BY l.text)SQL");
-  std::vector<Schedule> result;
-  while (q.step()) {
-    Schedule schedule;
-    schedule.job = q.text(0);
-    schedule.every = q.integer(1);
-    schedule.grace = q.integer(2);
-    schedule.updated_at = q.integer(3) + epoch_;
-    if (auto last = q.optional_integer(4)) schedule.last_run_at = *last + epoch_;
-    result.push_back(std::move(schedule));
-  }
-  return result;
+  return decode_rows(q, epoch_, detail::read_schedule<Row>);
 }
 
 std::vector<ActiveJobs> SqliteStore::active_jobs() {
@@ -1172,39 +1107,19 @@ std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
   return run_id;
 }
 
-std::optional<CheckResultRecord> SqliteStore::last_check_result(const std::string& check) {
-  auto results = check_history(check, 1);
-  if (results.empty()) return std::nullopt;
-  sqlite::ReadTransaction snapshot(*db_);
+std::vector<CheckViolation> SqliteStore::check_violations(const std::string& check, std::int64_t run) {
   // A store read as it is from before version 5 has no entity column.
   const char* entity = schema_version() >= 5 ? "entity" : "NULL";
   Statement q(db_->handle(), std::string("SELECT fingerprint, first_seen_at, sample, ") + entity +
                                  " FROM check_violation WHERE check_name = ?1 AND run = ?2");
-  q.bind(1, check).bind(2, results.front().run_id);
-  while (q.step()) results.front().failing.push_back({q.text(0), q.integer(1) + epoch_, q.text(2), q.text(3)});
-  return std::move(results.front());
+  q.bind(1, check).bind(2, run);
+  return decode_rows(q, epoch_, detail::read_check_violation<Row>);
 }
 
 std::vector<CheckResultRecord> SqliteStore::check_history(const std::string& check, std::size_t limit) {
   Statement q(db_->handle(), std::string(detail::check_result_columns) + "WHERE check_name = ?1 ORDER BY run DESC LIMIT ?2");
   q.bind(1, check).bind(2, static_cast<std::int64_t>(limit));
-  std::vector<CheckResultRecord> results;
-  while (q.step()) {
-    CheckResultRecord result;
-    result.run_id = q.integer(0);
-    result.check = q.text(1);
-    result.status = static_cast<CheckStatus>(q.integer(2));
-    result.severity = q.text(3);
-    result.violations = q.integer(4);
-    result.new_violations = q.integer(5);
-    result.resolved = q.integer(6);
-    result.fingerprints_complete = q.integer(7) != 0;
-    result.started_at = q.integer(8) + epoch_;
-    result.duration = q.integer(9);
-    result.error = q.text(10);
-    results.push_back(std::move(result));
-  }
-  return results;
+  return decode_rows(q, epoch_, detail::read_check_result<Row>);
 }
 
 std::vector<std::string> SqliteStore::check_names() {

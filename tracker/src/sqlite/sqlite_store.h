@@ -47,7 +47,7 @@ class SqliteStore final : public Store {
   JobFindings duplicate_executions(Micros since, std::size_t limit) override;
   JobFindings dead_jobs(Micros since, std::size_t limit) override;
   std::int64_t record_check_run(const CheckRunRecord& run) override;
-  std::optional<CheckResultRecord> last_check_result(const std::string& check) override;
+  std::vector<CheckViolation> check_violations(const std::string& check, std::int64_t run) override;
   std::vector<CheckResultRecord> check_history(const std::string& check, std::size_t limit) override;
   std::vector<std::string> check_names() override;
   std::optional<Micros> last_check_success(const std::string& check) override;
