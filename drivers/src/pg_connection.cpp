@@ -216,6 +216,34 @@ std::string Result::bytes(int row, int column) const {
   return out;
 }
 
+std::vector<std::string> Result::text_array(int row, int column) const {
+  // PostgreSQL's output of a text[]: "{a,b}", an element in double quotes when it is empty,
+  // holds a brace, comma, quote, backslash or white space, or reads NULL, with the quotes and
+  // backslashes inside it escaped by a backslash; an unquoted NULL is a null element.
+  const std::string_view value = text(row, column);
+  std::vector<std::string> elements;
+  if (value.size() < 2 || value.front() != '{') return elements;
+  std::size_t i = 1;
+  while (i < value.size() && value[i] != '}') {
+    std::string element;
+    if (value[i] == '"') {
+      for (++i; i < value.size() && value[i] != '"'; ++i) {
+        if (value[i] == '\\' && i + 1 < value.size()) ++i;
+        element += value[i];
+      }
+      ++i;  // the closing quote
+      elements.push_back(std::move(element));
+    } else {
+      const std::size_t end = std::min(value.find_first_of(",}", i), value.size());
+      element.assign(value.substr(i, end - i));
+      i = end;
+      if (element != "NULL") elements.push_back(std::move(element));
+    }
+    if (i < value.size() && value[i] == ',') ++i;
+  }
+  return elements;
+}
+
 std::int64_t Result::affected() const noexcept {
   const char* count = PQcmdTuples(result_.get());
   std::int64_t number = 0;

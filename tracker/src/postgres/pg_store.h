@@ -85,9 +85,8 @@ class PostgresStore final : public Store {
   bool write_batch(pg::Connection& db, const detail::BatchPlan& plan);
   void write_events(pg::Connection& db, const detail::BatchPlan& plan);
 
+  /// The jobs of a query of job_columns, with their entity tags (every list shows them).
   std::vector<JobRecord> read_jobs(const pg::Result& rows);
-  /// Adds each job's entity tags (by row, through job_entity_by_job): every list shows them.
-  void fill_entities(pg::Connection& db, std::vector<JobRecord>& jobs);
   /// Runs one built-in check's candidate query (pg_check_queries.h) in one snapshot.
   JobFindings run_check_query(std::string_view sql, Micros bound, const JobDeadlines* deadlines, Micros now,
                               std::size_t limit);

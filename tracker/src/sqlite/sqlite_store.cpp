@@ -82,12 +82,17 @@ auto decode_rows(Statement& q, Micros epoch, Decode decode) {
   return records;
 }
 
-// The columns every job query returns, in the order of detail::read_job_record, and their tables.
+// The columns every job query returns, in the order of detail::read_job_record, then the job's
+// entity tags (column 21), and their tables. The tags come joined by NUL, which no tag holds
+// (an event's texts are UTF-8 without NUL): in the same statement, a look-up does not prepare
+// a second one for them.
+constexpr int entities_column = 21;
 constexpr std::string_view job_select = R"SQL(
   j.job_id, c.text, q.text, co.text, j.parent_job_id, j.idempotency_key, j.state,
   j.first_at + j.enqueued_at, j.first_at + j.started_at, j.first_at + j.finished_at,
   j.first_at + j.heartbeat_at, j.first_at, j.first_at + j.last_at,
-  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies, j.id)SQL";
+  j.attempts, j.events, w.text, e.class, e.message, e.backtrace, j.anomalies, j.id,
+  (SELECT group_concat(en.name, char(0)) FROM job_entity t JOIN entity en ON en.id = t.entity WHERE t.job = j.id))SQL";
 constexpr std::string_view job_from = R"SQL(
 FROM job j
 LEFT JOIN label c ON c.id = j.job
@@ -466,23 +471,24 @@ AppendResult SqliteStore::append_checked(const CheckedEvents& batch) {
 std::vector<JobRecord> SqliteStore::read_jobs(Statement& q, std::vector<std::int64_t>* extra) {
   std::vector<JobRecord> jobs;
   while (q.step()) {
-    jobs.push_back(detail::read_job_record(Row{q, epoch_}));
-    if (extra != nullptr) extra->push_back(q.integer(21));
+    JobRecord& job = jobs.emplace_back(detail::read_job_record(Row{q, epoch_}));
+    // In order of their bytes, as every store lists them.
+    for (std::string_view tags = q.text_view(entities_column); !tags.empty();) {
+      const std::size_t end = std::min(tags.find('\0'), tags.size());
+      job.entities.emplace_back(tags.substr(0, end));
+      tags.remove_prefix(std::min(end + 1, tags.size()));
+    }
+    std::sort(job.entities.begin(), job.entities.end());
+    if (extra != nullptr) extra->push_back(q.integer(entities_column + 1));
   }
   return jobs;
 }
 
 std::optional<JobRecord> SqliteStore::find_job(const std::string& job_id) {
-  sqlite::ReadTransaction snapshot(*db_);
   Statement q(db_->handle(), "SELECT " + std::string(job_columns) + " WHERE j.job_id = ?1");
   bind_id(q, 1, job_id);
   auto jobs = read_jobs(q);
   if (jobs.empty()) return std::nullopt;
-  Statement tags(db_->handle(), R"SQL(
-    SELECT e.name FROM job_entity je JOIN entity e ON e.id = je.entity
-    WHERE je.job = (SELECT id FROM job WHERE job_id = ?1) ORDER BY e.name)SQL");
-  bind_id(tags, 1, job_id);
-  while (tags.step()) jobs.front().entities.push_back(tags.text(0));
   return std::move(jobs.front());
 }
 
@@ -504,24 +510,7 @@ std::vector<JobRecord> SqliteStore::jobs_in_trace(const std::string& correlation
                                  " WHERE j.correlation = (SELECT id FROM correlation WHERE text = ?1)"
                                  " ORDER BY j.first_at, j.id");
   bind_id(q, 1, correlation_id);
-  auto jobs = read_jobs(q);
-  fill_entities(jobs);
-  return jobs;
-}
-
-void SqliteStore::fill_entities(std::vector<JobRecord>& jobs) {
-  std::unordered_map<std::int64_t, JobRecord*> by_row;
-  for (JobRecord& job : jobs) by_row.emplace(job.row, &job);
-  constexpr std::size_t chunk = 500;  // parameters per statement
-  for (std::size_t begin = 0; begin < jobs.size(); begin += chunk) {
-    const std::size_t end = std::min(jobs.size(), begin + chunk);
-    std::string marks;
-    for (std::size_t i = begin; i < end; ++i) marks += i == begin ? "?" : ", ?";
-    Statement q(db_->handle(), "SELECT je.job, e.name FROM job_entity je JOIN entity e ON e.id = je.entity"
-                               " WHERE je.job IN (" + marks + ") ORDER BY je.job, e.name");
-    for (std::size_t i = begin; i < end; ++i) q.bind(static_cast<int>(i - begin + 1), jobs[i].row);
-    while (q.step()) by_row.at(q.integer(0))->entities.push_back(q.text(1));
-  }
+  return read_jobs(q);
 }
 
 // Parameters by number, shared by every query built from filter_sql: ?1 entity, ?3 job class,
@@ -571,9 +560,7 @@ std::vector<JobRecord> SqliteStore::list_jobs(const JobFilter& filter) {
   Statement q(db_->handle(), sql);
   bind_filter(q, filter);
   q.bind(7, static_cast<std::int64_t>(filter.limit));
-  auto jobs = read_jobs(q);
-  fill_entities(jobs);
-  return jobs;
+  return read_jobs(q);
 }
 
 std::int64_t SqliteStore::count_jobs(const JobFilter& filter, std::int64_t at_most) {
@@ -623,7 +610,6 @@ ChangedJobs SqliteStore::changed_jobs(const JobFilter& filter, const ChangePosit
   q.bind(12, horizon.change);
   std::vector<std::int64_t> changes;
   ChangedJobs changed{read_jobs(q, &changes), horizon};
-  fill_entities(changed.jobs);
   // A full answer may leave rows up to the horizon: the next call starts after its last job.
   if (changed.jobs.size() == filter.limit) changed.next = {changes.back(), changed.jobs.back().row};
   return changed;

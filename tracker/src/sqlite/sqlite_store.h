@@ -77,10 +77,9 @@ class SqliteStore final : public Store {
   void write_row(const detail::JobRow& row, bool noticeable);
   /// Lands tally changes (BatchPlan::tally's shape) in job_tally; a count that reaches 0 goes.
   void change_tally(const std::vector<detail::TallyChange>& changes);
-  /// `extra`, when given, gets column 21 of each row (a query's column after the job's).
+  /// The jobs `statement` steps to, with their entity tags (every list shows them). `extra`,
+  /// when given, gets each row's column after the job's (22).
   std::vector<JobRecord> read_jobs(sqlite::Statement& statement, std::vector<std::int64_t>* extra = nullptr);
-  /// Adds each job's entity tags (by row, through job_entity_by_job): every list shows them.
-  void fill_entities(std::vector<JobRecord>& jobs);
   /// " FROM job j [JOIN job_entity ...] WHERE ..." for `filter` and one of its states (or
   /// any state), with the page position when `with_after`; binds with bind_filter.
   static std::string filter_sql(const JobFilter& filter, std::optional<State> state, bool with_after);

@@ -46,6 +46,8 @@ class Result {
   std::optional<std::int64_t> optional_integer(int row, int column) const noexcept;
   /// A bytea column (hex output format) decoded to its bytes.
   std::string bytes(int row, int column) const;
+  /// A one-dimensional text[] column's elements ({} and NULL: none; NULL elements are left out).
+  std::vector<std::string> text_array(int row, int column) const;
   /// Number of rows a command changed (DELETE, UPDATE, INSERT).
   std::int64_t affected() const noexcept;
   PGresult* get() const noexcept { return result_.get(); }
