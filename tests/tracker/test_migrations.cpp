@@ -242,6 +242,14 @@ TEST_CASE("version 5 counts the jobs already stored, and a chart of an older sto
   add("d", "", State::dead, t0 + hour + 5);
   add("e", "Bill", State::started, t0 - hour);  // before the chart: not counted in it
   test_store.open()->append(events);
+  CheckRunRecord run{t0, t0 + 1, "checks.yaml", {}};
+  CheckResultRecord failing;
+  failing.check = "users";
+  failing.status = CheckStatus::fail;
+  failing.started_at = t0;
+  failing.failing.push_back({"fp-42", t0, R"({"id":"42"})", "user:42"});
+  run.results.push_back(failing);
+  test_store.open()->record_check_run(run);
   const std::vector<Micros> bounds{t0, t0 + hour, t0 + 2 * hour};
   const std::vector<JobTally> expected{
       {"", 1, State::dead, 1}, {"Mail", 0, State::succeeded, 1}, {"Mail", 0, State::failed, 1},
@@ -267,6 +275,13 @@ TEST_CASE("version 5 counts the jobs already stored, and a chart of an older sto
     CHECK(std::string(error.what()).find("has schema version 4, which does not keep the job counts per class and "
                                          "time (job_tally) (version 5); any command that records") != std::string::npos);
   }
+  // Its failing rows read back without the entity column they lack.
+  const auto stored = test_store.open(read_only())->last_check_result("users");
+  REQUIRE(stored);
+  REQUIRE(stored->failing.size() == 1);
+  CHECK(stored->failing.front().fingerprint == "fp-42");
+  CHECK(stored->failing.front().sample == R"({"id":"42"})");
+  CHECK(stored->failing.front().entity.empty());
   // A writer migrates it and counts every stored job, the one before the chart too.
   auto writer = test_store.open();
   CHECK(writer->schema_version() == latest_schema_version());

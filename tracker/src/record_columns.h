@@ -114,7 +114,8 @@ CheckResultRecord read_check_result(const Row& row) {
   return result;
 }
 
-/// Columns: fingerprint, first_seen_at, sample, entity.
+/// Columns: those of check_violation_columns (store_rules.h): fingerprint, first_seen_at,
+/// sample, entity.
 template <typename Row>
 CheckViolation read_check_violation(const Row& row) {
   return {row.text(0), row.time(1), row.text(2), row.text(3)};

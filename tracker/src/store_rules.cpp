@@ -122,6 +122,11 @@ std::vector<std::optional<State>> states_to_scan(const JobFilter& filter) {
   return states;
 }
 
+std::string check_violation_columns(int schema_version) {
+  return std::string("SELECT fingerprint, first_seen_at, sample, ") + (schema_version >= 5 ? "entity" : "NULL") +
+         " FROM check_violation ";
+}
+
 std::vector<std::string> job_filter_conditions(const JobFilter& filter, const FilterPlaceholders& at,
                                                std::optional<State> state, bool with_after) {
   std::vector<std::string> conditions;

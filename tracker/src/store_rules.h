@@ -23,6 +23,10 @@ constexpr std::string_view check_result_columns =
     "SELECT run, check_name, status, severity, violations, new_violations, resolved, complete, "
     "started_at, duration_us, error FROM check_result ";
 
+/// The columns check_violations reads, in read_check_violation's order, from check_violation.
+/// A store read as it is from before version 5 has no entity column: NULL stands in for it.
+std::string check_violation_columns(int schema_version);
+
 /// Throws StoreError invalid_event unless `schedule` can be registered.
 void check_schedule(const Schedule& schedule);
 

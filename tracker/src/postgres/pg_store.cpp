@@ -1095,13 +1095,9 @@ std::int64_t PostgresStore::record_check_run(const CheckRunRecord& run) {
 }
 
 std::vector<CheckViolation> PostgresStore::check_violations(const std::string& check, std::int64_t run) {
-  // A store read as it is from before version 5 has no entity column.
-  const char* entity = schema_version() >= 5 ? "entity" : "NULL";
+  const std::string sql = detail::check_violation_columns(schema_version()) + "WHERE check_name = $1 AND run = $2";
   return guarded([&](pg::Connection& db) {
-    return decode_rows(db.exec(std::string("SELECT fingerprint, first_seen_at, sample, ") + entity +
-                                   " FROM check_violation WHERE check_name = $1 AND run = $2",
-                               Params().add(check).add(run)),
-                       detail::read_check_violation<Row>);
+    return decode_rows(db.exec(sql, Params().add(check).add(run)), detail::read_check_violation<Row>);
   });
 }
 

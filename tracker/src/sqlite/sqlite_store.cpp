@@ -1094,10 +1094,7 @@ std::int64_t SqliteStore::record_check_run(const CheckRunRecord& run) {
 }
 
 std::vector<CheckViolation> SqliteStore::check_violations(const std::string& check, std::int64_t run) {
-  // A store read as it is from before version 5 has no entity column.
-  const char* entity = schema_version() >= 5 ? "entity" : "NULL";
-  Statement q(db_->handle(), std::string("SELECT fingerprint, first_seen_at, sample, ") + entity +
-                                 " FROM check_violation WHERE check_name = ?1 AND run = ?2");
+  Statement q(db_->handle(), detail::check_violation_columns(schema_version()) + "WHERE check_name = ?1 AND run = ?2");
   q.bind(1, check).bind(2, run);
   return decode_rows(q, epoch_, detail::read_check_violation<Row>);
 }
